@@ -1,0 +1,43 @@
+# commune-monitor: `make demo` runs the suite on this machine, `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PEERS  := $(VENV)/.peers
+
+.PHONY: all venv peers test lint unit bench demo clean
+
+all: venv
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# Debian packages of the real peers (prometheus, promtool, alertmanager, snmpd, sshd, sipp...).
+peers: $(PEERS)
+
+$(PEERS): scripts/install-peers.sh | $(STAMP)
+	scripts/install-peers.sh
+	touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check agent collector tests scripts
+	$(VENV)/bin/mypy
+
+unit: venv peers
+	$(PY) -m pytest -q -m 'not bench' tests
+
+test: lint unit
+
+bench: venv peers
+	$(PY) -m pytest -q -s -m bench tests/bench
+
+demo: venv peers
+	scripts/demo.sh
+
+clean:
+	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,0 +1,165 @@
+"""commune-agent: collect metrics of a commune's LAN node and serve them to Prometheus.
+
+    $ commune-agent check-config agent.yml
+    agent.yml: ok (commune 16318; modules: host)
+    $ commune-agent --config.file agent.yml --web.listen-address 127.0.0.1:9810
+    $ commune-agent once --config.file agent.yml | grep node_load1
+    node_load1{commune="16318"} 0.42
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import enum
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agent import __version__
+from agent.config import AgentConfig, load_config
+from agent.schema import ConfigError, HostPort
+
+PROG = "commune-agent"
+DEFAULT_LISTEN = ":9810"
+COMMANDS = ("run", "check-config", "once")
+
+
+class Exit(enum.IntEnum):
+    """The agent's exit codes."""
+
+    OK = 0
+    FAILURE = 1
+    CONFIG = 2
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``commune-agent run`` was asked to do."""
+
+    config_file: str
+    listen_address: HostPort
+    web_config_file: str | None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Collect a commune node's metrics and serve them to Prometheus.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--log.level", dest="log_level", default="info",
+                        choices=("debug", "info", "warn", "error"))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="collect in the background and serve /metrics (default)")
+    run.add_argument("--config.file", dest="config_file", required=True, metavar="FILE")
+    run.add_argument("--web.listen-address", dest="listen_address", default=DEFAULT_LISTEN,
+                     metavar="HOST:PORT", help=f"where to serve (default {DEFAULT_LISTEN})")
+    run.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
+                     help="exporter-toolkit web config: TLS and basic auth")
+    check = sub.add_parser("check-config", help="validate a config file and exit (0 ok, 2 bad)")
+    check.add_argument("file", metavar="FILE")
+    once = sub.add_parser("once", help="collect once, print the exposition and exit")
+    once.add_argument("--config.file", dest="config_file", required=True, metavar="FILE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``commune-agent`` console script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in args_list if not a.startswith("--log.level")), None)
+    if first is not None and first not in COMMANDS and first not in ("-h", "--help",
+                                                                       "--version"):
+        args_list.insert(0, "run")  # `commune-agent --config.file X` means run
+    parser = _parser()
+    args = parser.parse_args(args_list)
+    logging.basicConfig(level=args.log_level.upper().replace("WARN", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return Exit.CONFIG
+    try:
+        if args.command == "check-config":
+            return check_config(args.file)
+        config = load_config(args.config_file)
+        if args.command == "once":
+            return once(config)
+        try:
+            listen = HostPort.parse(args.listen_address)
+        except ValueError as exc:
+            raise UsageError(f"--web.listen-address: {exc}") from None
+        return run(config, RunOptions(args.config_file, listen, args.web_config_file))
+    except ConfigError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return Exit.CONFIG
+    except UsageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return Exit.CONFIG
+    except OSError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return Exit.FAILURE
+
+
+class UsageError(Exception):
+    """A command-line value the user must change."""
+
+
+def check_config(path: str) -> int:
+    """Validate ``path`` and say so; every problem is listed with its line."""
+    config = load_config(path)
+    print(f"{path}: ok (commune {config.commune}; modules: "
+          f"{', '.join(config.modules.names())})")
+    return Exit.OK
+
+
+def once(config: AgentConfig) -> int:
+    """Collect every module once and print the exposition."""
+    from agent.scheduler import build_scheduler
+
+    scheduler = build_scheduler(config)
+    try:
+        asyncio.run(scheduler.collect_all())
+    finally:
+        scheduler.stop()
+    sys.stdout.buffer.write(scheduler.snapshot.plain)
+    sys.stdout.flush()
+    return Exit.OK if all(run.up for run in scheduler.runs) else Exit.FAILURE
+
+
+def run(config: AgentConfig, options: RunOptions) -> int:
+    """Collect in the background and serve until SIGTERM or Ctrl-C."""
+    from agent.scheduler import build_scheduler
+    from agent.web import MetricsServer
+
+    web_config = None
+    if options.web_config_file:
+        from agent.webconfig import load_web_config
+
+        web_config = load_web_config(options.web_config_file)
+    scheduler = build_scheduler(config)
+    try:
+        server = MetricsServer(options.listen_address, lambda: scheduler.snapshot,
+                               lambda: scheduler.ready, web_config)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {options.listen_address!r}: {exc.strerror}; "
+                         "choose another --web.listen-address") from None
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    scheduler.start()
+    server.serve_in_thread()
+    scheme = "https" if web_config and web_config.tls_server_config else "http"
+    logging.getLogger(PROG).info(
+        "commune %s: serving %s://%s/metrics (modules: %s)", config.commune, scheme,
+        options.listen_address, ", ".join(config.modules.names()))
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    scheduler.stop()
+    return Exit.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""commune-collector: the province side (inventory, Prometheus config, remote-write gateway)."""

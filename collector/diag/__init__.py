@@ -1,0 +1,1 @@
+"""commune-diag: runbooks run over SSH on commune nodes."""
