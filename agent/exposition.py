@@ -11,9 +11,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client.core import Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 
-__all__ = ["CONTENT_TYPE_LATEST", "Snapshot", "render", "with_labels"]
+__all__ = ["CONTENT_TYPE", "Snapshot", "render", "with_labels"]
+
+# What render() writes: the classic text format, which every Prometheus version reads.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class _Families:

@@ -32,6 +32,18 @@ _TLS_VERSIONS = {
 }
 
 
+class BcryptHash(str):
+    """A bcrypt password hash, as exporter-toolkit's ``basic_auth_users`` takes."""
+
+    @classmethod
+    def parse(cls, text: str) -> BcryptHash:
+        """Check ``text`` looks like a bcrypt hash."""
+        if not text.startswith(("$2a$", "$2b$", "$2y$")) or len(text) != 60:
+            raise ValueError("expected a bcrypt hash like '$2y$10$...', not a password; make "
+                             "one with: htpasswd -nBC 10 '' | tr -d ':'")
+        return cls(text)
+
+
 @dataclass(frozen=True)
 class TLSServerConfig:
     """``tls_server_config``: the server certificate and what is asked of clients."""
@@ -85,14 +97,7 @@ class WebConfig:
 
     tls_server_config: TLSServerConfig | None = None
     http_server_config: HTTPServerConfig = HTTPServerConfig()
-    basic_auth_users: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for user, hashed in self.basic_auth_users.items():
-            if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-                raise Invalid(f"the password of user {user!r} must be a bcrypt hash "
-                              "(make one with: htpasswd -nBC 10 '' | tr -d ':')",
-                              key="basic_auth_users")
+    basic_auth_users: Mapping[str, BcryptHash] = field(default_factory=dict)
 
 
 def load_web_config(path: str | os.PathLike[str]) -> WebConfig:

@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -68,6 +68,9 @@ def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = No
         return exc.code, exc.read(), dict(exc.headers)
 
 
+P = TypeVar("P", bound="Process")
+
+
 class Process:
     """A peer process whose output goes to a log file; stopped (then killed) on close."""
 
@@ -102,7 +105,7 @@ class Process:
         self._log.close()
         return int(self.proc.returncode)
 
-    def __enter__(self) -> Process:
+    def __enter__(self: P) -> P:
         return self
 
     def __exit__(self, *exc: object) -> None:

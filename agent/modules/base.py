@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -44,8 +44,15 @@ class MetricSpec:
 class Module(Protocol):
     """One pluggable unit of the agent (``host``, ``probe``, ``snmp``...)."""
 
-    name: ClassVar[str]
-    metrics: ClassVar[Sequence[MetricSpec]]
+    @property
+    def name(self) -> str:
+        """The module's key under ``modules:``."""
+        ...
+
+    @property
+    def metrics(self) -> Sequence[MetricSpec]:
+        """Every metric the module may expose."""
+        ...
 
     def collect(self) -> Iterable[Metric] | Awaitable[Iterable[Metric]]:
         """Return fresh metric families; may be a coroutine for I/O-bound modules."""

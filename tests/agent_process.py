@@ -1,0 +1,29 @@
+"""A real commune-agent process on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tests.peers import LOOPBACK, Process, free_port, http_get, wait_for
+
+HOST_ONLY = 'commune: "16318"\ninterval: 1s\nmodules:\n  host: {}\n'
+
+
+class Agent(Process):
+    """``commune-agent run`` started from this venv; ready when /-/ready answers 200."""
+
+    def __init__(self, workdir: Path, config: str = HOST_ONLY, args: Sequence[str] = (),
+                 scheme: str = "http", wait: bool = True) -> None:
+        self.port = free_port()
+        self.address = f"{LOOPBACK}:{self.port}"
+        self.url = f"{scheme}://{self.address}"
+        self.config_path = workdir / "agent.yml"
+        self.config_path.write_text(config)
+        super().__init__([sys.executable, "-m", "agent.cli", "--config.file",
+                          str(self.config_path), "--web.listen-address", self.address, *args],
+                         workdir / f"agent-{self.port}.log")
+        if wait and scheme == "http":
+            wait_for(lambda: http_get(f"{self.url}/-/ready")[0] == 200, 15,
+                     what=f"agent ready ({self.log_path})")
