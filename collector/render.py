@@ -53,13 +53,21 @@ class RenderOptions:
     # Must be at least as long as an agent's spool can hold, or replayed samples are refused.
     out_of_order_window: Duration = DEFAULT_OUT_OF_ORDER_WINDOW
     scrape_interval: Duration = DEFAULT_SCRAPE_INTERVAL
-    scrape_timeout: Duration = DEFAULT_SCRAPE_TIMEOUT
+    # None: 10s, or the scrape interval when that is shorter.
+    scrape_timeout: Duration | None = None
     evaluation_interval: Duration = DEFAULT_SCRAPE_INTERVAL
     gateways: tuple[HostPort, ...] = ()
     webhook_url: str | None = None
 
+    @property
+    def timeout(self) -> Duration:
+        """The scrape timeout in effect."""
+        if self.scrape_timeout is not None:
+            return self.scrape_timeout
+        return Duration(min(DEFAULT_SCRAPE_TIMEOUT, self.scrape_interval))
+
     def __post_init__(self) -> None:
-        if self.scrape_timeout > self.scrape_interval:
+        if self.scrape_timeout is not None and self.scrape_timeout > self.scrape_interval:
             raise ValueError(f"--scrape-timeout ({self.scrape_timeout}) must not exceed "
                              f"--scrape-interval ({self.scrape_interval})")
         if self.scrape_interval <= 0 or self.evaluation_interval <= 0:
@@ -99,7 +107,7 @@ def prometheus_config(inventory: Inventory, options: RenderOptions) -> dict[str,
     return {
         "global": {
             "scrape_interval": str(options.scrape_interval),
-            "scrape_timeout": str(options.scrape_timeout),
+            "scrape_timeout": str(options.timeout),
             "evaluation_interval": str(options.evaluation_interval),
             "external_labels": {"province": inventory.province.code},
         },

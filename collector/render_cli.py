@@ -56,7 +56,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--scrape-interval", metavar="DURATION", type=_typed(Duration.parse, "d"),
                    default=defaults.scrape_interval)
     p.add_argument("--scrape-timeout", metavar="DURATION", type=_typed(Duration.parse, "d"),
-                   default=defaults.scrape_timeout)
+                   help="default: 10s, or the scrape interval if shorter")
     p.add_argument("--evaluation-interval", metavar="DURATION", type=_typed(Duration.parse, "d"),
                    default=defaults.evaluation_interval)
     p.add_argument("--gateway", metavar="HOST:PORT", action="append", default=[],

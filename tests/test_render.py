@@ -83,6 +83,10 @@ def test_province_render_passes_promtool_and_amtool(tmp_path: Path) -> None:
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         "127.0.0.1:9093"]
     assert config["rule_files"] == ["rules/*.yml"]
+    assert cli_render(PROVINCE, out, "--scrape-interval", "5s") == 0
+    config = yaml.safe_load((out / "prometheus.yml").read_text())
+    assert (config["global"]["scrape_interval"], config["global"]["scrape_timeout"]) == (
+        "5s", "5s")
     assert [j["job_name"] for j in config["scrape_configs"]] == [
         "commune-agent-lan-node", "commune-agent-vc", "commune-agent-server"]
     # The province's nodes all push: nothing to scrape, but every role's file exists.
@@ -107,6 +111,8 @@ def test_small_render_with_rules_and_options(tmp_path: Path) -> None:
     assert (out / "rules/test.yml").read_text() == RULE
     config = yaml.safe_load((out / "prometheus.yml").read_text())
     assert config["storage"]["tsdb"]["out_of_order_time_window"] == "6h"
+    assert (config["global"]["scrape_interval"], config["global"]["scrape_timeout"]) == (
+        "15s", "10s")
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         "127.0.0.1:19093"]
     assert config["scrape_configs"][-1] == {
