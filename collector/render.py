@@ -8,6 +8,7 @@ Output folder (all paths in prometheus.yml are relative to it, so the folder can
                             region, terrain, role (written for every role, maybe empty)
     rules/*.yml             copied from configs/prometheus/rules (this folder is owned by render)
     alertmanager.yml        routes by severity (collector/alertmanager.py)
+    agent-probe-targets.yml the inventory's province_targets, for the agents' probe module
     README                  how to start Prometheus and Alertmanager on these files
 
 The same inventory and options give the same bytes. Push-mode nodes are not scraped: their
@@ -119,11 +120,20 @@ def prometheus_config(inventory: Inventory, options: RenderOptions) -> dict[str,
     }
 
 
+def probe_targets(inventory: Inventory) -> dict[str, Any]:
+    """The province targets as the agents' ``modules.probe.targets`` list."""
+    targets = []
+    for t in inventory.province_targets:
+        entry = {"name": t.name, "kind": t.kind, "url": t.url, "host": t.host, "port": t.port}
+        targets.append({k: v for k, v in entry.items() if v is not None})
+    return {"targets": targets}
+
+
 def prometheus_command(out: str | os.PathLike[str] = ".") -> str:
     """The Prometheus command line the rendered config expects."""
-    return (f"prometheus --config.file={Path(out) / 'prometheus.yml'} "
-            "--web.enable-remote-write-receiver --web.enable-lifecycle "
-            "--storage.tsdb.path=/var/lib/prometheus/metrics2")
+    return (f"prometheus --config.file={Path(out) / 'prometheus.yml'} \\\n"
+            "        --web.enable-remote-write-receiver --web.enable-lifecycle \\\n"
+            "        --storage.tsdb.path=/var/lib/prometheus/metrics2")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -142,8 +152,8 @@ def _yaml(data: Mapping[str, Any], header: str) -> bytes:
 def _readme(options: RenderOptions, source: str) -> bytes:
     window = options.out_of_order_window
     return f"""\
-Rendered by `commune-collector render` from {source}. Do not edit these files: edit the
-inventory (or configs/prometheus/rules) and render again.
+Rendered by `commune-collector render` from {source}.
+Do not edit these files: edit the inventory (or configs/prometheus/rules) and render again.
 
 Start Prometheus on this folder. The remote-write receiver (for pushing agents, through
 `commune-collector serve`) is a command-line flag, not a config key:
@@ -176,6 +186,9 @@ def render(inventory: Inventory, options: RenderOptions,
         "prometheus.yml": _yaml(prometheus_config(inventory, options), header),
         "alertmanager.yml": _yaml(alertmanager_config(inventory, options.webhook_url), header),
         "README": _readme(options, source),
+        "agent-probe-targets.yml": _yaml(probe_targets(inventory), header + (
+            "# The province targets every commune agent probes: copy this list under\n"
+            "# modules.probe.targets in each agent.yml.\n")),
     }
     for role in ROLES:
         text = json.dumps(file_sd(inventory, role), ensure_ascii=False, indent=2, sort_keys=True)

@@ -2,9 +2,11 @@
 
     $ commune-collector render --inventory configs/inventory/thanh-hoa.yml --out build/prom
     rendered 166 communes (0 scrape, 166 push nodes) into build/prom:
-      prometheus.yml, alertmanager.yml, README, file_sd/ (3 roles), rules/ (4 files)
+      prometheus.yml, alertmanager.yml, agent-probe-targets.yml, README, file_sd/ (3 roles), ...
     start Prometheus with:
-      prometheus --config.file=build/prom/prometheus.yml --web.enable-remote-write-receiver ...
+      prometheus --config.file=build/prom/prometheus.yml \\
+            --web.enable-remote-write-receiver --web.enable-lifecycle \\
+            --storage.tsdb.path=/var/lib/prometheus/metrics2
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     scraped = sum(node.mode == "scrape" for node in nodes)
     print(f"rendered {len(inventory.communes)} communes ({scraped} scrape, "
           f"{len(nodes) - scraped} push nodes) into {args.out}:\n"
-          f"  prometheus.yml, alertmanager.yml, README, file_sd/ (3 roles), "
-          f"rules/ ({len(rules)} files)\n"
+          f"  prometheus.yml, alertmanager.yml, agent-probe-targets.yml, README, "
+          f"file_sd/ (3 roles), rules/ ({len(rules)} files)\n"
           f"start Prometheus with:\n  {prometheus_command(args.out)}")
     return 0

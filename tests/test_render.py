@@ -89,6 +89,11 @@ def test_province_render_passes_promtool_and_amtool(tmp_path: Path) -> None:
         "5s", "5s")
     assert [j["job_name"] for j in config["scrape_configs"]] == [
         "commune-agent-lan-node", "commune-agent-vc", "commune-agent-server"]
+    probe = yaml.safe_load((out / "agent-probe-targets.yml").read_text())
+    assert probe["targets"][0] == {"name": "tthc-portal", "kind": "http",
+                                   "url": "https://dichvucong.thanhhoa.gov.vn/"}
+    assert {"name": "tthc-db", "kind": "tcp", "host": "10.38.0.20", "port": 5432} in (
+        probe["targets"])
     # The province's nodes all push: nothing to scrape, but every role's file exists.
     assert json.loads((out / "file_sd/lan-node.json").read_text()) == []
 
