@@ -7,6 +7,7 @@ Output folder (all paths in prometheus.yml are relative to it, so the folder can
     file_sd/<role>.json     scrape-mode nodes of each role, labelled commune, commune_name,
                             region, terrain, role (written for every role, maybe empty)
     rules/*.yml             copied from configs/prometheus/rules (this folder is owned by render)
+    rules/commune-inventory.yml  commune_inventory_node_info: one series per inventory node
     alertmanager.yml        routes by severity (collector/alertmanager.py)
     agent-probe-targets.yml the inventory's province_targets, for the agents' probe module
     README                  how to start Prometheus and Alertmanager on these files
@@ -38,6 +39,8 @@ GATEWAY_JOB = "commune-collector"
 RULES_GLOB = "rules/*.yml"
 # The labels every series of a commune's node gets from the inventory (CONTRACTS.md).
 LABELS = ("commune", "commune_name", "region", "terrain", "role")
+INVENTORY_METRIC = "commune_inventory_node_info"
+INVENTORY_RULES = "commune-inventory.yml"
 
 
 DEFAULT_ALERTMANAGER = HostPort("127.0.0.1:9093")
@@ -120,6 +123,20 @@ def prometheus_config(inventory: Inventory, options: RenderOptions) -> dict[str,
     }
 
 
+def inventory_rules(inventory: Inventory) -> dict[str, Any]:
+    """Recording rules giving every inventory node a series, pushed or scraped, seen or not.
+
+    ``commune_inventory_node_info{commune, commune_name, region, terrain, role, node, mode} 1``
+    lets alerts find a pushing node that never reports (``... unless on(commune) heartbeat``)
+    and dashboards list every commune.
+    """
+    rules = [{"record": INVENTORY_METRIC, "expr": "vector(1)",
+              "labels": {**target_labels(commune, node), "node": node.name, "mode": node.mode}}
+             for commune, node in sorted(inventory.nodes(), key=lambda cn: (cn[0].code,
+                                                                             cn[1].name))]
+    return {"groups": [{"name": "commune-inventory", "rules": rules}]}
+
+
 def probe_targets(inventory: Inventory) -> dict[str, Any]:
     """The province targets as the agents' ``modules.probe.targets`` list."""
     targets = []
@@ -194,7 +211,11 @@ def render(inventory: Inventory, options: RenderOptions,
         text = json.dumps(file_sd(inventory, role), ensure_ascii=False, indent=2, sort_keys=True)
         files[f"file_sd/{role}.json"] = (text + "\n").encode("utf-8")
     for name, content in sorted((rules or {}).items()):
+        if name == INVENTORY_RULES:
+            raise ValueError(f"rules/{INVENTORY_RULES} is written by render from the inventory; "
+                             "rename that rule file")
         files[f"rules/{name}"] = content
+    files[f"rules/{INVENTORY_RULES}"] = _yaml(inventory_rules(inventory), header)
     return files
 
 

@@ -19,7 +19,14 @@ from typing import Any
 from agent.schema import HostPort
 from agent.units import Duration
 from collector.inventory import ConfigError, load_inventory
-from collector.render import RenderOptions, prometheus_command, read_rules, render, write_files
+from collector.render import (
+    INVENTORY_RULES,
+    RenderOptions,
+    prometheus_command,
+    read_rules,
+    render,
+    write_files,
+)
 
 # Rules are taken from configs/prometheus/rules next to configs/inventory/ by default.
 DEFAULT_RULES = Path("..") / "prometheus" / "rules"
@@ -90,7 +97,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"commune-collector render: --rules {args.rules}: no such folder", file=sys.stderr)
         return 2
     rules = read_rules(rules_dir)
-    files = render(inventory, options, rules)
+    try:
+        files = render(inventory, options, rules)
+    except ValueError as exc:
+        print(f"commune-collector render: {exc}", file=sys.stderr)
+        return 2
     try:
         write_files(files, args.out)
     except OSError as exc:
@@ -101,6 +112,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"rendered {len(inventory.communes)} communes ({scraped} scrape, "
           f"{len(nodes) - scraped} push nodes) into {args.out}:\n"
           f"  prometheus.yml, alertmanager.yml, agent-probe-targets.yml, README, "
-          f"file_sd/ (3 roles), rules/ ({len(rules)} files)\n"
+          f"file_sd/ (3 roles), rules/ ({len(rules)} copied + {INVENTORY_RULES})\n"
           f"start Prometheus with:\n  {prometheus_command(args.out)}")
     return 0

@@ -14,7 +14,7 @@ import yaml
 
 from collector.cli import main
 from collector.inventory import load_inventory
-from collector.render import RenderOptions, render, write_files
+from collector.render import INVENTORY_METRIC, RenderOptions, render, write_files
 from tests.peers import Prometheus, free_port, require_binary, wait_for
 from tests.render_peers import Agent, Alertmanager
 
@@ -110,9 +110,11 @@ def test_small_render_with_rules_and_options(tmp_path: Path) -> None:
                       "http://127.0.0.1:9/hook") == 0
     result = promtool_check(out / "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 1 rule files found" in result.stdout
-    assert "SUCCESS: 1 rules found" in result.stdout
-    assert sorted(p.name for p in (out / "rules").iterdir()) == ["test.yml"]
+    assert "SUCCESS: 2 rule files found" in result.stdout
+    assert "SUCCESS: 1 rules found" in result.stdout  # test.yml
+    assert "SUCCESS: 3 rules found" in result.stdout  # one per inventory node
+    assert sorted(p.name for p in (out / "rules").iterdir()) == [
+        "commune-inventory.yml", "test.yml"]
     assert (out / "rules/test.yml").read_text() == RULE
     config = yaml.safe_load((out / "prometheus.yml").read_text())
     assert config["storage"]["tsdb"]["out_of_order_time_window"] == "6h"
@@ -163,7 +165,8 @@ def test_rerender_drops_stale_rules_and_keeps_unchanged_files(tmp_path: Path) ->
     assert (out / "rules/old.yml").exists()
     before = (out / "file_sd/vc.json").stat().st_mtime_ns
     write_files(render(inventory, RenderOptions(), {"new.yml": b"groups: []\n"}), out)
-    assert sorted(p.name for p in (out / "rules").iterdir()) == ["new.yml"]
+    assert sorted(p.name for p in (out / "rules").iterdir()) == [
+        "commune-inventory.yml", "new.yml"]
     assert (out / "file_sd/vc.json").stat().st_mtime_ns == before
 
 
@@ -178,6 +181,17 @@ def test_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: 
     assert cli_render(small_inventory(tmp_path), tmp_path / "out", *extra) == 2
     assert capsys.readouterr().err == message
     assert not (tmp_path / "out").exists()
+
+
+def test_rule_file_named_like_the_inventory_rules(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "commune-inventory.yml").write_text("groups: []\n")
+    assert cli_render(small_inventory(tmp_path), tmp_path / "out", "--rules", str(rules)) == 2
+    assert capsys.readouterr().err == (
+        "commune-collector render: rules/commune-inventory.yml is written by render from the "
+        "inventory; rename that rule file\n")
 
 
 def test_bad_flag_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -239,6 +253,12 @@ def test_prometheus_scrapes_agents_with_inventory_labels(tmp_path: Path) -> None
             {"__name__": "commune_agent_build_info", "job": "commune-agent",
              "instance": vc.address, "commune": "14845", "commune_name": "Xã Mường Lát",
              "region": "Huyện Mường Lát", "terrain": "mountain", "role": "vc"}]
+        inventory = wait_for(lambda: prom.query(INVENTORY_METRIC), 30, what="inventory rules")
+        assert sorted((s["metric"]["commune"], s["metric"]["node"], s["metric"]["mode"],
+                       s["metric"]["region"]) for s in inventory) == [
+            ("14797", "lan-1", "scrape", "Thành phố Thanh Hóa"),
+            ("14797", "lan-2", "push", "Thành phố Thanh Hóa"),
+            ("14845", "vc-1", "scrape", "Huyện Mường Lát")]
         up = prom.query('up{job="commune-agent"}')
         assert sorted(s["metric"]["role"] for s in up) == ["lan-node", "vc"]
         assert all(s["value"][1] == "1" for s in up)
