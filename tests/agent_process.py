@@ -8,7 +8,13 @@ from pathlib import Path
 
 from tests.peers import LOOPBACK, Process, free_port, http_get, wait_for
 
-HOST_ONLY = 'commune: "16318"\ninterval: 1s\nmodules:\n  host: {}\n'
+
+def host_config(commune: str = "16318", interval: str = "1s") -> str:
+    """An agent config with only the host module."""
+    return f'commune: "{commune}"\ninterval: {interval}\nmodules:\n  host: {{}}\n'
+
+
+HOST_ONLY = host_config()
 
 
 class Agent(Process):
@@ -19,7 +25,7 @@ class Agent(Process):
         self.port = free_port()
         self.address = f"{LOOPBACK}:{self.port}"
         self.url = f"{scheme}://{self.address}"
-        self.config_path = workdir / "agent.yml"
+        self.config_path = workdir / f"agent-{self.port}.yml"
         self.config_path.write_text(config)
         super().__init__([sys.executable, "-m", "agent.cli", "--config.file",
                           str(self.config_path), "--web.listen-address", self.address, *args],

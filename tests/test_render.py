@@ -15,8 +15,9 @@ import yaml
 from collector.cli import main
 from collector.inventory import load_inventory
 from collector.render import INVENTORY_METRIC, RenderOptions, render, write_files
+from tests.agent_process import Agent, host_config
+from tests.alertmanager_peer import Alertmanager
 from tests.peers import Prometheus, free_port, require_binary, wait_for
-from tests.render_peers import Agent, Alertmanager
 
 ROOT = Path(__file__).parents[1]
 PROVINCE = ROOT / "configs/inventory/thanh-hoa.yml"
@@ -222,9 +223,9 @@ def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
 def test_prometheus_scrapes_agents_with_inventory_labels(tmp_path: Path) -> None:
     """Render -> real Prometheus -> real agents; alerts reach a real Alertmanager."""
     with contextlib.ExitStack() as stack:
-        lan = Agent("14797", tmp_path / "agent-a")
+        lan = Agent(tmp_path, host_config("14797"))
         stack.callback(lan.stop)
-        vc = Agent("99999", tmp_path / "agent-b")
+        vc = Agent(tmp_path, host_config("99999"))
         stack.callback(vc.stop)
         rules = tmp_path / "rules"
         rules.mkdir()

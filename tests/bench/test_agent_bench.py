@@ -17,7 +17,7 @@ import pytest
 from agent.modules.host import HostModule
 from agent.modules.host_config import HostConfig
 from agent.scheduler import ModuleRun, Scheduler
-from tests.agent_process import Agent
+from tests.agent_process import Agent, host_config
 from tests.peers import LOOPBACK, Process, free_port, http_get, require_binary, wait_for
 
 pytestmark = pytest.mark.bench
@@ -65,7 +65,7 @@ def test_agent_vs_node_exporter(tmp_path: Path) -> None:
     try:
         wait_for(lambda: http_get(f"http://{LOOPBACK}:{port}/metrics")[0] == 200, 15,
                  what="node_exporter")
-        with Agent(tmp_path, 'commune: "16318"\ninterval: 15s\nmodules:\n  host: {}\n') as agent:
+        with Agent(tmp_path, host_config(interval="15s")) as agent:
             scrape_latencies(agent.port, 200)  # warm up both
             scrape_latencies(port, 200)
             ours, our_samples = scrape_latencies(agent.port, SCRAPES)

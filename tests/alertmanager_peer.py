@@ -1,4 +1,4 @@
-"""Peers for the render tests: a real commune-agent and a real Alertmanager on loopback."""
+"""A real Alertmanager on loopback, for the render and alert tests."""
 
 from __future__ import annotations
 
@@ -6,22 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.peers import LOOPBACK, VENV_BIN, Process, free_port, http_get, require_binary, wait_for
-
-
-class Agent(Process):
-    """A real ``commune-agent`` (host module) on a free loopback port."""
-
-    def __init__(self, commune: str, workdir: Path, interval: str = "1s") -> None:
-        self.port = free_port()
-        self.address = f"{LOOPBACK}:{self.port}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        config = workdir / "agent.yml"
-        config.write_text(f'commune: "{commune}"\ninterval: {interval}\nmodules:\n  host: {{}}\n')
-        super().__init__([str(VENV_BIN / "commune-agent"), "--config.file", str(config),
-                          "--web.listen-address", self.address], workdir / "agent.log")
-        wait_for(lambda: http_get(f"http://{self.address}/-/ready")[0] == 200, 30,
-                 what=f"commune-agent ready ({self.log_path})")
+from tests.peers import LOOPBACK, Process, free_port, http_get, require_binary, wait_for
 
 
 class Alertmanager(Process):
