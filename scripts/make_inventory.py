@@ -3,7 +3,7 @@
 
 Run once; afterwards the YAML is the source of truth and operators edit it by hand::
 
-    $ scripts/make_inventory.py [../shared/data/thanh-hoa-communes.csv] [-o FILE]
+    $ scripts/make_inventory.py [configs/inventory/thanh-hoa-communes.csv] [-o FILE]
     wrote configs/inventory/thanh-hoa.yml: 166 communes (19 phường, 147 xã; 77 mountain)
 
 Each commune gets one node ``lan-1`` (role lan-node, mode push: communes sit behind NAT) with
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CSV = ROOT / "../shared/data/thanh-hoa-communes.csv"
+DEFAULT_CSV = ROOT / "configs/inventory/thanh-hoa-communes.csv"
 DEFAULT_OUT = ROOT / "configs/inventory/thanh-hoa.yml"
 COLUMNS = ("code", "name", "type", "former_districts", "terrain")
 
@@ -105,8 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Write the inventory; print a one-line summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("csv", nargs="?", type=Path, default=DEFAULT_CSV,
-                        help="communes CSV (default: ../shared/data/thanh-hoa-communes.csv "
-                             "next to the repository)")
+                        help="communes CSV (default: configs/inventory/thanh-hoa-communes.csv "
+                             "in this repository, copied from the shared reference data)")
     parser.add_argument("-o", "--out", type=Path, default=DEFAULT_OUT,
                         help="inventory to write (default: configs/inventory/thanh-hoa.yml)")
     args = parser.parse_args(argv)

@@ -10,7 +10,7 @@ from collector.inventory import load_inventory
 
 ROOT = Path(__file__).parents[1]
 SCRIPT = ROOT / "scripts/make_inventory.py"
-CSV = ROOT / "../shared/data/thanh-hoa-communes.csv"
+CSV = ROOT / "configs/inventory/thanh-hoa-communes.csv"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
