@@ -49,11 +49,16 @@ def load_probe_config(text: str, base_dir: Path | None = None) -> ProbeConfig:
     return load_yaml(ProbeConfig, textwrap.dedent(text), "agent.yml", base_dir)
 
 
+def registry_of(families: Iterable[Metric]) -> CollectorRegistry:
+    """A fresh registry holding ``families``."""
+    registry = CollectorRegistry()
+    registry.register(_Families(families))  # type: ignore[arg-type]
+    return registry
+
+
 def collect(module: ProbeModule) -> CollectorRegistry:
     """One collection of ``module``, in a fresh registry."""
-    registry = CollectorRegistry()
-    registry.register(_Families(asyncio.run(module.collect())))  # type: ignore[arg-type]
-    return registry
+    return registry_of(asyncio.run(module.collect()))
 
 
 def probe(text: str, base_dir: Path | None = None) -> CollectorRegistry:
