@@ -91,7 +91,7 @@ def test_duplicate_names_and_empty_list() -> None:
         commune: "1"
         modules:
           probe: {targets: []}
-    """)[0].startswith("agent.yml:3:12: modules.probe.targets: list at least one target")
+    """)[0].startswith("agent.yml:3:20: modules.probe.targets: list at least one target")
 
 
 @pytest.mark.parametrize(("target", "key", "message"), [
