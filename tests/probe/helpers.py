@@ -52,7 +52,7 @@ def load_probe_config(text: str, base_dir: Path | None = None) -> ProbeConfig:
 def registry_of(families: Iterable[Metric]) -> CollectorRegistry:
     """A fresh registry holding ``families``."""
     registry = CollectorRegistry()
-    registry.register(_Families(families))  # type: ignore[arg-type]
+    registry.register(_Families(families))
     return registry
 
 

@@ -174,6 +174,11 @@ def test_dns_against_a_local_server() -> None:
 
 # --- sip ----------------------------------------------------------------------------------------
 
+def _can_connect(port: int) -> bool:
+    with socket.create_connection((LOOPBACK, port), 0.5):
+        return True
+
+
 @contextlib.contextmanager
 def sipp_uas(tmp_path: Path, transport: str) -> Iterator[int]:
     """Real sipp in UAS mode, answering OPTIONS with 200 (-aa), on a loopback port."""
@@ -183,8 +188,7 @@ def sipp_uas(tmp_path: Path, transport: str) -> Iterator[int]:
                   "-error_file", str(tmp_path / f"sipp-{transport}-err.log")],
                  tmp_path / f"sipp-{transport}.log", cwd=tmp_path) as proc:
         if transport == "t1":
-            wait_for(lambda: socket.create_connection((LOOPBACK, port), 0.5).close() or True,
-                     15, what=f"sipp listening ({proc.log_path})")
+            wait_for(lambda: _can_connect(port), 15, what=f"sipp listening ({proc.log_path})")
         else:
             wait_for(lambda: f":{port:04X}" in Path("/proc/net/udp").read_text(), 15,
                      what=f"sipp bound ({proc.log_path})")
@@ -286,7 +290,7 @@ def test_icmp_mode_falls_back_to_raw_then_names_the_sysctl() -> None:
         raise PermissionError(13, "Permission denied")
 
     assert icmp_privileged(open_socket=only_raw) is True
-    with pytest.raises(IcmpUnavailable, match="net.ipv4.ping_group_range"):
+    with pytest.raises(IcmpUnavailable, match=r"net\.ipv4\.ping_group_range"):
         icmp_privileged(open_socket=neither)
 
     def denied() -> bool:
