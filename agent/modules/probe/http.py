@@ -104,7 +104,7 @@ class HttpProbe:
         try:
             while True:
                 same_host = urllib.parse.urlsplit(url).hostname == first_host
-                response = await self._request(url, method, body, phases, same_host, result)
+                response = await self._request(url, method, body, phases, same_host)
                 location = response.headers.get("location")
                 if not (target.follow_redirects and response.status in REDIRECT_CODES
                         and location):
@@ -153,7 +153,7 @@ class HttpProbe:
             result.add(FAILED_DUE_TO_REGEX, 0.0)
 
     async def _request(self, url: str, method: str, body: bytes, phases: Phases,
-                       same_host: bool, result: ProbeResult) -> Response:
+                       same_host: bool) -> Response:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname or ""
         tls = parts.scheme == "https"
