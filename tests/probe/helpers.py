@@ -154,6 +154,47 @@ def server_context(pki: Pki) -> ssl.SSLContext:
     return context
 
 
+@contextlib.contextmanager
+def line_server(context: ssl.SSLContext | None = None, banner: bytes = b"220 mail ESMTP\r\n",
+                ) -> Iterator[tuple[int, list[bytes]]]:
+    """A TCP server that sends ``banner``, then records the lines it gets."""
+    listener = socket.socket()
+    listener.bind((LOOPBACK, 0))
+    listener.listen(16)
+    listener.settimeout(0.1)
+    port = listener.getsockname()[1]
+    got: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                conn.settimeout(2)
+                if context is not None:
+                    conn = context.wrap_socket(conn, server_side=True)
+                conn.sendall(banner)
+                data = conn.recv(1024)
+                if data:
+                    got.append(data)
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port, got
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
 # --- HTTP ---------------------------------------------------------------------------------------
 
 SLOW_SECONDS = 0.3

@@ -117,6 +117,8 @@ def test_duplicate_names_and_empty_list() -> None:
     ("{name: t, kind: tcp, host: db.example, port: 70000}", "port", "expected a port in"),
     ("{name: t, kind: tcp, host: db.example, port: 25, query_response: [{}]}",
      "query_response[0]", "give 'expect', 'send' or both"),
+    ("{name: t, kind: tcp, host: db.example, port: 23, expect_closed: true, tls: true}",
+     "expect_closed", "takes no 'tls'"),
     ("{name: t, kind: h323, host: 'a b'}", "host", "expected a host name or IP address"),
     ("{name: i, kind: icmp, host: 192.0.2.1, count: 0}", "count", "expected 1..100 packets"),
     ("{name: i, kind: icmp, host: 192.0.2.1, count: 100, timeout: 5s}", "count",

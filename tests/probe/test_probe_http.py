@@ -14,6 +14,7 @@ from tests.probe.helpers import (
     Pki,
     base_url,
     http_server,
+    line_server,
     make_pki,
     probe,
     reasons,
@@ -218,3 +219,19 @@ def test_closed_port_and_unresolvable_name() -> None:
     """)
     assert reasons(reg, "closed") == ["connect"]
     assert reasons(reg, "noname") == ["dns"]
+
+
+def test_response_without_length_and_a_non_http_peer() -> None:
+    with line_server(banner=b"HTTP/1.0 200 OK\r\nServer: old\r\n\r\nread to the end") as (
+            old, _), line_server(banner=b"SSH-2.0-OpenSSH_9.2\r\n") as (ssh, _):
+        reg = probe(f"""
+            targets:
+              - {{name: old, kind: http, url: "http://127.0.0.1:{old}/", body_must_match: [end]}}
+              - {{name: ssh, kind: http, url: "http://127.0.0.1:{ssh}/"}}
+        """)
+    assert value(reg, "probe_success", "old", "http") == 1
+    assert value(reg, "probe_http_version", "old", "http") == 1.0
+    assert value(reg, "probe_http_content_length", "old", "http") == -1
+    assert value(reg, "probe_http_uncompressed_body_length", "old", "http") == len(
+        b"read to the end")
+    assert reasons(reg, "ssh") == ["status"]

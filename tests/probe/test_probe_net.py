@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from tests.probe.helpers import (
     Pki,
     collect,
     free_udp_port,
+    line_server,
     load_probe_config,
     make_pki,
     probe,
@@ -41,47 +40,6 @@ from tests.probe.helpers import (
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@contextlib.contextmanager
-def line_server(context: ssl.SSLContext | None = None, banner: bytes = b"220 mail ESMTP\r\n",
-                ) -> Iterator[tuple[int, list[bytes]]]:
-    """A TCP server that sends ``banner``, then records the lines it gets."""
-    listener = socket.socket()
-    listener.bind((LOOPBACK, 0))
-    listener.listen(16)
-    listener.settimeout(0.1)
-    port = listener.getsockname()[1]
-    got: list[bytes] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            try:
-                conn.settimeout(2)
-                if context is not None:
-                    conn = context.wrap_socket(conn, server_side=True)
-                conn.sendall(banner)
-                data = conn.recv(1024)
-                if data:
-                    got.append(data)
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield port, got
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
 
 
 # --- tcp / h323 ---------------------------------------------------------------------------------
@@ -117,6 +75,19 @@ def test_tcp_tls_reports_expiry_and_verifies(pki: Pki) -> None:
     assert value(reg, "probe_ssl_last_chain_expiry_timestamp_seconds", "smtps", "tcp") \
         == pki.leaf_not_after
     assert reasons(reg, "unverified") == ["tls"]
+
+
+def test_tcp_expect_closed() -> None:
+    with line_server(banner=b"") as (port, _):
+        reg = probe(f"""
+            targets:
+              - {{name: telnet-open, kind: tcp, host: 127.0.0.1, port: {port},
+                  expect_closed: true}}
+              - {{name: telnet-closed, kind: tcp, host: 127.0.0.1, port: {free_port()},
+                  expect_closed: true}}
+        """)
+    assert reasons(reg, "telnet-open") == ["status"]
+    assert value(reg, "probe_success", "telnet-closed", "tcp") == 1
 
 
 def test_h323_connect() -> None:

@@ -147,11 +147,15 @@ class TcpTarget:
     insecure_skip_verify: bool = False
     server_name: str | None = None
     query_response: tuple[QueryResponse, ...] = ()
+    expect_closed: bool = False  # succeed only when the port refuses (telnet 23 on a VC box)
 
     def __post_init__(self) -> None:
         _check_common(self.name, self.timeout)
         _check_host(self.host)
         _check_port(self.port)
+        if self.expect_closed and (self.tls or self.query_response):
+            raise Invalid("a port expected closed takes no 'tls' or 'query_response'",
+                          key="expect_closed")
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,10 @@ class HttpProbe:
         if auth is None:
             return None
         if self._auth is None:  # read at the first probe, so a rotated file is picked up on restart
-            password = Path(auth.password_file).read_text(encoding="utf-8").splitlines()
+            try:
+                password = Path(auth.password_file).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ProbeFailed("auth", f"cannot read password_file: {exc}") from None
             token = f"{auth.username}:{password[0] if password else ''}".encode()
             self._auth = "Basic " + base64.b64encode(token).decode("ascii")
         return self._auth

@@ -80,6 +80,9 @@ class TcpProbe:
         """Connect, then run the dialogue; raise ProbeFailed on failure."""
         target = self.target
         server_name = target.server_name if isinstance(target, TcpTarget) else None
+        if isinstance(target, TcpTarget) and target.expect_closed:
+            await self._expect_closed(target, result)
+            return
         reader, writer = await connect(target.host, target.port, result, self.context,
                                        server_name)
         try:
@@ -91,6 +94,22 @@ class TcpProbe:
                     await writer.drain()
         finally:
             writer.close()
+
+    @staticmethod
+    async def _expect_closed(target: TcpTarget, result: ProbeResult) -> None:
+        # A filtered port (no answer at all) is as closed as a refused one.
+        budget = max(target.timeout - 0.5, target.timeout / 2)
+        try:
+            _, writer = await asyncio.wait_for(connect(target.host, target.port, result), budget)
+        except asyncio.TimeoutError:
+            return
+        except ProbeFailed as exc:
+            if exc.reason == "connect":
+                return
+            raise
+        writer.close()
+        raise ProbeFailed("status", f"port {target.port} on {target.host} is open, "
+                                    f"expected closed")
 
     @staticmethod
     async def _expect(reader: asyncio.StreamReader, pattern: re.Pattern[bytes]) -> None:
