@@ -4,7 +4,8 @@ Both probe the same local HTTP target (its own process). Printed:
 - p50 of ``probe_duration_seconds`` as each prober reports it, and the ratio ours/theirs
   (target <= 1.2);
 - 200 concurrent HTTP targets in one collection: wall time against the 15 s interval and the
-  agent's CPU seconds (target < 1 core-second), next to blackbox's CPU for the same 200 probes.
+  agent's CPU seconds (target < 1 core-second), next to blackbox's CPU for the same 200 probes;
+- 50 targets that never answer, each with a 2 s timeout: one collection takes about 2 s.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import concurrent.futures
 import os
 import re
+import socket
 import statistics
 import sys
 import time
@@ -32,6 +34,7 @@ ROUNDS = 300
 WARMUP = 20
 CONCURRENT = 200
 INTERVAL = 15.0
+TIMEOUT = 2.0
 _DURATION = re.compile(rb"^probe_duration_seconds ([0-9.e+-]+)$", re.M)
 _SUCCESS = re.compile(rb"^probe_success ([0-9.]+)$", re.M)
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -134,3 +137,31 @@ def test_200_concurrent_targets_within_one_interval(target: str,
           f"CPU ratio {cpu / bb_cpu if bb_cpu else float('inf'):.2f}x")
     assert ok == CONCURRENT
     assert wall < INTERVAL
+
+
+def test_50_silent_targets_take_one_timeout() -> None:
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind((LOOPBACK, 0))
+    listener = socket.socket()  # a TCP port that accepts nothing: SYNs queue, no answer
+    listener.bind((LOOPBACK, 0))
+    listener.listen(0)
+    try:
+        sip = "\n".join(f"  - {{name: sip{i:02d}, kind: sip, host: 127.0.0.1, "
+                        f"port: {silent.getsockname()[1]}, timeout: {TIMEOUT:g}s}}"
+                        for i in range(25))
+        http = "\n".join(f'  - {{name: http{i:02d}, kind: http, '
+                         f'url: "http://127.0.0.1:{listener.getsockname()[1]}/", '
+                         f'timeout: {TIMEOUT:g}s}}' for i in range(25))
+        module = ProbeModule(load_probe_config(f"targets:\n{sip}\n{http}\n"))
+        start = time.perf_counter()
+        reg = registry_of(asyncio.run(module.collect()))
+        wall = time.perf_counter() - start
+    finally:
+        silent.close()
+        listener.close()
+    failed = sum(value(reg, "probe_success", f"{kind}{i:02d}", kind) == 0
+                 for kind in ("sip", "http") for i in range(25))
+    print(f"\nprobe bench: 50 silent targets with {TIMEOUT:g} s timeouts took {wall:.2f} s "
+          f"({wall / TIMEOUT:.2f}x one timeout; one by one would be {50 * TIMEOUT:g} s)")
+    assert failed == 50
+    assert wall < 2 * TIMEOUT
