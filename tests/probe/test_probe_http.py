@@ -57,6 +57,7 @@ def test_plain_get_reports_blackbox_metrics(http_url: str) -> None:
     phases = {p: value(reg, "probe_http_duration_seconds", "portal", "http", phase=p)
               for p in ("resolve", "connect", "tls", "processing", "transfer")}
     assert phases["tls"] == 0
+    assert value(reg, "probe_dns_lookup_time_seconds", "portal", "http") == phases["resolve"]
     assert all(v is not None and v >= 0 for v in phases.values())
     total = value(reg, "probe_duration_seconds", "portal", "http")
     assert total is not None and total >= sum(v or 0 for v in phases.values())

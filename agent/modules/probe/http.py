@@ -21,6 +21,7 @@ from pathlib import Path
 from agent import __version__
 from agent.modules.probe.config import HttpTarget
 from agent.modules.probe.result import (
+    DNS_LOOKUP,
     FAILED_DUE_TO_REGEX,
     HTTP_BODY_LENGTH,
     HTTP_CONTENT_LENGTH,
@@ -66,6 +67,7 @@ class Phases:
     """Phase durations in seconds, summed over the requests of one probe."""
 
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    first_resolve: float | None = None  # the target's own name, before any redirect
 
     def timed(self, phase: str, start: float) -> float:
         """Add the time since ``start`` to ``phase``; return now."""
@@ -126,6 +128,8 @@ class HttpProbe:
             for phase, seconds in phases.seconds.items():
                 result.add(HTTP_PHASE, seconds, phase)
             result.add(HTTP_REDIRECTS, redirects)
+            if phases.first_resolve is not None:
+                result.add(DNS_LOOKUP, phases.first_resolve)
         if response.expiry is not None:  # the final request's certificates, as blackbox
             record_expiry(result, response.expiry)
         self._check(response, result)
@@ -168,7 +172,10 @@ class HttpProbe:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             raise ProbeFailed("dns", f"cannot resolve {host!r}: {exc}") from None
-        start = phases.timed("resolve", start)
+        resolved = phases.timed("resolve", start)
+        if phases.first_resolve is None:
+            phases.first_resolve = resolved - start
+        start = resolved
 
         family, type_, proto, _, address = infos[0]
         sock = socket.socket(family, type_, proto)
@@ -185,7 +192,7 @@ class HttpProbe:
                 try:
                     reader, writer = await asyncio.open_connection(
                         sock=sock, ssl=self.context,
-                        server_hostname=self.target.server_name or host)
+                        server_hostname=(same_host and self.target.server_name) or host)
                 except (ssl.SSLError, ssl.CertificateError) as exc:
                     raise ProbeFailed("tls", classify_tls_error(exc)) from None
                 except OSError as exc:
