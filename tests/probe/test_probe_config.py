@@ -97,6 +97,8 @@ def test_duplicate_names_and_empty_list() -> None:
 @pytest.mark.parametrize(("target", "key", "message"), [
     ('{name: p, kind: http, url: "ftp://portal.example/"}', "url",
      "expected an http:// or https:// URL"),
+    ('{name: p, kind: https, url: "http://portal.example/"}', "url",
+     "kind 'https' needs an https:// URL"),
     ('{name: p, kind: http, url: "https://portal.example/", valid_status_codes: [20]}',
      "valid_status_codes", "expected status codes in 100..699"),
     ('{name: p, kind: http, url: "https://portal.example/", body_must_match: ["(unclosed"]}',

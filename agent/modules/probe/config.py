@@ -100,6 +100,8 @@ class HttpTarget:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Invalid(f"expected an http:// or https:// URL with a host, got {self.url!r}",
                           key="url")
+        if self.kind == "https" and parts.scheme != "https":
+            raise Invalid(f"kind 'https' needs an https:// URL, got {self.url!r}", key="url")
         try:
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError:
