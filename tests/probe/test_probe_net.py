@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -249,6 +252,33 @@ def test_icmp_burst_to_loopback() -> None:
     assert rtt["min"] is not None and rtt["avg"] is not None and rtt["max"] is not None
     assert 0 < rtt["min"] <= rtt["avg"] <= rtt["max"]
     assert (value(reg, "commune_probe_icmp_jitter_seconds", "lo", "icmp") or -1) >= 0
+
+
+_UNPRIVILEGED_SCRIPT = """
+import asyncio, json
+from agent.modules.probe.icmp import icmp_privileged
+from agent.modules.probe.module import ProbeModule
+from tests.probe.helpers import collect, load_probe_config, value
+module = ProbeModule(load_probe_config(
+    "targets: [{name: lo, kind: icmp, host: 127.0.0.1, count: 3, interval: 20ms}]"))
+reg = collect(module)
+print(json.dumps({"privileged": icmp_privileged(),
+                  "success": value(reg, "probe_success", "lo", "icmp"),
+                  "loss": value(reg, "commune_probe_icmp_packet_loss_ratio", "lo", "icmp")}))
+"""
+
+
+def test_icmp_unprivileged_ping_sockets_in_a_namespace() -> None:
+    """In a network namespace of its own, the test allows ping sockets to every group."""
+    unshare, ip, sysctl = (require_binary(b) for b in ("unshare", "ip", "sysctl"))
+    setup = (f"{ip} link set lo up && "
+             f"{sysctl} -q -w net.ipv4.ping_group_range='0 2147483647' && "
+             f"exec {sys.executable} -c \"$0\"")
+    done = subprocess.run([unshare, "--net", "sh", "-c", setup, _UNPRIVILEGED_SCRIPT],
+                          capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"privileged": False, "success": 1.0, "loss": 0.0}
 
 
 def test_icmp_mode_falls_back_to_raw_then_names_the_sysctl() -> None:
