@@ -241,6 +241,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(302, b"", {"Location": "/loop"})
         elif path == "/maintenance":
             self._send(200, b"<h1>Bao tri he thong</h1> under maintenance")
+        elif path == "/bao-tri":
+            self._send(200, "Hệ thống đang bảo trì".encode("utf-16"),
+                       {"Content-Type": "text/html; charset=utf-16"})
         elif path == "/503":
             self._send(503, b"service unavailable")
         elif path == "/big":
@@ -281,7 +284,7 @@ def http_server(context: ssl.SSLContext | None = None, barrier_parties: int = 1,
                 ) -> Iterator[_Server]:
     """A threaded HTTP (or HTTPS with ``context``) server on a free loopback port."""
     server = _Server((LOOPBACK, 0), _Handler)
-    server.barrier = threading.Barrier(barrier_parties, timeout=10)
+    server.barrier = threading.Barrier(barrier_parties, timeout=30)
     server.seen_headers, server.seen_bodies = [], []
     if context is not None:
         server.socket = context.wrap_socket(server.socket, server_side=True)

@@ -143,12 +143,15 @@ def test_body_must_and_must_not_match(http_url: str) -> None:
               body_must_not_match: ["[Bb]ao tri"]}}
           - {{name: missing, kind: http, url: "{http_url}/maintenance",
               body_must_match: ["TTHC portal"]}}
+          - {{name: vi, kind: http, url: "{http_url}/bao-tri",
+              body_must_not_match: ["b[ảa]o tr[ìi]"]}}
     """)
     assert value(reg, "probe_success", "ok", "http") == 1
     assert value(reg, "probe_success", "maint", "http") == 0
     assert reasons(reg, "maint") == ["content"]
     assert value(reg, "probe_failed_due_to_regex", "maint", "http") == 1
     assert reasons(reg, "missing") == ["content"]
+    assert reasons(reg, "vi") == ["content"]  # decoded with the page's charset, then matched
     assert value(reg, "probe_http_status_code", "missing", "http") == 200
 
 

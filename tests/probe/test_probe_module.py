@@ -42,7 +42,7 @@ def test_targets_are_probed_concurrently() -> None:
     parties = 12
     with http_server(barrier_parties=parties) as server:
         url = base_url(server)
-        targets = "\n".join(f'  - {{name: t{i}, kind: http, url: "{url}/barrier"}}'
+        targets = "\n".join(f'  - {{name: t{i}, kind: http, url: "{url}/barrier", timeout: 30s}}'
                             for i in range(parties))
         reg = collect(ProbeModule(load_probe_config(f"targets:\n{targets}\n")))
     for i in range(parties):

@@ -46,6 +46,7 @@ from agent.modules.probe.tls import (
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 USER_AGENT = f"commune-agent/{__version__}"
+_CHARSET = re.compile(r"charset=\"?([\w.:-]+)", re.I)
 _STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: .*)?\r?\n?")
 
 
@@ -60,6 +61,14 @@ class Response:
     tls: bool
     content_length: int = -1
     expiry: PeerExpiry | None = None
+
+    def text(self) -> str:
+        """The body decoded with the charset of Content-Type (UTF-8 when none or unknown)."""
+        match = _CHARSET.search(self.headers.get("content-type", ""))
+        try:
+            return self.body.decode(match.group(1) if match else "utf-8", errors="replace")
+        except LookupError:
+            return self.body.decode("utf-8", errors="replace")
 
 
 @dataclass
@@ -82,8 +91,8 @@ class HttpProbe:
     def __init__(self, target: HttpTarget) -> None:
         self.target = target
         self.context = client_context(target.ca_file, target.insecure_skip_verify)
-        self.must = [re.compile(p.encode()) for p in target.body_must_match]
-        self.must_not = [re.compile(p.encode()) for p in target.body_must_not_match]
+        self.must = [re.compile(p) for p in target.body_must_match]
+        self.must_not = [re.compile(p) for p in target.body_must_not_match]
         self._auth: str | None = None
 
     def _authorization(self) -> str | None:
@@ -148,14 +157,15 @@ class HttpProbe:
             expected = (", ".join(map(str, target.valid_status_codes))
                         if target.valid_status_codes else "2xx")
             raise ProbeFailed(reason, f"status {response.status}, expected {expected}")
+        text = response.text() if self.must or self.must_not else ""
         for pattern in self.must:
-            if not pattern.search(response.body):
+            if not pattern.search(text):
                 result.add(FAILED_DUE_TO_REGEX, 1.0)
-                raise ProbeFailed("content", f"body does not match {pattern.pattern.decode()!r}")
+                raise ProbeFailed("content", f"body does not match {pattern.pattern!r}")
         for pattern in self.must_not:
-            if pattern.search(response.body):
+            if pattern.search(text):
                 result.add(FAILED_DUE_TO_REGEX, 1.0)
-                raise ProbeFailed("content", f"body matches {pattern.pattern.decode()!r}")
+                raise ProbeFailed("content", f"body matches {pattern.pattern!r}")
         if self.must or self.must_not:
             result.add(FAILED_DUE_TO_REGEX, 0.0)
 
