@@ -42,8 +42,8 @@ HTTP_VERSION = MetricSpec("probe_http_version", "gauge",
 FAILED_DUE_TO_REGEX = MetricSpec("probe_failed_due_to_regex", "gauge",
                                  "Indicates if probe failed due to regex.", TK)
 SSL_EARLIEST = MetricSpec("probe_ssl_earliest_cert_expiry", "gauge",
-                          "Returns last SSL chain expiry in unixtime: the earliest expiry of any "
-                          "certificate the server sent (cross-signed roots included).", TK)
+                          "Returns earliest SSL cert expiry in unixtime, over every certificate "
+                          "the server sent (cross-signed roots included).", TK)
 SSL_LAST_CHAIN = MetricSpec("probe_ssl_last_chain_expiry_timestamp_seconds", "gauge",
                             "Returns last SSL chain expiry in timestamp seconds: the earliest "
                             "expiry in the verified chain (the leaf's, normally). Alert on this.",
