@@ -140,8 +140,11 @@ class PathProbe:
             hops, final = await asyncio.to_thread(_trace, target)
         except (icmplib.NameLookupError, socket.gaierror) as exc:
             raise ProbeFailed("dns", f"cannot resolve {target.host!r}: {exc}") from None
+        except (icmplib.SocketPermissionError, PermissionError):
+            raise ProbeFailed("connect", "traceroute needs raw ICMP sockets: run the agent as "
+                                         "root or give it CAP_NET_RAW") from None
         except (icmplib.ICMPLibError, OSError) as exc:
-            raise ProbeFailed("connect", f"traceroute {target.host}: {exc}; {NO_ICMP}") from None
+            raise ProbeFailed("connect", f"traceroute {target.host}: {exc}") from None
         summary = []
         for hop in hops:
             loss = hop.packet_loss
