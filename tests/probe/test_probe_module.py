@@ -5,23 +5,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from agent.config import AgentConfig
+from agent.exposition import render
 from agent.modules import MODULES
 from agent.modules.probe.module import ProbeModule
 from agent.modules.probe.result import METRICS, ProbeResult
 from agent.scheduler import build_scheduler
 from agent.schema import load_yaml
-from tests.peers import free_port
+from tests.peers import free_port, require_binary
 from tests.probe.helpers import (
     base_url,
     collect,
     http_server,
     load_probe_config,
+    make_pki,
     reasons,
+    server_context,
     value,
 )
 
@@ -116,3 +121,22 @@ def test_runs_under_the_scheduler_with_the_commune_label() -> None:
     text = scheduler.snapshot.plain.decode()
     assert 'probe_success{commune="16318",kind="http",target="portal"} 1.0' in text
     assert scheduler.runs[0].up
+
+
+def test_exposition_passes_promtool_lint(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path)
+    with http_server(server_context(pki)) as server:
+        module = ProbeModule(load_probe_config(f"""
+            targets:
+              - {{name: portal, kind: https, url: "{base_url(server, 'https')}/redirect",
+                  ca_file: "{pki.ca_file}", body_must_match: [portal]}}
+              - {{name: lo, kind: icmp, host: 127.0.0.1, count: 2, interval: 20ms}}
+              - {{name: route, kind: path, host: 127.0.0.1, count: 1, max_hops: 2}}
+              - {{name: closed, kind: tcp, host: 127.0.0.1, port: {free_port()}}}
+        """))
+        families = asyncio.run(module.collect())
+    text = render(families)
+    assert b"probe_ssl_last_chain_expiry_timestamp_seconds" in text
+    done = subprocess.run([require_binary("promtool"), "check", "metrics"], input=text,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
