@@ -117,11 +117,17 @@ class AgentConfig:
         if not self.modules.entries:
             raise Invalid("configure at least one module, e.g. 'host: {}'", key="modules")
         for entry in self.modules:
-            interval = self.interval_of(entry)
-            if self.timeout_of(entry) > interval:
-                raise Invalid(f"timeout of module {entry.name!r} "
-                              f"({self.timeout_of(entry)}) exceeds its interval ({interval})",
-                              key="modules")
+            interval, timeout = self.interval_of(entry), self.timeout_of(entry)
+            if timeout > interval:
+                raise Invalid(f"timeout of module {entry.name!r} ({timeout}) exceeds its "
+                              f"interval ({interval})", key="modules")
+            # A module whose own checks have timeouts (probe targets) is cancelled whole at the
+            # module timeout: one slow target must not take the others' results with it.
+            longest = getattr(entry.config, "longest_timeout", None)
+            if longest is not None and longest() > timeout:
+                raise Invalid(f"module {entry.name!r} has a check with a {Duration(longest())} "
+                              f"timeout, longer than the module's timeout ({timeout}); lower "
+                              "it or raise the module's interval/timeout", key="modules")
 
     def interval_of(self, entry: ModuleEntry) -> Duration:
         """The collection interval of a module."""

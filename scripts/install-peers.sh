@@ -4,9 +4,11 @@
 set -euo pipefail
 
 PEERS_BIN=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter
-           snmpd snmpwalk sipp sshd victoria-metrics curl openssl)
+           snmpd snmpwalk sipp sshd victoria-metrics curl openssl
+           prometheus-blackbox-exporter unshare ip sysctl)
 PACKAGES=(prometheus prometheus-alertmanager prometheus-node-exporter snmpd snmp
-          sip-tester openssh-server victoria-metrics curl openssl)
+          sip-tester openssh-server victoria-metrics curl openssl
+          prometheus-blackbox-exporter util-linux iproute2 procps)
 
 have_all() {
     local b

@@ -9,6 +9,7 @@ import pytest
 
 from agent.cli import main
 from agent.config import AgentConfig, load_config
+from agent.modules import MODULES
 from agent.modules.host_config import HostConfig
 from agent.schema import ConfigError
 from agent.units import ByteSize, Duration
@@ -24,7 +25,7 @@ def test_example_config_loads() -> None:
     config = load_config(Path(__file__).parents[1] / "configs/agent/example.yml")
     assert config.commune == "16318"
     assert config.interval == 15.0
-    assert config.modules.names() == ["host"]
+    assert {"host", "probe"} <= set(config.modules.names())
     assert isinstance(config.modules.entries[0].config, HostConfig)
 
 
@@ -41,11 +42,13 @@ def test_schedule_keys_and_defaults(tmp_path: Path) -> None:
     assert config.timeout_of(entry) == 5.0
 
 
+KNOWN_MODULES = ", ".join(MODULES)  # grows as modules are registered
+
 BAD = [
     ("commune: '1'\nmodules: {host: {}}\ninterval: 10x\n",
      ["agent.yml:3:11: interval: expected a duration like '10s', '1m30s' or '500ms', got '10x'"]),
     ("commune: '1'\nmodules:\n  snpm: {}\n",
-     ["agent.yml:3:3: modules.snpm: unknown module (known: host)"]),
+     [f"agent.yml:3:3: modules.snpm: unknown module (known: {KNOWN_MODULES})"]),
     ("commune: '1'\nmodules: {host: {}}\ncolour: red\n",
      ["agent.yml:3:1: colour: unknown key (known: commune, modules, interval, timeout)"]),
     ("modules: {host: {}}\n",
@@ -62,6 +65,10 @@ BAD = [
       "missing ), unterminated subpattern at position 1"]),
     ("commune: '1'\nmodules:\n  host: {timeout: 1m}\n",
      ["agent.yml:3:3: modules: timeout of module 'host' (1m) exceeds its interval (15s)"]),
+    ("commune: '1'\ninterval: 5s\nmodules:\n  probe:\n    targets:\n"
+     "      - {name: portal, kind: tcp, host: 127.0.0.1, port: 1, timeout: 10s}\n",
+     ["agent.yml:4:3: modules: module 'probe' has a check with a 10s timeout, longer than the "
+      "module's timeout (5s); lower it or raise the module's interval/timeout"]),
     ("commune: '1'\ncommune: '2'\nmodules: {host: {}}\n",
      ["agent.yml:2:1: commune: duplicate key"]),
     ("commune: '1'\nmodules: {host: {}\n",
@@ -129,7 +136,7 @@ def test_check_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     bad = write(tmp_path, "commune: '16318'\nmodules: {hots: {}}\n", "bad.yml")
     assert main(["check-config", str(bad)]) == 2
     assert capsys.readouterr().err == (
-        f"commune-agent: {bad}:2:11: modules.hots: unknown module (known: host)\n")
+        f"commune-agent: {bad}:2:11: modules.hots: unknown module (known: {KNOWN_MODULES})\n")
 
 
 def test_agent_config_is_frozen(tmp_path: Path) -> None:

@@ -1,0 +1,138 @@
+"""The ``probe`` module: every configured target probed concurrently, each within its timeout.
+
+A probe never raises out of ``collect``: a failure is data (``probe_success 0`` and
+``commune_probe_failure_reason{reason}``), and the log says it once when a target's state
+changes, not every interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from prometheus_client.core import Metric
+
+from agent.modules.probe.config import (
+    DnsTarget,
+    H323Target,
+    HttpTarget,
+    IcmpTarget,
+    PathTarget,
+    ProbeConfig,
+    SipTarget,
+    Target,
+    TcpTarget,
+)
+from agent.modules.probe.dns import DnsProbe
+from agent.modules.probe.http import HttpProbe
+from agent.modules.probe.icmp import IcmpProbe, PathProbe, icmp_privileged
+from agent.modules.probe.result import (
+    DURATION,
+    FAILURE_REASON,
+    METRICS,
+    SUCCESS,
+    ProbeFailed,
+    ProbeResult,
+)
+from agent.modules.probe.sip import SipProbe
+from agent.modules.probe.tcp import TcpProbe
+
+log = logging.getLogger(__name__)
+
+
+class Prober(Protocol):
+    """One target's probe."""
+
+    async def probe(self, result: ProbeResult) -> None:
+        """Measure into ``result``; raise ProbeFailed on failure."""
+        ...
+
+
+class _IcmpMode:
+    """Which ICMP sockets this process may open, found once (retried while none may)."""
+
+    def __init__(self, detect: Callable[[], bool] = icmp_privileged) -> None:
+        self.detect = detect
+        self.privileged: bool | None = None
+
+    def __call__(self) -> bool:
+        if self.privileged is None:
+            self.privileged = self.detect()
+        return self.privileged
+
+
+def make_prober(target: Target, icmp_mode: Callable[[], bool]) -> Prober:
+    """The probe for a target, by its config class."""
+    if isinstance(target, HttpTarget):
+        return HttpProbe(target)
+    if isinstance(target, (TcpTarget, H323Target)):
+        return TcpProbe(target)
+    if isinstance(target, IcmpTarget):
+        return IcmpProbe(target, icmp_mode)
+    if isinstance(target, PathTarget):
+        return PathProbe(target, icmp_mode)
+    if isinstance(target, DnsTarget):
+        return DnsProbe(target)
+    if isinstance(target, SipTarget):
+        return SipProbe(target)
+    raise TypeError(f"no probe for {type(target).__name__}")
+
+
+class ProbeModule:
+    """Probes the configured targets; one collection runs them all at once."""
+
+    name = "probe"
+    metrics = METRICS
+
+    def __init__(self, config: ProbeConfig, icmp_mode: Callable[[], bool] | None = None) -> None:
+        self.config = config
+        mode = icmp_mode or _IcmpMode()
+        self.probers = [(target, make_prober(target, mode)) for target in config.targets]
+        self._state: dict[str, str | None] = {}
+
+    async def collect(self) -> list[Metric]:
+        """Probe every target concurrently; return fresh families."""
+        results = await asyncio.gather(*(self._run(t, p) for t, p in self.probers))
+        families = {spec: spec.family() for spec in METRICS}
+        for (target, _), (result, duration) in zip(self.probers, results, strict=True):
+            base = [target.name, target.kind]
+            families[SUCCESS].add_metric(base, 0.0 if result.reason else 1.0)
+            families[DURATION].add_metric(base, duration)
+            if result.reason:
+                families[FAILURE_REASON].add_metric([*base, result.reason], 1.0)
+            for spec, labels, value in result.samples:
+                families[spec].add_metric([*base, *labels], value)
+        return [family for family in families.values() if family.samples]
+
+    async def _run(self, target: Target, prober: Prober) -> tuple[ProbeResult, float]:
+        result = ProbeResult()
+        start = time.perf_counter()
+        try:
+            await asyncio.wait_for(prober.probe(result), target.timeout)
+        except ProbeFailed as exc:
+            result.fail(exc.reason, str(exc))
+        except asyncio.TimeoutError:
+            result.fail("timeout", f"no result within the timeout ({target.timeout})")
+        except Exception as exc:  # a probe's bug must not stop the other targets
+            log.debug("probe %s failed unexpectedly", target.name, exc_info=True)
+            result.fail("connect", f"{type(exc).__name__}: {exc}")
+        duration = time.perf_counter() - start
+        self._log_change(target, result)
+        return result, duration
+
+    def _log_change(self, target: Target, result: ProbeResult) -> None:
+        previous = self._state.get(target.name, "unknown")
+        if result.reason == previous:
+            return
+        self._state[target.name] = result.reason
+        if result.reason:
+            log.warning("probe %s (%s) failing: %s: %s", target.name, target.kind,
+                        result.reason, result.message)
+        elif previous != "unknown":
+            log.info("probe %s (%s) succeeding again", target.name, target.kind)
+
+    def close(self) -> None:
+        """Nothing to release: every probe opens and closes its own sockets."""

@@ -1,0 +1,126 @@
+"""The probe module's metrics, and the result one probe of one target hands back.
+
+Names and labels are blackbox_exporter's where it has them (``probe_*``); the rest start with
+``commune_probe_``. Every series carries ``target`` (the configured name) and ``kind``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from agent.modules.base import MetricSpec
+
+TK = ("target", "kind")
+
+SUCCESS = MetricSpec("probe_success", "gauge", "Displays whether or not the probe was a success.",
+                     TK)
+DURATION = MetricSpec("probe_duration_seconds", "gauge",
+                      "Returns how long the probe took to complete in seconds.", TK)
+FAILURE_REASON = MetricSpec("commune_probe_failure_reason", "gauge",
+                            "1 for the reason the last probe failed (dns, connect, tls, timeout, "
+                            "status, content, auth); absent when it succeeded.",
+                            (*TK, "reason"))
+CONNECT_DURATION = MetricSpec("commune_probe_connect_duration_seconds", "gauge",
+                              "Time to establish the TCP connection (tcp, h323, sip over TCP/TLS).",
+                              TK)
+
+HTTP_STATUS = MetricSpec("probe_http_status_code", "gauge", "Response HTTP status code.", TK)
+HTTP_PHASE = MetricSpec("probe_http_duration_seconds", "gauge",
+                        "Duration of http request by phase, summed over all redirects.",
+                        (*TK, "phase"))
+HTTP_CONTENT_LENGTH = MetricSpec("probe_http_content_length", "gauge",
+                                 "Length of http content response (-1 when not announced).", TK)
+HTTP_BODY_LENGTH = MetricSpec("probe_http_uncompressed_body_length", "gauge",
+                              "Length of uncompressed response body.", TK)
+HTTP_REDIRECTS = MetricSpec("probe_http_redirects", "gauge",
+                            "The number of redirects.", TK)
+HTTP_SSL = MetricSpec("probe_http_ssl", "gauge",
+                      "Indicates if SSL was used for the final redirect.", TK)
+HTTP_VERSION = MetricSpec("probe_http_version", "gauge",
+                          "Returns the version of HTTP of the probe response.", TK)
+FAILED_DUE_TO_REGEX = MetricSpec("probe_failed_due_to_regex", "gauge",
+                                 "Indicates if probe failed due to regex.", TK)
+SSL_EARLIEST = MetricSpec("probe_ssl_earliest_cert_expiry", "gauge",
+                          "Returns earliest SSL cert expiry in unixtime, over every certificate "
+                          "the server sent (cross-signed roots included).", TK)
+SSL_LAST_CHAIN = MetricSpec("probe_ssl_last_chain_expiry_timestamp_seconds", "gauge",
+                            "Returns last SSL chain expiry in timestamp seconds: the earliest "
+                            "expiry in the verified chain (the leaf's, normally). Alert on this.",
+                            TK)
+TLS_VERSION = MetricSpec("probe_tls_version_info", "gauge",
+                         "Returns the TLS version used, or NaN when unknown.", (*TK, "version"))
+
+DNS_LOOKUP = MetricSpec("probe_dns_lookup_time_seconds", "gauge",
+                        "Returns the time taken for probe dns lookup in seconds.", TK)
+DNS_ANSWERS = MetricSpec("probe_dns_answer_rrs", "gauge",
+                         "Returns number of entries in the answer resource record list.", TK)
+DNS_RCODE = MetricSpec("commune_probe_dns_rcode", "gauge",
+                       "The DNS response code as a number (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN).",
+                       TK)
+
+ICMP_LOSS = MetricSpec("commune_probe_icmp_packet_loss_ratio", "gauge",
+                       "Share of the burst's echo requests that got no reply (0..1).", TK)
+ICMP_RTT = MetricSpec("commune_probe_icmp_rtt_seconds", "gauge",
+                      "Round-trip time of the burst's replies.", (*TK, "stat"))
+ICMP_JITTER = MetricSpec("commune_probe_icmp_jitter_seconds", "gauge",
+                         "Interarrival jitter of the burst's RTTs, as RFC 3550 computes it.", TK)
+ICMP_SENT = MetricSpec("commune_probe_icmp_packets_sent", "gauge",
+                       "Echo requests sent in the last burst.", TK)
+
+SIP_STATUS = MetricSpec("commune_probe_sip_status_code", "gauge",
+                        "Status code of the SIP OPTIONS answer (0 when none came).", TK)
+SIP_RTT = MetricSpec("commune_probe_sip_rtt_seconds", "gauge",
+                     "Time from sending OPTIONS to the final answer.", TK)
+
+PATH_HOPS = MetricSpec("commune_probe_path_hops", "gauge",
+                       "Hops on the path to the target (the target's distance in TTL).", TK)
+PATH_FIRST_BAD = MetricSpec("commune_probe_path_first_bad_hop", "gauge",
+                            "First hop from which loss or an RTT jump persists to the end of the "
+                            "path; 0 when none.", TK)
+PATH_HOP_RTT = MetricSpec("commune_probe_path_hop_rtt_seconds", "gauge",
+                          "Average RTT to each hop that answered.", (*TK, "hop", "address"))
+PATH_HOP_LOSS = MetricSpec("commune_probe_path_hop_loss_ratio", "gauge",
+                           "Share of probes each hop did not answer.", (*TK, "hop", "address"))
+
+METRICS = (SUCCESS, DURATION, FAILURE_REASON, CONNECT_DURATION, HTTP_STATUS, HTTP_PHASE,
+           HTTP_CONTENT_LENGTH, HTTP_BODY_LENGTH, HTTP_REDIRECTS, HTTP_SSL, HTTP_VERSION,
+           FAILED_DUE_TO_REGEX, SSL_EARLIEST, SSL_LAST_CHAIN, TLS_VERSION, DNS_LOOKUP, DNS_ANSWERS,
+           DNS_RCODE, ICMP_LOSS, ICMP_RTT, ICMP_JITTER, ICMP_SENT, SIP_STATUS, SIP_RTT, PATH_HOPS,
+           PATH_FIRST_BAD, PATH_HOP_RTT, PATH_HOP_LOSS)
+
+Reason = Literal["dns", "connect", "tls", "timeout", "status", "content", "auth"]
+REASONS: tuple[Reason, ...] = ("dns", "connect", "tls", "timeout", "status", "content", "auth")
+
+
+class ProbeFailed(Exception):
+    """A probe failed for ``reason`` (one of REASONS); the message says what happened."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason: Reason = reason
+
+
+@dataclass
+class ProbeResult:
+    """What one probe of one target measured: samples by metric, and why it failed if it did."""
+
+    samples: list[tuple[MetricSpec, tuple[str, ...], float]] = field(default_factory=list)
+    reason: Reason | None = None
+    message: str = ""
+
+    def add(self, spec: MetricSpec, value: float, *labels: str) -> None:
+        """Record ``value`` for ``spec`` with the extra labels after ``target`` and ``kind``.
+
+        A second value for the same series replaces the first.
+        """
+        for i, (other, other_labels, _) in enumerate(self.samples):
+            if other is spec and other_labels == labels:
+                self.samples[i] = (spec, labels, value)
+                return
+        self.samples.append((spec, labels, value))
+
+    def fail(self, reason: Reason, message: str) -> None:
+        """Mark the probe failed; the first failure wins."""
+        if self.reason is None:
+            self.reason, self.message = reason, message
