@@ -36,24 +36,24 @@ def judge(expect: Expect, exit_code: int | None, stdout: str, stderr: str) -> Ve
         reasons.append(f"exit code {exit_code}, expected {wanted}")
     text = _text(expect, stdout, stderr)
     if expect.match is not None and not re.search(expect.match, text, re.MULTILINE):
-        reasons.append(f"output does not match {expect.match!r}")
+        reasons.append(f"output does not match /{expect.match}/")
     if expect.not_match is not None:
         found = re.search(expect.not_match, text, re.MULTILINE)
         if found:
-            reasons.append(f"output matches {expect.not_match!r}: {found.group(0)[:80]!r}")
+            reasons.append(f"output matches /{expect.not_match}/: {found.group(0)[:80]!r}")
     for threshold in expect.thresholds:
         found = threshold.pattern().search(text)
         if found is None:
-            reasons.append(f"no value found by {threshold.regex!r}")
+            reasons.append(f"no value found by /{threshold.regex}/")
             continue
         raw = found.group("value") if "value" in found.re.groupindex else found.group(1)
         try:
             value = float(raw)
         except (TypeError, ValueError):
-            reasons.append(f"{threshold.regex!r} captured {raw!r}, which is not a number")
+            reasons.append(f"/{threshold.regex}/ captured {raw!r}, which is not a number")
             continue
         if math.isnan(value):
-            reasons.append(f"{threshold.regex!r} captured NaN")
+            reasons.append(f"/{threshold.regex}/ captured NaN")
             continue
         values.append(value)
         if threshold.max is not None and value > threshold.max:

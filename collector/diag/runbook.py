@@ -34,8 +34,8 @@ from agent.units import Duration
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-# Filled in for each host from the inventory; a runbook may use them but not declare them.
-BUILTIN_PARAMS = ("commune", "node", "vc_host")
+# Filled in for each host (commune code, node name); a runbook may use them but not declare them.
+BUILTIN_PARAMS = ("commune", "node")
 DEFAULT_STEP_TIMEOUT = Duration(10)
 
 
@@ -154,16 +154,26 @@ class Runbook:
         """The step's command with every ``{{ param }}`` replaced by its shell-quoted value."""
         return PLACEHOLDER.sub(lambda m: shlex.quote(values[m.group(1)]), step.command)
 
-    def resolve_params(self, overrides: Mapping[str, str]) -> dict[str, str]:
-        """Defaults merged with ``--param`` values; raise ValueError saying what to pass."""
+    def check_overrides(self, overrides: Mapping[str, str]) -> None:
+        """Raise ValueError if ``--param`` names a parameter the runbook does not declare."""
         unknown = sorted(set(overrides) - set(self.params))
         if unknown:
             known = ", ".join(self.params) or "none"
             raise ValueError(f"runbook {self.name!r} has no parameter "
                              f"{', '.join(map(repr, unknown))} (its parameters: {known})")
+
+    def resolve_params(self, overrides: Mapping[str, str],
+                       facts: Mapping[str, str] | None = None) -> dict[str, str]:
+        """``--param`` values, else inventory facts, else defaults; ValueError says what to pass.
+
+        ``facts`` are values the inventory knows for a host (``vc_host``, ``sip_host``...);
+        only the parameters the runbook declares are taken from them.
+        """
+        self.check_overrides(overrides)
+        facts = facts or {}
         values: dict[str, str] = {}
         for pname, param in self.params.items():
-            value = overrides.get(pname, param.default)
+            value = overrides.get(pname, facts.get(pname) or param.default)
             if value is None:
                 raise ValueError(f"runbook {self.name!r} needs a value for {pname!r}: "
                                  f"pass --param {pname}=VALUE ({param.description or 'required'})")

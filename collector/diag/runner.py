@@ -34,7 +34,8 @@ class Target:
     node: str = ""
     user: str | None = None
     port: int | None = None
-    vc_host: str = ""
+    # Values the inventory knows for this host, used for runbook params of the same name.
+    facts: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -111,15 +112,18 @@ def run_host(target: Target, book: Runbook, params: Mapping[str, str], resolver:
         result.error_kind, result.error = "stopped", stop.reason
         return result
     try:
+        if not target.host:
+            raise ValueError(target.facts.get("error", "no SSH address"))
         endpoint = resolver.endpoint(target.host, target.user, target.port)
     except ValueError as exc:
         result.status, result.error_kind, result.error = "unreachable", "config", str(exc)
+        result.duration = time.monotonic() - start
         return result
     result.endpoint = str(endpoint)
-    values = {**params, "commune": target.commune, "node": target.node,
-              "vc_host": target.vc_host}
     client = None
     try:
+        values = {**book.resolve_params(params, target.facts), "commune": target.commune,
+                  "node": target.node}
         client = connector.connect(endpoint, max(deadline - time.monotonic(), 0.1))
         for i, step in enumerate(book.steps):
             remaining = deadline - time.monotonic()
@@ -148,6 +152,8 @@ def run_host(target: Target, book: Runbook, params: Mapping[str, str], resolver:
         result.checks += _skip_rest(book, len(result.checks), stop.reason)
     except SshError as exc:
         result.status, result.error_kind, result.error = "unreachable", exc.kind, str(exc)
+    except ValueError as exc:  # a parameter missing for this host
+        result.status, result.error_kind, result.error = "unreachable", "config", str(exc)
     except Exception as exc:  # a broken connection mid-run must not stop the fleet
         if stop.event.is_set():
             result.status, result.error_kind, result.error = "skipped", "stopped", stop.reason
