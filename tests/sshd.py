@@ -34,7 +34,8 @@ class Sshd(Process):
 
     def __init__(self, workdir: Path, authorized_keys: Sequence[Path],
                  addresses: Sequence[str] = (LOOPBACK,), extra_config: str = "",
-                 port: int | None = None, host_key: Path | None = None) -> None:
+                 port: int | None = None, host_key: Path | None = None,
+                 log_level: str = "VERBOSE") -> None:
         assert all(a.startswith("127.") for a in addresses), "tests listen on loopback only"
         workdir.mkdir(parents=True, exist_ok=True)
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
@@ -55,7 +56,8 @@ class Sshd(Process):
             f"AuthorizedKeysFile {keys_file}\n"
             "UsePAM no\nStrictModes no\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-            "MaxStartups 1000\nMaxSessions 100\nAllowTcpForwarding yes\nLogLevel VERBOSE\n"
+            "MaxStartups 1000\nMaxSessions 100\nAllowTcpForwarding yes\n"
+            f"LogLevel {log_level}\n"
             "PrintMotd no\nUseDNS no\n"
             f"{extra_config}")
         super().__init__([require_binary("sshd"), "-D", "-e", "-f", str(config)],
