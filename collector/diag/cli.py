@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -307,6 +308,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``commune-diag`` console script."""
+    # paramiko logs a traceback for every failed handshake; the report already says why.
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -339,7 +339,11 @@ def run_command(client: paramiko.SSHClient, command: str, timeout: float,
                 timed_out = True
                 _send_signal(channel, "KILL")
                 break
-            select.select([channel], [], [], min(remaining, 0.2))
+            if channel.eof_received:
+                # All output is in; the exit status follows (select would spin from now on).
+                channel.status_event.wait(min(remaining, 0.2))
+            else:
+                select.select([channel], [], [], min(remaining, 0.2))
             for ready, recv, buf in ((channel.recv_ready, channel.recv, out),
                                      (channel.recv_stderr_ready, channel.recv_stderr, err)):
                 while ready():
