@@ -189,3 +189,43 @@ def test_disk_mem_runbook_on_a_real_node(diag, sshd, ssh_args) -> None:
         assert check["exit_code"] == 0, check
         assert len(check["values"]) == 1, check
     assert run.code in (0, 1)
+
+
+def test_hashed_known_hosts_are_understood(diag, sshd, ssh_args, known_hosts) -> None:
+    import subprocess
+    subprocess.run(["ssh-keygen", "-H", "-f", str(known_hosts)], check=True,
+                   capture_output=True)
+    assert "127.0.0.1" not in known_hosts.read_text()
+    run = diag("run", str(FIXTURES / "echo.yml"), "--host", host(sshd), *ssh_args)
+    assert run.code == 0, run.out
+
+
+def test_password_file_must_be_readable(diag, sshd, ssh_args, tmp_path) -> None:
+    run = diag("run", str(FIXTURES / "echo.yml"), "--host", host(sshd), "--password-file",
+               str(tmp_path / "absent"), *ssh_args)
+    assert run.code == 2 and "--password-file" in run.err
+
+
+def test_proxycommand_is_refused_for_that_host(diag, sshd, ssh_args, tmp_path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host viaproxy\n  HostName 127.0.0.1\n  Port {sshd.port}\n"
+                      "  ProxyCommand nc %h %p\n")
+    args = [a if a != "/dev/null" else str(config) for a in ssh_args]
+    run = diag("run", str(FIXTURES / "echo.yml"), "--host", "viaproxy", "--host", host(sshd),
+               "--json", *args)
+    assert run.code == 3
+    bad, good = json.loads(run.out)["hosts"]
+    assert "ProxyCommand in the ssh config is not supported" in bad["error"]["message"]
+    assert good["status"] == "ok"
+
+
+def test_the_agent_never_imports_paramiko() -> None:
+    import subprocess
+    import sys
+    code = ("import importlib, pkgutil, sys, agent; "
+            "[importlib.import_module(m.name) for m in "
+            "pkgutil.walk_packages(agent.__path__, 'agent.')]; "
+            "sys.exit('paramiko' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr
