@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -209,3 +210,29 @@ def test_progress_flag_draws_on_stderr(diag, sshd, ssh_args) -> None:
                "--progress", *ssh_args)
     assert run.code == 0
     assert "\r[##############################] 1/1 ok 1" in run.err
+
+
+def test_progress_bar_appears_on_a_terminal(sshd, ssh_args) -> None:
+    import pty
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "collector.diag.cli", "run", str(FIXTURES / "echo.yml"),
+             "--host", f"127.0.0.1:{sshd.port}", "--host", f"127.0.0.2:{sshd.port}",
+             *ssh_args], stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=60,
+            cwd=Path(__file__).resolve().parents[2])
+        os.close(terminal)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(controller)
+    assert result.returncode == 0, result.stdout
+    assert b"] 2/2 ok 2 failed 0 unreachable 0" in drawn
+    assert "2/2" not in result.stdout        # the report itself stays clean
