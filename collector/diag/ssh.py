@@ -211,6 +211,8 @@ class Connector:
         self._lock = threading.Lock()
         self._jumps: dict[tuple[Endpoint, ...], paramiko.SSHClient] = {}
         self._hop_locks: dict[tuple[Endpoint, ...], threading.Lock] = {}
+        # A jump host that failed once is not retried by every host behind it.
+        self._failed: dict[tuple[Endpoint, ...], Unreachable] = {}
 
     def connect(self, ep: Endpoint, timeout: float | None = None) -> paramiko.SSHClient:
         """A connected, authenticated client for ``ep``; raise SshError saying what to do."""
@@ -224,6 +226,8 @@ class Connector:
         with self._lock:
             hop_lock = self._hop_locks.setdefault(chain, threading.Lock())
         with hop_lock:
+            if chain in self._failed:
+                raise self._failed[chain]
             client = self._jumps.get(chain)
             transport = client.get_transport() if client else None
             if client is not None and transport is not None and transport.is_active():
@@ -235,7 +239,9 @@ class Connector:
             try:
                 client = self._client(chain[-1], sock, timeout)
             except SshError as exc:
-                raise Unreachable(chain[-1].name, f"jump host {chain[-1]}: {exc}") from exc
+                failure = Unreachable(chain[-1].name, f"jump host {chain[-1]}: {exc}")
+                self._failed[chain] = failure
+                raise failure from exc
             self._jumps[chain] = client
             return client
 

@@ -103,3 +103,29 @@ def test_jump_host_cannot_reach_the_node(diag, bastions, user_key, jump_known_ho
     assert run.code == 3
     (h,) = json.loads(run.out)["hosts"]
     assert f"could not reach 127.0.0.2:{closed}" in h["error"]["message"]
+
+
+def test_a_dead_jump_host_is_tried_once(diag, sshd, ssh_args) -> None:
+    import socket
+    import threading
+    # A bastion that accepts TCP but never speaks SSH: every attempt costs a whole timeout.
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: [accepted.append(listener.accept()[0]) for _ in range(10)],
+                     daemon=True).start()
+    port = listener.getsockname()[1]
+    hosts = [a for i in range(6) for a in ("--host", f"127.0.0.{1 + i % 3}:{sshd.port}")]
+    args = [a if a != "5" else "1" for a in ssh_args]         # --connect-timeout 1
+    try:
+        run = diag("run", str(FIXTURES / "echo.yml"), *hosts, "--jump", f"127.0.0.1:{port}",
+                   "--concurrency", "3", "--json", *args)
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
+    assert run.code == 3
+    report = json.loads(run.out)
+    assert report["summary"]["unreachable"] == 6
+    assert len(accepted) == 1                    # one attempt, its error shared by every host
+    for h in report["hosts"]:
+        assert h["error"]["message"].startswith(f"jump host {sshd.user}@[127.0.0.1]:{port}")
