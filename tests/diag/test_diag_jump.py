@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,8 +112,13 @@ def test_a_dead_jump_host_is_tried_once(diag, sshd, ssh_args) -> None:
     # A bastion that accepts TCP but never speaks SSH: every attempt costs a whole timeout.
     listener = socket.create_server(("127.0.0.1", 0))
     accepted: list[socket.socket] = []
-    threading.Thread(target=lambda: [accepted.append(listener.accept()[0]) for _ in range(10)],
-                     daemon=True).start()
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):   # the listener is closed at the end
+            while True:
+                accepted.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
     port = listener.getsockname()[1]
     hosts = [a for i in range(6) for a in ("--host", f"127.0.0.{1 + i % 3}:{sshd.port}")]
     args = [a if a != "5" else "1" for a in ssh_args]         # --connect-timeout 1
