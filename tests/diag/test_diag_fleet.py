@@ -236,3 +236,27 @@ def test_progress_bar_appears_on_a_terminal(sshd, ssh_args) -> None:
     assert result.returncode == 0, result.stdout
     assert b"] 2/2 ok 2 failed 0 unreachable 0" in drawn
     assert "2/2" not in result.stdout        # the report itself stays clean
+
+
+def test_node_and_role_filters(diag, sshd, ssh_args, tmp_path) -> None:
+    inventory = write_inventory(tmp_path / "inventory.yml", sshd, 2)
+    run = diag("run", str(FIXTURES / "echo.yml"), "--all", "--inventory", str(inventory),
+               "--node", "vc-1", *ssh_args)
+    assert run.code == 2 and "no node with role lan-node or server named vc-1" in run.err
+    run = diag("run", str(FIXTURES / "echo.yml"), "--commune", "10000", "--inventory",
+               str(inventory), "--role", "vc", "--connect-timeout", "1", "--json",
+               *[a for a in ssh_args if a not in ("--connect-timeout", "5")])
+    (h,) = json.loads(run.out)["hosts"]
+    assert h["node"] == "vc-1" and h["endpoint"] == f"{sshd.user}@127.0.0.9"
+    assert run.code == 3          # nothing listens on 127.0.0.9:22 here
+
+
+def test_check_command(diag, tmp_path) -> None:
+    good = FIXTURES / "echo.yml"
+    bad = tmp_path / "bad.yml"
+    bad.write_text("steps:\n  - name: Bad Name\n    command: echo\n")
+    run = diag("check", str(good), str(bad))
+    assert run.code == 2
+    assert f"{good}: ok (4 steps)" in run.out
+    assert f"{bad}:2:11: steps[0].name: expected a name of lowercase letters" in run.err
+    assert diag("check", str(good)).code == 0
