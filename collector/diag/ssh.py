@@ -296,7 +296,14 @@ class Connector:
             client.close()
             raise Unreachable(ep.name, f"{ep}: timed out after {timeout:g}s "
                                        f"(--connect-timeout): {exc}") from None
-        except (paramiko.SSHException, OSError, EOFError) as exc:
+        except paramiko.SSHException as exc:
+            client.close()
+            if "No authentication methods available" in str(exc):
+                raise AuthFailed(ep.name, f"{ep}: no key or password to offer; pass --identity "
+                                          f"FILE, add your key to ssh-agent, or use "
+                                          f"--password-file") from None
+            raise Unreachable(ep.name, f"{ep}: {exc or type(exc).__name__}") from None
+        except (OSError, EOFError) as exc:
             client.close()
             raise Unreachable(ep.name, f"{ep}: {exc or type(exc).__name__}") from None
         return client

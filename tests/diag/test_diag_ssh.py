@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tests.diag.conftest import FIXTURES, WRONG_KEY_ADDRESS, fingerprint
@@ -229,3 +230,27 @@ def test_the_agent_never_imports_paramiko() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0, result.stderr
+
+
+def test_ssh_agent_auth(diag, sshd, user_key, known_hosts, tmp_path, monkeypatch) -> None:
+    import subprocess
+
+    from tests.peers import Process, require_binary, wait_for
+    socket_path = tmp_path / "agent.sock"
+    with Process([require_binary("ssh-agent"), "-D", "-a", str(socket_path)],
+                 tmp_path / "agent.log"):
+        wait_for(socket_path.exists, 10, what="ssh-agent socket")
+        env = {**os.environ, "SSH_AUTH_SOCK": str(socket_path)}
+        subprocess.run([require_binary("ssh-add"), str(user_key)], env=env, check=True,
+                       capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
+        monkeypatch.setenv("HOME", str(tmp_path))        # no ~/.ssh/id_* to fall back on
+        run = diag("run", str(FIXTURES / "echo.yml"), "--host", host(sshd), "--known-hosts",
+                   str(known_hosts), "-F", "/dev/null")
+        assert run.code == 0, run.out
+        # The same run without the agent has no key to offer.
+        run = diag("run", str(FIXTURES / "echo.yml"), "--host", host(sshd), "--known-hosts",
+                   str(known_hosts), "-F", "/dev/null", "--no-agent", "--json")
+        assert run.code == 3
+        error = json.loads(run.out)["hosts"][0]["error"]
+        assert error["kind"] == "auth" and "no key or password to offer" in error["message"]
