@@ -184,6 +184,34 @@ class Runbook:
         return values
 
 
+def quoted_placeholders(command: str) -> list[str]:
+    """Placeholders written inside '...' or "..." in ``command``.
+
+    A value is substituted already shell-quoted; inside quotes that quoting would be undone
+    (``"$(...)"`` still runs), so placeholders must stand outside quotes.
+    """
+    found: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(command):
+        char = command[i]
+        match = PLACEHOLDER.match(command, i)
+        if match:
+            if quote:
+                found.append(match.group(1))
+            i = match.end()
+            continue
+        if char == "\\" and quote != "'":
+            i += 2
+            continue
+        if quote == "" and char in "'\"":
+            quote = char
+        elif char == quote:
+            quote = ""
+        i += 1
+    return found
+
+
 def _node_at(root: yaml.Node | None, path: list[str | int]) -> yaml.Node | None:
     node = root
     for part in path:
@@ -213,6 +241,11 @@ def _semantic_issues(book: Runbook, text: str, file: str) -> list[ConfigIssue]:
         if step.name in seen:
             issue(["steps", i, "name"], f"steps[{i}].name", f"duplicate step name {step.name!r}")
         seen.add(step.name)
+        for used in quoted_placeholders(step.command):
+            issue(["steps", i, "command"], f"steps[{i}].command",
+                  f"{{{{ {used} }}}} is inside quotes, where its shell quoting would be undone; "
+                  f"write it outside quotes, or set a variable first: v={{{{ {used} }}}}; "
+                  f"echo \"... $v\"")
         for used in step.placeholders():
             if used not in known:
                 declared = ", ".join(sorted(known))

@@ -164,3 +164,37 @@ def test_judge_thresholds() -> None:
     assert "not a number" in odd.reasons[0]
     nan = judge(Expect(thresholds=(Threshold(r"v=(\S+)", max=1),)), 0, "v=nan", "")
     assert not nan.passed
+
+
+def test_placeholders_inside_quotes_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+params:
+  host: {default: x}
+steps:
+  - name: double
+    command: echo "resolving {{ host }}"
+  - name: single
+    command: echo 'x {{host}} y'
+  - name: fine
+    command: h={{ host }}; echo "resolving $h" {{ host }} 'quoted' \\"{{ host }}
+""")
+    with pytest.raises(ConfigError) as info:
+        load_runbook(path)
+    assert [(i.line, i.key) for i in info.value.issues] == [(5, "steps[0].command"),
+                                                          (7, "steps[1].command")]
+    assert "inside quotes" in info.value.issues[0].message
+    assert "v={{ host }}" in info.value.issues[0].message
+
+
+@pytest.mark.parametrize(("command", "quoted"), [
+    ("echo {{ a }}", []),
+    ("echo \"{{ a }}\"", ["a"]),
+    ("echo '{{ a }}' {{ b }}", ["a"]),
+    ("echo \"it's\" {{ a }}", []),
+    ("echo 'say \"hi' {{ a }}", []),
+    ("echo \\' {{ a }}", []),
+    ("echo \"\\\"{{ a }}\"", ["a"]),
+])
+def test_quote_tracking(command: str, quoted: list[str]) -> None:
+    from collector.diag.runbook import quoted_placeholders
+    assert quoted_placeholders(command) == quoted
