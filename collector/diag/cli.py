@@ -3,13 +3,15 @@
 Example::
 
     $ commune-diag run disk-mem --commune 14797 --inventory configs/inventory/thanh-hoa.yml
-    HOST         STATUS  root-fs  var-fs  memory  swap  load  inodes  TIME
-    -----------  ------  -------  ------  ------  ----  ----  ------  ----
-    14797/lan-1  FAILED  FAIL     ok      ok      ok    ok    ok      0.4s
+    HOST         STATUS  root-fs  fullest-fs  inodes  memory  swap  load  TIME
+    -----------  ------  -------  ----------  ------  ------  ----  ----  ----
+    14797/lan-1  FAILED  FAIL     FAIL        ok      ok      ok    ok    0.4s
 
     Problems:
-      14797/lan-1 (commune-diag@[10.38.1.10]:22) root-fs: fail: 97 is above the maximum 90
-          | /dev/sda1 20511356 19487788 1023568 97% /
+      14797/lan-1 (commune-diag@10.38.1.10) root-fs: fail: 97 is above the maximum 90
+          | 97% /
+      14797/lan-1 (commune-diag@10.38.1.10) fullest-fs: fail: 97 is above the maximum 90
+          | used_percent=97 on /
 
     disk-mem: 1 hosts, 0 ok, 1 failed, 0 unreachable, 0 not run in 0.4s
 
