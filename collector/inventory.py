@@ -40,7 +40,6 @@ __all__ = ["MODES", "ROLES", "Address", "Commune", "ConfigError", "Defaults", "I
 Role = Literal["lan-node", "vc", "server"]
 Mode = Literal["scrape", "push"]
 Terrain = Literal["lowland", "mountain"]
-CommuneType = Literal["xã", "phường"]
 TargetKind = Literal["http", "tcp", "sip", "icmp"]
 
 ROLES: tuple[str, ...] = ("lan-node", "vc", "server")
@@ -49,6 +48,20 @@ MODES: tuple[str, ...] = ("scrape", "push")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _HOST = re.compile(r"[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+class CommuneType(str):
+    """``xã`` (commune) or ``phường`` (ward), in NFC whatever the editor wrote."""
+
+    CHOICES = ("xã", "phường")
+
+    @classmethod
+    def parse(cls, text: str) -> CommuneType:
+        """Check ``text`` is one of the two unit types."""
+        value = unicodedata.normalize("NFC", text)
+        if value not in cls.CHOICES:
+            raise ValueError(f"expected one of 'xã', 'phường', got {text!r}")
+        return cls(value)
 
 
 class Address(str):
@@ -188,6 +201,9 @@ class Commune:
             raise Invalid("expected the commune's name, got ''", key="name")
         if not self.group.strip():
             raise Invalid("expected the region (former district), got ''", key="group")
+        # Labels must match byte for byte: keep names in NFC whatever the editor wrote.
+        for key in ("name", "group"):
+            object.__setattr__(self, key, unicodedata.normalize("NFC", getattr(self, key)))
 
     def node(self, name: str) -> Node:
         """The node called ``name``; raise KeyError if absent."""

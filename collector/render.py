@@ -7,7 +7,9 @@ Output folder (all paths in prometheus.yml are relative to it, so the folder can
     file_sd/<role>.json     scrape-mode nodes of each role, labelled commune, commune_name,
                             region, terrain, role (written for every role, maybe empty)
     rules/*.yml             copied from configs/prometheus/rules (this folder is owned by render)
+    rules/commune-inventory.yml  commune_inventory_node_info: one series per inventory node
     alertmanager.yml        routes by severity (collector/alertmanager.py)
+    agent-probe-targets.yml the inventory's province_targets, for the agents' probe module
     README                  how to start Prometheus and Alertmanager on these files
 
 The same inventory and options give the same bytes. Push-mode nodes are not scraped: their
@@ -37,6 +39,8 @@ GATEWAY_JOB = "commune-collector"
 RULES_GLOB = "rules/*.yml"
 # The labels every series of a commune's node gets from the inventory (CONTRACTS.md).
 LABELS = ("commune", "commune_name", "region", "terrain", "role")
+INVENTORY_METRIC = "commune_inventory_node_info"
+INVENTORY_RULES = "commune-inventory.yml"
 
 
 DEFAULT_ALERTMANAGER = HostPort("127.0.0.1:9093")
@@ -53,13 +57,21 @@ class RenderOptions:
     # Must be at least as long as an agent's spool can hold, or replayed samples are refused.
     out_of_order_window: Duration = DEFAULT_OUT_OF_ORDER_WINDOW
     scrape_interval: Duration = DEFAULT_SCRAPE_INTERVAL
-    scrape_timeout: Duration = DEFAULT_SCRAPE_TIMEOUT
+    # None: 10s, or the scrape interval when that is shorter.
+    scrape_timeout: Duration | None = None
     evaluation_interval: Duration = DEFAULT_SCRAPE_INTERVAL
     gateways: tuple[HostPort, ...] = ()
     webhook_url: str | None = None
 
+    @property
+    def timeout(self) -> Duration:
+        """The scrape timeout in effect."""
+        if self.scrape_timeout is not None:
+            return self.scrape_timeout
+        return Duration(min(DEFAULT_SCRAPE_TIMEOUT, self.scrape_interval))
+
     def __post_init__(self) -> None:
-        if self.scrape_timeout > self.scrape_interval:
+        if self.scrape_timeout is not None and self.scrape_timeout > self.scrape_interval:
             raise ValueError(f"--scrape-timeout ({self.scrape_timeout}) must not exceed "
                              f"--scrape-interval ({self.scrape_interval})")
         if self.scrape_interval <= 0 or self.evaluation_interval <= 0:
@@ -99,7 +111,7 @@ def prometheus_config(inventory: Inventory, options: RenderOptions) -> dict[str,
     return {
         "global": {
             "scrape_interval": str(options.scrape_interval),
-            "scrape_timeout": str(options.scrape_timeout),
+            "scrape_timeout": str(options.timeout),
             "evaluation_interval": str(options.evaluation_interval),
             "external_labels": {"province": inventory.province.code},
         },
@@ -111,11 +123,34 @@ def prometheus_config(inventory: Inventory, options: RenderOptions) -> dict[str,
     }
 
 
+def inventory_rules(inventory: Inventory) -> dict[str, Any]:
+    """Recording rules giving every inventory node a series, pushed or scraped, seen or not.
+
+    ``commune_inventory_node_info{commune, commune_name, region, terrain, role, node, mode} 1``
+    lets alerts find a pushing node that never reports (``... unless on(commune) heartbeat``)
+    and dashboards list every commune.
+    """
+    rules = [{"record": INVENTORY_METRIC, "expr": "vector(1)",
+              "labels": {**target_labels(commune, node), "node": node.name, "mode": node.mode}}
+             for commune, node in sorted(inventory.nodes(), key=lambda cn: (cn[0].code,
+                                                                             cn[1].name))]
+    return {"groups": [{"name": "commune-inventory", "rules": rules}]}
+
+
+def probe_targets(inventory: Inventory) -> dict[str, Any]:
+    """The province targets as the agents' ``modules.probe.targets`` list."""
+    targets = []
+    for t in inventory.province_targets:
+        entry = {"name": t.name, "kind": t.kind, "url": t.url, "host": t.host, "port": t.port}
+        targets.append({k: v for k, v in entry.items() if v is not None})
+    return {"targets": targets}
+
+
 def prometheus_command(out: str | os.PathLike[str] = ".") -> str:
     """The Prometheus command line the rendered config expects."""
-    return (f"prometheus --config.file={Path(out) / 'prometheus.yml'} "
-            "--web.enable-remote-write-receiver --web.enable-lifecycle "
-            "--storage.tsdb.path=/var/lib/prometheus/metrics2")
+    return (f"prometheus --config.file={Path(out) / 'prometheus.yml'} \\\n"
+            "        --web.enable-remote-write-receiver --web.enable-lifecycle \\\n"
+            "        --storage.tsdb.path=/var/lib/prometheus/metrics2")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -134,8 +169,8 @@ def _yaml(data: Mapping[str, Any], header: str) -> bytes:
 def _readme(options: RenderOptions, source: str) -> bytes:
     window = options.out_of_order_window
     return f"""\
-Rendered by `commune-collector render` from {source}. Do not edit these files: edit the
-inventory (or configs/prometheus/rules) and render again.
+Rendered by `commune-collector render` from {source}.
+Do not edit these files: edit the inventory (or configs/prometheus/rules) and render again.
 
 Start Prometheus on this folder. The remote-write receiver (for pushing agents, through
 `commune-collector serve`) is a command-line flag, not a config key:
@@ -168,12 +203,19 @@ def render(inventory: Inventory, options: RenderOptions,
         "prometheus.yml": _yaml(prometheus_config(inventory, options), header),
         "alertmanager.yml": _yaml(alertmanager_config(inventory, options.webhook_url), header),
         "README": _readme(options, source),
+        "agent-probe-targets.yml": _yaml(probe_targets(inventory), header + (
+            "# The province targets every commune agent probes: copy this list under\n"
+            "# modules.probe.targets in each agent.yml.\n")),
     }
     for role in ROLES:
         text = json.dumps(file_sd(inventory, role), ensure_ascii=False, indent=2, sort_keys=True)
         files[f"file_sd/{role}.json"] = (text + "\n").encode("utf-8")
     for name, content in sorted((rules or {}).items()):
+        if name == INVENTORY_RULES:
+            raise ValueError(f"rules/{INVENTORY_RULES} is written by render from the inventory; "
+                             "rename that rule file")
         files[f"rules/{name}"] = content
+    files[f"rules/{INVENTORY_RULES}"] = _yaml(inventory_rules(inventory), header)
     return files
 
 

@@ -2,9 +2,11 @@
 
     $ commune-collector render --inventory configs/inventory/thanh-hoa.yml --out build/prom
     rendered 166 communes (0 scrape, 166 push nodes) into build/prom:
-      prometheus.yml, alertmanager.yml, README, file_sd/ (3 roles), rules/ (4 files)
+      prometheus.yml, alertmanager.yml, agent-probe-targets.yml, README, file_sd/ (3 roles), ...
     start Prometheus with:
-      prometheus --config.file=build/prom/prometheus.yml --web.enable-remote-write-receiver ...
+      prometheus --config.file=build/prom/prometheus.yml \\
+            --web.enable-remote-write-receiver --web.enable-lifecycle \\
+            --storage.tsdb.path=/var/lib/prometheus/metrics2
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import Any
 from agent.schema import HostPort
 from agent.units import Duration
 from collector.inventory import ConfigError, load_inventory
-from collector.render import RenderOptions, prometheus_command, read_rules, render, write_files
+from collector.render import (
+    INVENTORY_RULES,
+    RenderOptions,
+    prometheus_command,
+    read_rules,
+    render,
+    write_files,
+)
 
 # Rules are taken from configs/prometheus/rules next to configs/inventory/ by default.
 DEFAULT_RULES = Path("..") / "prometheus" / "rules"
@@ -56,7 +65,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--scrape-interval", metavar="DURATION", type=_typed(Duration.parse, "d"),
                    default=defaults.scrape_interval)
     p.add_argument("--scrape-timeout", metavar="DURATION", type=_typed(Duration.parse, "d"),
-                   default=defaults.scrape_timeout)
+                   help="default: 10s, or the scrape interval if shorter")
     p.add_argument("--evaluation-interval", metavar="DURATION", type=_typed(Duration.parse, "d"),
                    default=defaults.evaluation_interval)
     p.add_argument("--gateway", metavar="HOST:PORT", action="append", default=[],
@@ -88,7 +97,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"commune-collector render: --rules {args.rules}: no such folder", file=sys.stderr)
         return 2
     rules = read_rules(rules_dir)
-    files = render(inventory, options, rules)
+    try:
+        files = render(inventory, options, rules)
+    except ValueError as exc:
+        print(f"commune-collector render: {exc}", file=sys.stderr)
+        return 2
     try:
         write_files(files, args.out)
     except OSError as exc:
@@ -98,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     scraped = sum(node.mode == "scrape" for node in nodes)
     print(f"rendered {len(inventory.communes)} communes ({scraped} scrape, "
           f"{len(nodes) - scraped} push nodes) into {args.out}:\n"
-          f"  prometheus.yml, alertmanager.yml, README, file_sd/ (3 roles), "
-          f"rules/ ({len(rules)} files)\n"
+          f"  prometheus.yml, alertmanager.yml, agent-probe-targets.yml, README, "
+          f"file_sd/ (3 roles), rules/ ({len(rules)} copied + {INVENTORY_RULES})\n"
           f"start Prometheus with:\n  {prometheus_command(args.out)}")
     return 0

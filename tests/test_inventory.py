@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,15 @@ def test_unknown_commune(tmp_path: Path) -> None:
     assert str(info.value) == f"commune '99999' is not in the inventory {inv.file}; check the code"
     with pytest.raises(KeyError, match="has no node 'lan-9'"):
         inv.commune("14797").node("lan-9")
+
+
+def test_names_are_nfc(tmp_path: Path) -> None:
+    text = unicodedata.normalize("NFD", GOOD)
+    assert text != GOOD
+    inv = load_inventory(write(tmp_path, text))
+    commune = inv.commune("16318")
+    assert (commune.type, commune.name, commune.group) == ("xã", "Xã Mường Lát", "Huyện Mường Lát")
+    assert commune.name == unicodedata.normalize("NFC", commune.name)
 
 
 def test_inventory_is_frozen(tmp_path: Path) -> None:
