@@ -182,7 +182,7 @@ def run_fleet(targets: Sequence[Target], book: Runbook, params: Mapping[str, str
     started_wall = time.time()
     start = time.monotonic()
     resolver = Resolver(settings)
-    connector = Connector(settings, stop.event)
+    connector = Connector(settings)
     per_host = host_timeout or default_host_timeout(book, settings)
     results: dict[int, HostResult] = {}
     interrupted = False

@@ -205,9 +205,8 @@ class Cancelled(Exception):
 class Connector:
     """Opens SSH clients, sharing one connection per jump host among all the threads."""
 
-    def __init__(self, settings: SshSettings, stop: threading.Event | None = None) -> None:
+    def __init__(self, settings: SshSettings) -> None:
         self.settings = settings
-        self.stop = stop or threading.Event()
         self._lock = threading.Lock()
         self._jumps: dict[tuple[Endpoint, ...], paramiko.SSHClient] = {}
         self._hop_locks: dict[tuple[Endpoint, ...], threading.Lock] = {}
