@@ -291,6 +291,12 @@ class Connector:
             how = ("check --identity, --user and that the node's authorized_keys holds your "
                    "public key")
             raise AuthFailed(ep.name, f"authentication failed for {ep}: {exc}; {how}") from None
+        except paramiko.ssh_exception.NoValidConnectionsError as exc:
+            client.close()
+            why = "; ".join(sorted({getattr(e, "strerror", None) or str(e)
+                                    for e in exc.errors.values()}))
+            raise Unreachable(ep.name, f"{ep}: cannot connect: {why} (is sshd listening on port "
+                                       f"{ep.port}? check the inventory's ssh: or --host)") from None
         except TimeoutError as exc:
             client.close()
             raise Unreachable(ep.name, f"{ep}: timed out after {timeout:g}s "
