@@ -295,8 +295,8 @@ class Connector:
             client.close()
             why = "; ".join(sorted({getattr(e, "strerror", None) or str(e)
                                     for e in exc.errors.values()}))
-            raise Unreachable(ep.name, f"{ep}: cannot connect: {why} (is sshd listening on port "
-                                       f"{ep.port}? check the inventory's ssh: or --host)") from None
+            hint = f"is sshd listening on port {ep.port}? check the inventory's ssh: or --host"
+            raise Unreachable(ep.name, f"{ep}: cannot connect: {why} ({hint})") from None
         except TimeoutError as exc:
             client.close()
             raise Unreachable(ep.name, f"{ep}: timed out after {timeout:g}s "

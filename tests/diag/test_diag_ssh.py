@@ -114,6 +114,8 @@ def test_closed_port_is_unreachable(diag, sshd, ssh_args) -> None:
     assert run.code == 3
     first, second = json.loads(run.out)["hosts"]
     assert first["error"]["kind"] == "unreachable" and second["status"] == "ok"
+    assert "cannot connect: Connection refused (is sshd listening on port" in \
+        first["error"]["message"]
 
 
 def test_hanging_command_hits_its_timeout(diag, sshd, ssh_args) -> None:
