@@ -21,8 +21,9 @@ _QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'
 _REQUEST = rf'"(?:(?P<method>[A-Z]+) (?P<path>[^ "\\]*)(?: {_QUOTED})?"|{_QUOTED}")'
 COMMON = (r'(?P<client>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] ' + _REQUEST
           + r' (?P<status>\d{3}) (?P<bytes>\d+|-)')
-# ... "%{Referer}i" "%{User-Agent}i"; trailing fields (nginx's $request_time...) are ignored.
-COMBINED = COMMON + rf' "{_QUOTED}" "(?P<user_agent>{_QUOTED})"'
+# ... "%{Referer}i" "%{User-Agent}i" (optional: a common line in the same file still parses);
+# trailing fields (nginx's $request_time...) are ignored.
+COMBINED = COMMON + rf'(?: "{_QUOTED}" "(?P<user_agent>{_QUOTED})")?'
 
 # The fields the hot loop reads, in this order; the duration group is the format's own.
 FIELDS = ("client", "time", "method", "path", "status", "bytes", "user_agent")
