@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -125,8 +126,15 @@ class LogsConfig:
     """``modules.logs``: the access logs to follow."""
 
     files: tuple[LogFile, ...]
+    # Where read positions are kept, so a restarted agent goes on where it stopped.
+    state_file: str | None = None
 
     def __post_init__(self) -> None:
+        if self.state_file is not None:
+            folder = os.path.dirname(os.path.abspath(self.state_file))
+            if not os.path.isdir(folder):
+                raise Invalid(f"folder {folder!r} does not exist; create it (writable by the "
+                              "agent) or fix the path", key="state_file")
         if not self.files:
             raise Invalid("list at least one access log, e.g. "
                           "{name: portal, path: /var/log/nginx/access.log}", key="files")

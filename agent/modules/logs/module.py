@@ -16,7 +16,8 @@ from prometheus_client.utils import floatToGoString
 from agent.modules.base import MetricSpec
 from agent.modules.logs.config import LogsConfig
 from agent.modules.logs.counts import FileCounts
-from agent.modules.logs.tail import Tailer
+from agent.modules.logs.state import load_positions, save_positions
+from agent.modules.logs.tail import Position, Tailer
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +69,38 @@ class LogsModule:
 
     def __init__(self, config: LogsConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        saved = load_positions(config.state_file) if config.state_file else {}
         self.files = [(FileCounts(f, clock),
-                       Tailer(f.path, from_start=f.from_start, max_bytes=f.max_read_bytes))
+                       Tailer(f.path, from_start=f.from_start, max_bytes=f.max_read_bytes,
+                              resume=saved.get(f.name)))
                       for f in config.files]
+        self._saved: dict[str, Position] = dict(saved)
+        self._save_error: str | None = None
 
     def collect(self) -> Iterable[Metric]:
         """Read what is new in every log, then return every counter."""
         for counts, tailer in self.files:
             counts.feed_bytes(tailer.read())
+        if self.config.state_file:
+            self._save(self.config.state_file)
         return self.families()
+
+    def _save(self, path: str) -> None:
+        positions = dict(self._saved)
+        for counts, tailer in self.files:
+            position = tailer.position()
+            if position is not None:
+                positions[counts.file.name] = position
+        if positions == self._saved:
+            return
+        try:
+            save_positions(path, positions)
+        except OSError as exc:
+            if str(exc) != self._save_error:  # say it once, not every interval
+                log.warning("logs: cannot write state file %s: %s", path, exc)
+            self._save_error = str(exc)
+            return
+        self._saved, self._save_error = positions, None
 
     def families(self) -> list[Metric]:
         """The module's counters as fresh families (no reading)."""

@@ -5,7 +5,8 @@ of them; the rest waits for the next call):
 
 - on the very first open the reader starts at the end of the file (unless ``from_start``), so an
   agent started on a server does not replay years of history; a file that appears later
-  (created, or the new file after a rotation) is read from its start;
+  (created, or the new file after a rotation) is read from its start; given the ``Position``
+  saved by a previous run, it resumes there (or at 0 if the file was replaced meanwhile);
 - rotation (``mv access.log access.log.1`` and a new ``access.log``: the path's inode changes):
   the old file is read to its end, then the new one from offset 0;
 - ``copytruncate`` (the file shrinks below the offset): reading restarts at 0;
@@ -25,6 +26,15 @@ from typing import BinaryIO
 MAX_LINE_BYTES = 1 << 20
 
 
+@dataclass(frozen=True)
+class Position:
+    """Where reading stopped: the file's identity and the offset after its last whole line."""
+
+    device: int
+    inode: int
+    offset: int
+
+
 @dataclass
 class TailStats:
     """What happened to the file so far (counters)."""
@@ -38,8 +48,10 @@ class TailStats:
 class Tailer:
     """Follows one file by path; ``read()`` returns new complete lines as bytes."""
 
-    def __init__(self, path: str, from_start: bool = False, max_bytes: int = 32 << 20) -> None:
+    def __init__(self, path: str, from_start: bool = False, max_bytes: int = 32 << 20,
+                 resume: Position | None = None) -> None:
         self.path = path
+        self._resume = resume
         self.max_bytes = max_bytes
         self.stats = TailStats()
         self._first_open = not from_start
@@ -54,6 +66,12 @@ class Tailer:
     def offset(self) -> int:
         """Bytes of the open file consumed so far (including a held-back partial line)."""
         return self._offset
+
+    def position(self) -> Position | None:
+        """Where to resume after a restart (None while no file is open)."""
+        if self._identity is None or self._skip_to_newline:
+            return None
+        return Position(*self._identity, self._offset - len(self._partial))
 
     def pending_bytes(self) -> int:
         """Bytes written to the followed file(s) and not read yet."""
@@ -133,7 +151,15 @@ class Tailer:
         st = os.fstat(f.fileno())
         self._file, self._identity, self.error = f, (st.st_dev, st.st_ino), None
         self._offset, self._partial = 0, b""
-        if self._first_open:
+        resume, self._resume = self._resume, None
+        if resume is not None:
+            self._first_open = False
+            # The same file, not truncated since: go on where the last run stopped. Otherwise
+            # it was rotated while the agent was down: the new file is read from its start.
+            if (resume.device, resume.inode) == self._identity and st.st_size >= resume.offset:
+                self._offset = resume.offset
+                f.seek(resume.offset)
+        elif self._first_open:
             self._first_open = False
             self._offset = st.st_size
             f.seek(st.st_size)
