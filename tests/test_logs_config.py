@@ -115,3 +115,19 @@ BAD = [
 @pytest.mark.parametrize(("text", "expected"), BAD)
 def test_mistakes_are_reported_with_their_line(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in errors(tmp_path, text)
+
+
+def test_example_web_server_config_loads() -> None:
+    config = load_config(Path(__file__).parents[1] / "configs/agent/tthc-web.yml")
+    assert config.modules.names() == ["host", "logs"]
+    logs = config.modules.entries[1].config
+    assert isinstance(logs, LogsConfig)
+    portal, legacy = logs.files
+    assert portal.format == "regex" and portal.regex and "request_time" in portal.regex
+    assert [r.name for r in portal.routes] == ["dossier", "payment", "static"]
+    assert legacy.format == "combined"
+    from agent.modules.logs.formats import line_format
+    from tests.logs.lines import combined
+    fields = line_format(portal).regex.match(combined("/dossier/9?x=1", 201, extra=" 0.042"))
+    assert fields is not None
+    assert fields.group("path", "status", "request_time") == ("/dossier/9?x=1", "201", "0.042")
