@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
+import pytest
 from prometheus_client.core import Metric
 
 from agent.exposition import render
@@ -16,10 +18,20 @@ from tests.logs.lines import BASE_TIME, combined, common
 ROUTES = (Route("dossier", "^/dossier/"), Route("search", "^/api/search$"))
 
 
-def module(path: Path, **options: object) -> LogsModule:
+class Clock:
+    """The module's wall clock, set by the test (log lines carry their own times)."""
+
+    def __init__(self, now: float = BASE_TIME) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def module(path: Path, clock: Clock | None = None, **options: object) -> LogsModule:
     file = LogFile(name="portal", path=str(path), from_start=True, routes=ROUTES,
                    **options)  # type: ignore[arg-type]
-    return LogsModule(LogsConfig((file,)))
+    return LogsModule(LogsConfig((file,)), clock=clock or Clock())
 
 
 def value(families: list[Metric], name: str, **labels: str) -> float:
@@ -160,6 +172,16 @@ def test_no_histogram_without_request_time(tmp_path: Path) -> None:
     assert samples(families, "commune_http_request_duration_seconds_count") == []
 
 
+def test_crlf_line_ends(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    regex = (r'(?P<client>\S+) \S+ \S+ \[[^\]]+\] "(?P<method>\S+) (?P<path>\S+) [^"]*" '
+             r'(?P<status>\d+) \d+$')
+    log.write_bytes(common("/dossier/1").replace("\n", "\r\n").encode() * 2)
+    families = list(module(log, format="regex", regex=regex).collect())
+    assert value(families, "commune_logs_lines_total") == 2
+    assert value(families, "commune_http_requests_total", route="dossier") == 2
+
+
 def test_invalid_utf8_is_replaced_and_counted(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     bad = combined("/dossier/1", agent="Mozilla/5.0 \udcff").encode("utf-8", "surrogateescape")
@@ -183,7 +205,8 @@ def test_error_bursts_per_source(tmp_path: Path) -> None:
     # 500s are not counted for bursts.
     lines += [combined("/x", 500, client="10.0.0.9", when=BASE_TIME + i) for i in range(50)]
     log.write_text("".join(sorted(lines, key=lambda line: line.split("[")[1])))
-    logs = module(log, burst_window=60.0, burst_threshold=20)
+    clock = Clock()
+    logs = module(log, clock, burst_window=60.0, burst_threshold=20)
     families = list(logs.collect())
     assert value(families, "commune_http_error_bursts_total") == 1
     assert value(families, "commune_http_error_sources_tracked") == 3
@@ -201,6 +224,12 @@ def test_error_bursts_per_source(tmp_path: Path) -> None:
     assert [labels["source"] for labels in top] == ["10.0.0.66"]
     assert value(families, "commune_http_error_burst_source_responses",
                  source="10.0.0.66") >= 20
+
+    # Two windows later by the wall clock, with nothing logged since: the burst is over.
+    clock.now = later + 25 + 120
+    families = list(logs.collect())
+    assert samples(families, "commune_http_error_burst_source_responses") == []
+    assert value(families, "commune_http_error_bursts_total") == 2
 
 
 def test_label_cardinality_stays_bounded_under_100k_sources(tmp_path: Path) -> None:
@@ -322,3 +351,17 @@ def test_collected_families_are_declared(tmp_path: Path) -> None:
         assert name in declared, name
     for spec in METRICS:
         assert re.fullmatch(r"commune_(http|logs)_[a-z0-9_]+", spec.name), spec.name
+
+
+def test_open_problems_are_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "access.log"
+    path.mkdir()  # cannot be opened as a file
+    logs = module(path)
+    with caplog.at_level(logging.INFO, logger="agent.modules.logs.module"):
+        for _ in range(3):
+            logs.collect()
+        path.rmdir()
+        path.write_text(combined("/"))
+        logs.collect()
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [f"logs: {path}: cannot open: Is a directory", f"logs: following {path}"]

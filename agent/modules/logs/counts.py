@@ -90,6 +90,8 @@ class FileCounts:
                     self.invalid_utf8 += 1
                     lines.append(raw.decode("utf-8", "replace"))
             text = "\n".join(lines)
+        if "\r" in text:  # CRLF line ends (Windows servers): a regex's $ must still match
+            text = text.replace("\r\n", "\n")
         self.feed(text.split("\n"))
 
     def feed(self, lines: Sequence[str]) -> None:

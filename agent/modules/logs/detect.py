@@ -149,11 +149,12 @@ class Bursts:
             return state[1] * weight
         return 0.0
 
-    def top(self, n: int) -> list[tuple[str, float]]:
-        """Up to ``n`` sources in a burst now (at the latest log time), most errors first."""
+    def top(self, n: int, now: float) -> list[tuple[str, float]]:
+        """Up to ``n`` sources in a burst at ``now`` (or at the latest error logged, if later),
+        most errors first."""
         if n <= 0:
             return []
-        now = self.latest
+        now = max(now, self.latest)
         current: Iterator[tuple[str, float]] = (
             (source, self._estimate(state, now)) for source, state in self._sources.items()
             if state[3])

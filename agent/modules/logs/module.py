@@ -60,6 +60,9 @@ METRICS = (REQUESTS, DURATION, RESPONSE_BYTES, SUSPICIOUS, BURSTS, BURST_SOURCES
            SOURCES_TRACKED, LINES, FAILED, INVALID_UTF8, READ_BYTES, PENDING_BYTES, ROTATIONS,
            TRUNCATIONS, FILE_UP)
 
+_ADVICE = ("; give the agent's user read access (on Debian, add it to the 'adm' group, "
+           "which owns /var/log/nginx and /var/log/apache2)")
+
 
 class LogsModule:
     """Follows the configured access logs; counters live here between collections."""
@@ -69,6 +72,7 @@ class LogsModule:
 
     def __init__(self, config: LogsConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.clock = clock
         saved = load_positions(config.state_file) if config.state_file else {}
         self.files = [(FileCounts(f, clock),
                        Tailer(f.path, from_start=f.from_start, max_bytes=f.max_read_bytes,
@@ -80,7 +84,14 @@ class LogsModule:
     def collect(self) -> Iterable[Metric]:
         """Read what is new in every log, then return every counter."""
         for counts, tailer in self.files:
+            was = tailer.error
             counts.feed_bytes(tailer.read())
+            if tailer.error != was:
+                if tailer.error is None:
+                    log.info("logs: following %s", tailer.path)
+                else:  # said once per change, not every interval
+                    log.warning("logs: %s: %s%s", tailer.path, tailer.error,
+                                _ADVICE if "ermission" in tailer.error else "")
         if self.config.state_file:
             self._save(self.config.state_file)
         return self.families()
@@ -120,7 +131,7 @@ class LogsModule:
             for kind, n in counts.suspicious.items():
                 fam[SUSPICIOUS].add_metric([name, kind], n)
             fam[BURSTS].add_metric([name], counts.bursts.bursts)
-            for source, responses in counts.bursts.top(counts.file.top_sources):
+            for source, responses in counts.bursts.top(counts.file.top_sources, self.clock()):
                 fam[BURST_SOURCES].add_metric([name, source], round(responses, 3))
             fam[SOURCES_TRACKED].add_metric([name], len(counts.bursts))
             fam[LINES].add_metric([name], counts.lines)
