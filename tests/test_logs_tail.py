@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agent.modules.logs.tail import Tailer
 
@@ -128,3 +132,46 @@ def test_unreadable_file_reports_the_error(tmp_path: Path) -> None:
     tailer = Tailer(str(log))
     assert tailer.read() == b""
     assert tailer.error is not None and "cannot open" in tailer.error
+
+
+Op = tuple[str, bytes]
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("write"), st.binary(min_size=1, max_size=40).map(
+        lambda b: bytes(b"ab\n"[x % 3] for x in b))),
+    st.tuples(st.just("read"), st.just(b"")),
+    st.tuples(st.just("rotate"), st.just(b""))), max_size=40)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS, max_bytes=st.integers(min_value=1, max_value=64))
+def test_every_line_is_read_once_in_order(tmp_path: Path, ops: list[Op], max_bytes: int) -> None:
+    """Writes in arbitrary pieces, bounded reads and rotations: no line lost, doubled or split."""
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    log = folder / "access.log"
+    log.write_bytes(b"")
+    tailer = Tailer(str(log), from_start=True, max_bytes=max_bytes)
+    files = [b""]
+    out = [tailer.read()]
+    caught_up = True
+    for op, data in ops:
+        if op == "write":
+            append(log, data)
+            files[-1] += data
+        elif op == "read":
+            out.append(tailer.read())
+            caught_up = tailer.pending_bytes() == 0
+        elif caught_up:  # a second rotation before the first is followed is not supported
+            os.rename(log, folder / f"access.log.{len(files)}")
+            log.write_bytes(b"")
+            files.append(b"")
+            caught_up = False
+    for _ in range(10_000):
+        chunk = tailer.read()
+        out.append(chunk)
+        if not chunk and tailer.pending_bytes() == 0:
+            break
+    tailer.close()
+    expected = b"".join(f + b"\n" if f and not f.endswith(b"\n") else f for f in files[:-1])
+    expected += files[-1][:files[-1].rfind(b"\n") + 1]
+    assert b"".join(out) == expected
