@@ -9,11 +9,13 @@ from __future__ import annotations
 import random
 import re
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from agent.modules.logs.config import LogFile, LogsConfig, Route
+from agent.modules.logs.detect import Bursts
 from agent.modules.logs.formats import COMBINED
 from agent.modules.logs.module import LogsModule
 from tests.logs.lines import BASE_TIME, BROWSER, combined
@@ -102,3 +104,25 @@ def test_logs_throughput(tmp_path: Path) -> None:
               f"(target >= 100k lines/s)")
     print(f"  combined regex alone (read, decode, match) {regex_only / 1e3:6.0f}k lines/s; "
           f"module / regex alone {rows[0][2] / regex_only:.2f}")
+
+
+def retained_bytes(max_sources: int, sources: int) -> int:
+    bursts = Bursts(60.0, 20, max_sources)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(sources):
+        bursts.add(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", BASE_TIME + i / 1000)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert len(bursts) == min(max_sources, sources)
+    return after - before
+
+
+def test_burst_memory_is_bounded() -> None:
+    sources = 200_000
+    bounded = retained_bytes(10_000, sources)
+    unbounded = retained_bytes(sources, sources)
+    print(f"\nburst tracking of {sources} distinct sources: {bounded / 1e6:.1f} MB with the "
+          f"default LRU of 10000 ({bounded / 10_000:.0f} B/source), {unbounded / 1e6:.1f} MB "
+          f"unbounded; ratio {bounded / unbounded:.3f}")
+    assert bounded < unbounded / 5
