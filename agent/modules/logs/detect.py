@@ -56,6 +56,12 @@ _SCANNERS = re.compile(
 _UA_CACHE_SIZE = 4096
 
 
+def worth_examining(target: str, path: str) -> bool:
+    """The prefilter: False for plain targets, which match no pattern."""
+    return (_CHARS.search(target) is not None or ".." in target
+            or _HINT.search(target) is not None or path[-7:].lower().endswith(_EXTENSIONS))
+
+
 def decode(target: str) -> str:
     """The lower-cased target with URL escapes (also double ones) and '+' undone."""
     text = target.lower()
@@ -74,17 +80,21 @@ class Detector:
 
     def kinds(self, target: str, path: str, user_agent: str | None) -> list[str]:
         """The kinds (from ``KINDS``) of a request; ``path`` is ``target`` without its query."""
-        found: list[str] = []
-        if (_CHARS.search(target) is not None or ".." in target or _HINT.search(target)
-                or path[-7:].lower().endswith(_EXTENSIONS)):
-            text = decode(target)
-            for kind, pattern in _PATTERNS.items():
-                if pattern.search(text) is not None:
-                    found.append(kind)
-            if _SENSITIVE.search(text.partition("?")[0]) is not None:
-                found.append("sensitive_file")
+        found = self.target_kinds(target) if worth_examining(target, path) else []
         if user_agent and self.scanner(user_agent):
             found.append("scanner_user_agent")
+        return found
+
+    @staticmethod
+    def target_kinds(target: str) -> list[str]:
+        """The kinds a target matches, without the prefilter."""
+        found: list[str] = []
+        text = decode(target)
+        for kind, pattern in _PATTERNS.items():
+            if pattern.search(text) is not None:
+                found.append(kind)
+        if _SENSITIVE.search(text.partition("?")[0]) is not None:
+            found.append("sensitive_file")
         return found
 
     def scanner(self, user_agent: str) -> bool:

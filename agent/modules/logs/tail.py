@@ -95,16 +95,16 @@ class Tailer:
         budget = self.max_bytes
         if self._file is None and not self._open():
             return b""
-        while budget > 0:
+        while True:
             assert self._file is not None
             self._check_truncated()
-            data = self._file.read(budget)
+            data = self._file.read(budget) if budget > 0 else b""
             budget -= len(data)
             self._offset += len(data)
             self.stats.read_bytes += len(data)
             out.append(self._lines(data))
-            if budget <= 0:
-                break
+            if budget <= 0 and os.fstat(self._file.fileno()).st_size > self._offset:
+                break  # more in this file: next time
             # At the end of the open file: has the path moved on to a new file?
             if not self._rotated():
                 break
