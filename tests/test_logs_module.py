@@ -204,6 +204,9 @@ def test_error_bursts_per_source(tmp_path: Path) -> None:
     lines += [combined("/x", 403, client="10.0.0.8", when=BASE_TIME + 10 * i) for i in range(40)]
     # 500s are not counted for bursts.
     lines += [combined("/x", 500, client="10.0.0.9", when=BASE_TIME + i) for i in range(50)]
+    # Hostnames (HostnameLookups on) are not sources: they may name a person.
+    lines += [combined("/x", 401, client="nguyen-van-a.lan", when=BASE_TIME + i)
+              for i in range(30)]
     log.write_text("".join(sorted(lines, key=lambda line: line.split("[")[1])))
     clock = Clock()
     logs = module(log, clock, burst_window=60.0, burst_threshold=20)

@@ -21,6 +21,9 @@ METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS",
 STATUS_CLASSES = {str(d): f"{d}xx" for d in range(1, 6)}
 BURST_STATUSES = frozenset(("401", "403", "404"))
 OTHER_ROUTE = "other"
+# Only IP addresses become sources: a hostname (Apache HostnameLookups) or whatever a regex
+# format captured as ``client`` may name a person.
+_ADDRESS = re.compile(r"[0-9A-Fa-f:.]{2,45}")
 
 
 def route_matcher(routes: Sequence[Route]) -> Callable[[str], str]:
@@ -103,6 +106,7 @@ class FileCounts:
         suspicious, bursts, buckets = self.suspicious, self.bursts, self.buckets
         failed = parsed = size_total = 0
         last_time_text, last_time = "", 0.0
+        is_address = _ADDRESS.fullmatch
         for line in lines:
             if not line:
                 continue
@@ -131,7 +135,7 @@ class FileCounts:
                     pass
                 else:
                     self._observe(route, seconds, buckets)
-            if client is not None and status in BURST_STATUSES:
+            if status in BURST_STATUSES and client is not None and is_address(client):
                 if when is None:
                     stamp = self.clock()
                 elif when == last_time_text:
