@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -175,3 +176,19 @@ def test_every_line_is_read_once_in_order(tmp_path: Path, ops: list[Op], max_byt
     expected = b"".join(f + b"\n" if f and not f.endswith(b"\n") else f for f in files[:-1])
     expected += files[-1][:files[-1].rfind(b"\n") + 1]
     assert b"".join(out) == expected
+
+
+def test_permission_denied_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests run as root, whom file modes do not stop: the denial is simulated."""
+    from agent.modules.logs import tail
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    log = tmp_path / "access.log"
+    log.write_bytes(b"x\n")
+    monkeypatch.setattr(tail, "open", denied, raising=False)
+    tailer = Tailer(str(log))
+    assert tailer.read() == b""
+    assert tailer.error is not None
+    assert tailer.error.startswith("cannot open: permission denied; give the agent's user read")

@@ -60,10 +60,6 @@ METRICS = (REQUESTS, DURATION, RESPONSE_BYTES, SUSPICIOUS, BURSTS, BURST_SOURCES
            SOURCES_TRACKED, LINES, FAILED, INVALID_UTF8, READ_BYTES, PENDING_BYTES, ROTATIONS,
            TRUNCATIONS, FILE_UP)
 
-_ADVICE = ("; give the agent's user read access (on Debian, add it to the 'adm' group, "
-           "which owns /var/log/nginx and /var/log/apache2)")
-
-
 class LogsModule:
     """Follows the configured access logs; counters live here between collections."""
 
@@ -90,8 +86,7 @@ class LogsModule:
                 if tailer.error is None:
                     log.info("logs: following %s", tailer.path)
                 else:  # said once per change, not every interval
-                    log.warning("logs: %s: %s%s", tailer.path, tailer.error,
-                                _ADVICE if "ermission" in tailer.error else "")
+                    log.warning("logs: %s: %s", tailer.path, tailer.error)
         if self.config.state_file:
             self._save(self.config.state_file)
         return self.families()

@@ -42,7 +42,6 @@ class TailStats:
     read_bytes: int = 0
     rotations: int = 0
     truncations: int = 0
-    open_errors: int = 0
 
 
 class Tailer:
@@ -144,9 +143,12 @@ class Tailer:
             self.error = "file not found"
             self._first_open = False  # a file created later is read from its start
             return False
+        except PermissionError:
+            self.error = ("cannot open: permission denied; give the agent's user read access "
+                          "(on Debian, the 'adm' group owns /var/log/nginx and /var/log/apache2)")
+            return False
         except OSError as exc:
             self.error = f"cannot open: {exc.strerror or exc}"
-            self.stats.open_errors += 1
             return False
         st = os.fstat(f.fileno())
         self._file, self._identity, self.error = f, (st.st_dev, st.st_ino), None
