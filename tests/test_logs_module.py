@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client.core import Metric
 
 from agent.exposition import render
@@ -368,3 +370,28 @@ def test_open_problems_are_logged_once(tmp_path: Path, caplog: pytest.LogCapture
         logs.collect()
     messages = [r.getMessage() for r in caplog.records]
     assert messages == [f"logs: {path}: cannot open: Is a directory", f"logs: following {path}"]
+
+
+LOOSE = (r"(?P<status>\S*) (?P<path>\S*) (?P<bytes>\S*) (?P<client>\S*) (?P<time>\S*) "
+         r"(?P<method>\S*) (?P<request_time>\S*)")
+WORDS = st.sampled_from(["", "-", "200", "401", "4", "nan", "inf", "-3", "1e308", "0.5", "/.env",
+                         "/dossier/1?x=1", "10.0.0.1", "::1", "GET", "get", "\x00", "é", "%zz",
+                         "01/Jan/1970:00:00:00 +0000", "99/Foo/2026:99:99:99 +9999",
+                         "2026-11-25T13:00:00+07:00", "1_000", "٣"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(WORDS, min_size=7, max_size=7), max_size=30))
+def test_odd_field_values_never_break_the_counters(rows: list[list[str]]) -> None:
+    """Whatever a loose regex format captures, counting goes on and counters never go down."""
+    logs = module(Path("/nonexistent/access.log"), format="regex", regex=LOOSE,
+                  burst_threshold=2)
+    counts = logs.files[0][0]
+    lines = [" ".join(row) for row in rows]
+    counts.feed(lines)
+    assert counts.lines + counts.failed == sum(1 for line in lines if line)
+    assert counts.response_bytes >= 0
+    for per_bucket, total in counts.durations.values():
+        assert all(n >= 0 for n in per_bucket) and 0 <= total[0] < float("inf")
+    text = render(logs.families()).decode()
+    assert "nan" not in text.lower().replace("commune_", "")

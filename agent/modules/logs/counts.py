@@ -21,6 +21,8 @@ METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS",
 STATUS_CLASSES = {str(d): f"{d}xx" for d in range(1, 6)}
 BURST_STATUSES = frozenset(("401", "403", "404"))
 OTHER_ROUTE = "other"
+# A logged request time above this is junk, not a slow request (and would swamp the sum).
+_MAX_SECONDS = 86400.0
 # Only IP addresses become sources: a hostname (Apache HostnameLookups) or whatever a regex
 # format captured as ``client`` may name a person.
 _ADDRESS = re.compile(r"[0-9A-Fa-f:.]{2,45}")
@@ -118,13 +120,18 @@ class FileCounts:
             client, when, method, target, status, size, agent, duration = m.group(*fields)
             if method not in METHODS:
                 method = "OTHER"
-            status_class = STATUS_CLASSES.get(status[0], "other")
+            status_class = STATUS_CLASSES.get(status[:1], "other")
             path = target.partition("?")[0] if target else ""
             route = route_of(path) if target else OTHER_ROUTE
             key = (method, status_class, route)
             requests[key] = requests.get(key, 0) + 1
             if size and size != "-":
-                size_total += int(size)
+                try:
+                    n = int(size)
+                except ValueError:  # a loose regex group: not a number
+                    n = 0
+                if n > 0:
+                    size_total += n
             if target or agent:
                 for kind in kinds_of(target or "", path, agent):
                     suspicious[kind] += 1
@@ -134,7 +141,8 @@ class FileCounts:
                 except ValueError:
                     pass
                 else:
-                    self._observe(route, seconds, buckets)
+                    if 0.0 <= seconds <= _MAX_SECONDS:  # nan or inf would break the sum
+                        self._observe(route, seconds, buckets)
             if status in BURST_STATUSES and client is not None and is_address(client):
                 if when is None:
                     stamp = self.clock()
