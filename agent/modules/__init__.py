@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agent.modules.base import ModuleInfo
 from agent.modules.host_config import HostConfig
+from agent.modules.logs.config import LogsConfig
 from agent.modules.probe.config import ProbeConfig
 
 MODULES: dict[str, ModuleInfo] = {
@@ -11,5 +12,6 @@ MODULES: dict[str, ModuleInfo] = {
     for info in (
         ModuleInfo("host", HostConfig, "agent.modules.host:HostModule"),
         ModuleInfo("probe", ProbeConfig, "agent.modules.probe.module:ProbeModule"),
+        ModuleInfo("logs", LogsConfig, "agent.modules.logs.module:LogsModule"),
     )
 }

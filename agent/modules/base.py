@@ -14,10 +14,11 @@ from typing import Any, Literal, Protocol
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
 )
 
-MetricKind = Literal["gauge", "counter"]
+MetricKind = Literal["gauge", "counter", "histogram"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,15 @@ class MetricSpec:
         if self.kind == "counter":
             return CounterMetricFamily(self.name.removesuffix("_total"), self.help,
                                        labels=self.labels)
+        if self.kind == "histogram":
+            raise TypeError(f"{self.name} is a histogram: use histogram_family()")
         return GaugeMetricFamily(self.name, self.help, labels=self.labels)
+
+    def histogram_family(self) -> HistogramMetricFamily:
+        """A new, empty histogram family for one collection (``kind="histogram"`` only)."""
+        if self.kind != "histogram":
+            raise TypeError(f"{self.name} is a {self.kind}, not a histogram")
+        return HistogramMetricFamily(self.name, self.help, labels=self.labels)
 
 
 class Module(Protocol):
