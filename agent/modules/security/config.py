@@ -1,0 +1,186 @@
+"""Config of the ``security`` module (light: loading a config imports no collection code).
+
+Every check is optional; a check runs only when its key is present::
+
+    security:
+      state_dir: /var/lib/commune-agent/security
+      auth: {files: [/var/log/auth.log]}
+      listen: {allow: [{proto: tcp, port: 22}]}
+      neighbours: {known: ["00:1b:21:aa:bb:cc"]}
+      integrity: {path_sets: [{name: sshd, paths: [/etc/ssh/sshd_config]}]}
+      certs: {paths: [/etc/ssl/certs/portal.pem]}
+      updates: {}
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from agent.schema import Invalid
+from agent.units import ByteSize, Duration
+
+DEFAULT_STATE_DIR = "/var/lib/commune-agent/security"
+DEFAULT_MAX_READ = ByteSize(64 * 2**20)
+DEFAULT_UPDATES_EVERY = Duration(3600)
+DEFAULT_UPDATES_TIMEOUT = Duration(60)
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+
+
+def normalise_mac(text: str) -> str:
+    """``00-1B-21-AA-BB-CC`` or ``001b.21aa.bbcc`` -> ``00:1b:21:aa:bb:cc``; else ValueError."""
+    digits = re.sub(r"[^0-9a-fA-F]", "", text).lower()
+    mac = ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+    if len(digits) != 12 or not _MAC.fullmatch(mac):
+        raise ValueError(f"expected a MAC address like '00:1b:21:aa:bb:cc', got {text!r}")
+    return mac
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """``auth``: auth log files read incrementally for failed SSH, sudo and su logins."""
+
+    files: tuple[str, ...] = ("/var/log/auth.log",)
+    # Read a file from its beginning the first time (default: from its end, old lines skipped).
+    from_start: bool = False
+    top_sources: int = 10
+    # Distinct sources tracked for the top-N (space-saving counters): bounds memory.
+    tracked_sources: int = 1000
+    max_read_bytes: ByteSize = DEFAULT_MAX_READ
+
+    def __post_init__(self) -> None:
+        if not self.files:
+            raise Invalid("list at least one auth log file, e.g. /var/log/auth.log", key="files")
+        if not 0 <= self.top_sources <= 100:
+            raise Invalid(f"expected 0..100, got {self.top_sources}", key="top_sources")
+        if self.tracked_sources < max(self.top_sources, 1):
+            raise Invalid(f"must be at least top_sources ({self.top_sources})",
+                          key="tracked_sources")
+        if self.max_read_bytes <= 0:
+            raise Invalid("must be greater than 0", key="max_read_bytes")
+
+
+@dataclass(frozen=True)
+class AllowedListen:
+    """One allowed listening socket: protocol, port and optionally the process name."""
+
+    proto: Literal["tcp", "udp"]
+    port: int
+    process: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port <= 65535:
+            raise Invalid(f"expected a port in 1..65535, got {self.port}", key="port")
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    """``listen``: listening TCP and bound UDP sockets compared to an allow-list."""
+
+    allow: tuple[AllowedListen, ...] = ()
+    # Sockets bound to 127.0.0.0/8 or ::1 only are not reachable from the LAN: skipped unless true.
+    include_loopback: bool = False
+    # UDP sockets on the kernel's ephemeral port range are clients (DNS lookups), not services.
+    include_ephemeral_udp: bool = False
+    max_series: int = 100
+
+    def __post_init__(self) -> None:
+        if self.max_series < 1:
+            raise Invalid("must be at least 1", key="max_series")
+
+
+@dataclass(frozen=True)
+class NeighboursConfig:
+    """``neighbours``: the LAN neighbour (ARP/NDP) table compared to the known MAC addresses."""
+
+    known: tuple[str, ...] = ()
+    source: Literal["auto", "proc", "ip"] = "auto"
+    max_series: int = 50
+    max_tracked: int = 4096
+
+    def __post_init__(self) -> None:
+        for i, mac in enumerate(self.known):
+            try:
+                normalise_mac(mac)
+            except ValueError as exc:
+                raise Invalid(str(exc), key=f"known[{i}]") from None
+        if self.max_series < 1:
+            raise Invalid("must be at least 1", key="max_series")
+        if self.max_tracked < self.max_series:
+            raise Invalid(f"must be at least max_series ({self.max_series})", key="max_tracked")
+
+    def known_macs(self) -> frozenset[str]:
+        """The known MAC addresses, normalised."""
+        return frozenset(normalise_mac(mac) for mac in self.known)
+
+
+@dataclass(frozen=True)
+class PathSet:
+    """A named set of files and directories (recursive) whose hashes are watched."""
+
+    name: str
+    paths: tuple[str, ...]
+    max_files: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise Invalid(f"expected letters, digits, '_', '.' or '-', got {self.name!r}",
+                          key="name")
+        if not self.paths:
+            raise Invalid("list at least one file or directory", key="paths")
+        if self.max_files < 1:
+            raise Invalid("must be at least 1", key="max_files")
+
+
+@dataclass(frozen=True)
+class IntegrityConfig:
+    """``integrity``: sha256 of path sets against a baseline written on the first run."""
+
+    path_sets: tuple[PathSet, ...]
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.path_sets]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise Invalid(f"duplicate path_set names: {', '.join(duplicates)}", key="path_sets")
+
+
+@dataclass(frozen=True)
+class CertsConfig:
+    """``certs``: PEM certificate files, or directories of ``*.pem``/``*.crt``, and their expiry."""
+
+    paths: tuple[str, ...]
+    max_series: int = 100
+
+    def __post_init__(self) -> None:
+        if not self.paths:
+            raise Invalid("list at least one certificate file or directory", key="paths")
+
+
+@dataclass(frozen=True)
+class UpdatesConfig:
+    """``updates``: pending (security) updates as apt sees them; never installs anything."""
+
+    every: Duration = DEFAULT_UPDATES_EVERY
+    apt_check: str = "/usr/lib/update-notifier/apt-check"
+    apt_get: str = "apt-get"
+    timeout: Duration = DEFAULT_UPDATES_TIMEOUT
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """``modules.security``: the checks to run (each optional) and where state is kept."""
+
+    state_dir: str | None = DEFAULT_STATE_DIR
+    auth: AuthConfig | None = None
+    listen: ListenConfig | None = None
+    neighbours: NeighboursConfig | None = None
+    integrity: IntegrityConfig | None = None
+    certs: CertsConfig | None = None
+    updates: UpdatesConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.integrity is not None and not self.state_dir:
+            raise Invalid("integrity needs a state_dir for its baseline", key="state_dir")

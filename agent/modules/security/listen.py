@@ -1,0 +1,133 @@
+"""Listening TCP and bound UDP sockets (psutil) compared to the allow-list of the config.
+
+Flags the insecure cleartext services too: telnet (23/tcp), FTP (21/tcp) and SNMP (161/udp,
+whose v1/v2c communities travel in clear) listening on this host, on any address.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+from prometheus_client.core import Metric
+
+from agent.modules.base import MetricSpec
+from agent.modules.security.config import ListenConfig
+
+UNEXPECTED = MetricSpec("commune_unexpected_listen", "gauge",
+                        "1 for each listening socket not in the allow-list (at most max_series).",
+                        ("proto", "port", "process"))
+UNEXPECTED_COUNT = MetricSpec("commune_unexpected_listen_sockets", "gauge",
+                              "Listening (proto, port, process) not in the allow-list.")
+LISTENING = MetricSpec("commune_listen_sockets", "gauge",
+                       "Distinct listening ports checked, by protocol.", ("proto",))
+INSECURE = MetricSpec("commune_insecure_service", "gauge",
+                      "1 if a cleartext service (telnet, ftp, snmp) listens on this host.",
+                      ("service",))
+METRICS = (UNEXPECTED, UNEXPECTED_COUNT, LISTENING, INSECURE)
+
+INSECURE_SERVICES = {"telnet": ("tcp", 23), "ftp": ("tcp", 21), "snmp": ("udp", 161)}
+_DEFAULT_EPHEMERAL = (32768, 60999)
+
+Listener = tuple[str, int, str, bool]  # (proto, port, process, bound to loopback only)
+
+
+def is_loopback(address: str) -> bool:
+    """True for 127.0.0.0/8 and ::1 (and their IPv4-mapped form)."""
+    return address.startswith("127.") or address in ("::1", "::ffff:127.0.0.1") or \
+        address.startswith("::ffff:127.")
+
+
+def ephemeral_range(proc_root: Path = Path("/proc")) -> tuple[int, int]:
+    """The kernel's local port range for client sockets (Linux), or its default."""
+    try:
+        low, high = (proc_root / "sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return _DEFAULT_EPHEMERAL
+
+
+class ListenCheck:
+    """Finds listening sockets that the allow-list does not name."""
+
+    name = "listen"
+
+    def __init__(self, config: ListenConfig, proc_root: Path = Path("/proc"),
+                 connections: Callable[[], list[Any]] | None = None) -> None:
+        self.config = config
+        self.ephemeral = ephemeral_range(proc_root)
+        self._connections = connections or (lambda: psutil.net_connections(kind="inet"))
+        self._names: dict[int, tuple[float, str]] = {}  # pid -> (create time, name)
+
+    def _process(self, pid: int | None) -> str:
+        if not pid:
+            return "unknown"
+        try:
+            proc = psutil.Process(pid)
+            created = proc.create_time()
+            cached = self._names.get(pid)
+            if cached is not None and cached[0] == created:
+                return cached[1]
+            name = proc.name()
+        except (psutil.Error, OSError):
+            return "unknown"
+        self._names[pid] = (created, name)
+        return name
+
+    def listeners(self) -> set[Listener]:
+        """(proto, port, process, loopback) of every listening socket on this host."""
+        found: set[Listener] = set()
+        low, high = self.ephemeral
+        for conn in self._connections():
+            if conn.type == socket.SOCK_STREAM:
+                if conn.status != psutil.CONN_LISTEN:
+                    continue
+                proto = "tcp"
+            elif conn.type == socket.SOCK_DGRAM:
+                if conn.raddr:
+                    continue  # connected: a client
+                proto = "udp"
+            else:
+                continue
+            if not conn.laddr:
+                continue
+            ip, port = conn.laddr[0], conn.laddr[1]
+            if proto == "udp" and low <= port <= high and not self.config.include_ephemeral_udp:
+                continue
+            found.add((proto, port, self._process(conn.pid), is_loopback(ip)))
+        if len(self._names) > 4096:  # pids come and go; the cache is only a shortcut
+            self._names.clear()
+        return found
+
+    def allowed(self, proto: str, port: int, process: str) -> bool:
+        """True if an allow-list entry matches the socket's protocol, port and process."""
+        return any(a.proto == proto and a.port == port and a.process in (None, process)
+                   for a in self.config.allow)
+
+    def collect(self) -> list[Metric]:
+        """The families for the current sockets."""
+        listeners = self.listeners()
+        # A port bound on loopback and on another address is exposed: loopback-only means
+        # every socket of that (proto, port, process) is on loopback.
+        exposed: dict[tuple[str, int, str], bool] = {}
+        for proto, port, process, loopback in listeners:
+            key = (proto, port, process)
+            exposed[key] = exposed.get(key, False) or not loopback
+        checked = {key for key, out in exposed.items() if out or self.config.include_loopback}
+        unexpected = sorted(key for key in checked if not self.allowed(*key))
+        family = UNEXPECTED.family()
+        for proto, port, process in unexpected[:self.config.max_series]:
+            family.add_metric([proto, str(port), process], 1.0)
+        count = UNEXPECTED_COUNT.family()
+        count.add_metric([], float(len(unexpected)))
+        listening = LISTENING.family()
+        for proto in ("tcp", "udp"):
+            listening.add_metric([proto], float(len({p for pr, p, _ in checked if pr == proto})))
+        insecure = INSECURE.family()
+        ports = {(proto, port) for proto, port, _, _ in listeners}
+        for service, proto_port in INSECURE_SERVICES.items():
+            insecure.add_metric([service], 1.0 if proto_port in ports else 0.0)
+        return [family, count, listening, insecure]
