@@ -1,4 +1,5 @@
-"""Listening TCP and bound UDP sockets (psutil) compared to the allow-list of the config.
+"""Listening TCP and bound UDP sockets (``/proc/net`` on Linux, psutil elsewhere) compared to
+the allow-list of the config.
 
 Flags the insecure cleartext services too: telnet (23/tcp), FTP (21/tcp) and SNMP (161/udp,
 whose v1/v2c communities travel in clear) listening on this host, on any address.
@@ -16,6 +17,7 @@ from prometheus_client.core import Metric
 
 from agent.modules.base import MetricSpec
 from agent.modules.security.config import ListenConfig
+from agent.modules.security.procnet import InodeOwners, read_listening
 
 UNEXPECTED = MetricSpec("commune_unexpected_listen", "gauge",
                         "1 for each listening socket not in the allow-list (at most max_series).",
@@ -59,7 +61,11 @@ class ListenCheck:
                  connections: Callable[[], list[Any]] | None = None) -> None:
         self.config = config
         self.ephemeral = ephemeral_range(proc_root)
-        self._connections = connections or (lambda: psutil.net_connections(kind="inet"))
+        self.proc_root = proc_root
+        self._connections = connections
+        if connections is None and not (proc_root / "net" / "tcp").exists():
+            self._connections = lambda: psutil.net_connections(kind="inet")
+        self._owners = InodeOwners(proc_root)
         self._names: dict[int, tuple[float, str]] = {}  # pid -> (create time, name)
 
     def _process(self, pid: int | None) -> str:
@@ -79,6 +85,8 @@ class ListenCheck:
 
     def listeners(self) -> set[Listener]:
         """(proto, port, process, loopback) of every listening socket on this host."""
+        if self._connections is None:
+            return self._proc_listeners()
         found: set[Listener] = set()
         low, high = self.ephemeral
         for conn in self._connections():
@@ -101,6 +109,15 @@ class ListenCheck:
         if len(self._names) > 4096:  # pids come and go; the cache is only a shortcut
             self._names.clear()
         return found
+
+    def _proc_listeners(self) -> set[Listener]:
+        low, high = self.ephemeral
+        sockets = [s for s in read_listening(self.proc_root)
+                   if s.proto == "tcp" or self.config.include_ephemeral_udp
+                   or not low <= s.port <= high]
+        owners = self._owners.resolve({s.inode for s in sockets})
+        names = {pid: self._process(pid) for pid in set(owners.values())}
+        return {(s.proto, s.port, names[owners[s.inode]], s.loopback) for s in sockets}
 
     def allowed(self, proto: str, port: int, process: str) -> bool:
         """True if an allow-list entry matches the socket's protocol, port and process."""

@@ -1,0 +1,66 @@
+"""/proc/net tables: listening sockets parsed, owners found once, same answer as psutil."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import psutil
+
+from agent.modules.security.config import ListenConfig
+from agent.modules.security.listen import ListenCheck
+from agent.modules.security.procnet import InodeOwners, ProcSocket, parse_proc_net, read_listening
+from tests.peers import LOOPBACK, wait_for
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "security"
+TCP6 = (FIXTURES / "proc_net_tcp6").read_text()
+UDP = (FIXTURES / "proc_net_udp").read_text()
+
+
+def test_parse_tcp6_fixture() -> None:
+    assert parse_proc_net(TCP6, "tcp") == [
+        ProcSocket("tcp", 22, False, 1001),
+        ProcSocket("tcp", 631, True, 1002),    # ::1
+        ProcSocket("tcp", 8080, True, 1003),   # ::ffff:127.0.0.1
+    ]  # the established connection is left out
+
+
+def test_parse_udp_fixture() -> None:
+    assert parse_proc_net(UDP, "udp") == [
+        ProcSocket("udp", 161, False, 2001),
+        ProcSocket("udp", 53, True, 2002),     # 127.0.0.53
+    ]  # the connected client socket is left out
+
+
+def test_own_socket_found_and_owner_scanned_once() -> None:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        mine = [s for s in read_listening() if s.port == port]
+        assert len(mine) == 1 and mine[0].loopback and mine[0].proto == "tcp"
+        assert mine[0].inode == os.fstat(sock.fileno()).st_ino
+        owners = InodeOwners()
+        inodes = {s.inode for s in read_listening()}
+        assert owners.resolve(inodes)[mine[0].inode] == os.getpid()
+        owners.resolve(inodes)
+        assert owners.scans == 1
+
+
+def test_same_listeners_as_psutil() -> None:
+    with socket.socket() as tcp:
+        tcp.bind((LOOPBACK, 0))
+        tcp.listen()
+        port = tcp.getsockname()[1]
+        config = ListenConfig(include_loopback=True)
+        ours = ListenCheck(config)
+        theirs = ListenCheck(config, connections=lambda: psutil.net_connections("inet"))
+
+        def same() -> set[tuple[str, int, str, bool]] | None:
+            # Other tests may open or close sockets between the two reads: compare again.
+            found = ours.listeners()
+            return found if found == theirs.listeners() else None
+
+        found = wait_for(same, 10, what="the same listeners from /proc/net and psutil")
+    assert ("tcp", port, psutil.Process().name(), True) in found
