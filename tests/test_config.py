@@ -9,6 +9,7 @@ import pytest
 
 from agent.cli import main
 from agent.config import AgentConfig, load_config
+from agent.modules import MODULES
 from agent.modules.host_config import HostConfig
 from agent.schema import ConfigError
 from agent.units import ByteSize, Duration
@@ -41,11 +42,13 @@ def test_schedule_keys_and_defaults(tmp_path: Path) -> None:
     assert config.timeout_of(entry) == 5.0
 
 
+KNOWN = ", ".join(MODULES)  # every branch adding a module extends the list
+
 BAD = [
     ("commune: '1'\nmodules: {host: {}}\ninterval: 10x\n",
      ["agent.yml:3:11: interval: expected a duration like '10s', '1m30s' or '500ms', got '10x'"]),
     ("commune: '1'\nmodules:\n  snpm: {}\n",
-     ["agent.yml:3:3: modules.snpm: unknown module (known: host)"]),
+     [f"agent.yml:3:3: modules.snpm: unknown module (known: {KNOWN})"]),
     ("commune: '1'\nmodules: {host: {}}\ncolour: red\n",
      ["agent.yml:3:1: colour: unknown key (known: commune, modules, interval, timeout)"]),
     ("modules: {host: {}}\n",
@@ -129,7 +132,7 @@ def test_check_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     bad = write(tmp_path, "commune: '16318'\nmodules: {hots: {}}\n", "bad.yml")
     assert main(["check-config", str(bad)]) == 2
     assert capsys.readouterr().err == (
-        f"commune-agent: {bad}:2:11: modules.hots: unknown module (known: host)\n")
+        f"commune-agent: {bad}:2:11: modules.hots: unknown module (known: {KNOWN})\n")
 
 
 def test_agent_config_is_frozen(tmp_path: Path) -> None:

@@ -117,3 +117,22 @@ def test_failing_check_does_not_hide_the_others(tmp_path: Path) -> None:
     assert value(families, "commune_security_check_up", check="listen") == 1
     assert any(f.name == "commune_unexpected_listen_sockets" for f in families)
     module.close()
+
+
+def test_collected_families_are_declared(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_text("sshd[1]: Failed password for root from 10.0.0.9 port 1 ssh2\n")
+    (tmp_path / "f").write_text("f")
+    config = load_yaml(SecurityConfig, textwrap.dedent(f"""\
+        state_dir: {tmp_path / "state"}
+        auth: {{files: [{log}], from_start: true}}
+        listen: {{}}
+        neighbours: {{source: proc}}
+        integrity: {{path_sets: [{{name: f, paths: [{tmp_path / "f"}]}}]}}
+        certs: {{paths: [{tmp_path / "f"}]}}
+        updates: {{apt_check: {tmp_path / "none"}}}
+        """), "security.yml")
+    module = SecurityModule(config)
+    declared = {spec.name for spec in module.metrics}
+    collected = {f.name + ("_total" if f.type == "counter" else "") for f in module.collect()}
+    assert collected == declared
