@@ -18,6 +18,7 @@ from agent.modules.security.module import METRICS, SecurityModule
 from agent.schema import ConfigError, load_yaml
 from tests.peers import LOOPBACK
 from tests.security.helpers import value
+from tests.security.snmpd_peer import free_udp_port
 
 
 def test_registered_with_light_config() -> None:
@@ -131,6 +132,7 @@ def test_collected_families_are_declared(tmp_path: Path) -> None:
         integrity: {{path_sets: [{{name: f, paths: [{tmp_path / "f"}]}}]}}
         certs: {{paths: [{tmp_path / "f"}]}}
         updates: {{apt_check: {tmp_path / "none"}}}
+        snmp_community: {{address: "127.0.0.1:{free_udp_port()}", timeout: 200ms}}
         """), "security.yml")
     module = SecurityModule(config)
     declared = {spec.name for spec in module.metrics}

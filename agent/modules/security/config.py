@@ -10,6 +10,7 @@ Every check is optional; a check runs only when its key is present::
       integrity: {path_sets: [{name: sshd, paths: [/etc/ssh/sshd_config]}]}
       certs: {paths: [/etc/ssl/certs/portal.pem]}
       updates: {}
+      snmp_community: {address: "127.0.0.1:161"}
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from agent.schema import Invalid
+from agent.schema import HostPort, Invalid
 from agent.units import ByteSize, Duration
 
 DEFAULT_STATE_DIR = "/var/lib/commune-agent/security"
 DEFAULT_MAX_READ = ByteSize(64 * 2**20)
 DEFAULT_UPDATES_EVERY = Duration(3600)
 DEFAULT_UPDATES_TIMEOUT = Duration(60)
+DEFAULT_SNMP_TIMEOUT = Duration(1)
+DEFAULT_SNMP_ADDRESS = HostPort("127.0.0.1:161")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 
@@ -170,6 +173,19 @@ class UpdatesConfig:
 
 
 @dataclass(frozen=True)
+class SnmpCommunityConfig:
+    """``snmp_community``: does the SNMP agent at ``address`` answer the default communities?"""
+
+    address: HostPort = DEFAULT_SNMP_ADDRESS
+    communities: tuple[Literal["public", "private"], ...] = ("public", "private")
+    timeout: Duration = DEFAULT_SNMP_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if not self.communities:
+            raise Invalid("list public, private or both", key="communities")
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     """``modules.security``: the checks to run (each optional) and where state is kept."""
 
@@ -180,6 +196,7 @@ class SecurityConfig:
     integrity: IntegrityConfig | None = None
     certs: CertsConfig | None = None
     updates: UpdatesConfig | None = None
+    snmp_community: SnmpCommunityConfig | None = None
 
     def __post_init__(self) -> None:
         if self.integrity is not None and not self.state_dir:

@@ -13,7 +13,15 @@ from typing import Protocol
 from prometheus_client.core import Metric
 
 from agent.modules.base import MetricSpec
-from agent.modules.security import auth, certs, integrity, listen, neighbours, patches
+from agent.modules.security import (
+    auth,
+    certs,
+    integrity,
+    listen,
+    neighbours,
+    patches,
+    snmp_community,
+)
 from agent.modules.security.config import SecurityConfig
 
 log = logging.getLogger(__name__)
@@ -23,7 +31,7 @@ CHECK_UP = MetricSpec("commune_security_check_up", "gauge",
                       ("check",))
 METRICS: tuple[MetricSpec, ...] = (
     CHECK_UP, *auth.METRICS, *listen.METRICS, *neighbours.METRICS, *integrity.METRICS,
-    *certs.METRICS, *patches.METRICS,
+    *certs.METRICS, *patches.METRICS, *snmp_community.METRICS,
 )
 
 
@@ -59,6 +67,8 @@ class SecurityModule:
             self.checks.append(certs.CertsCheck(config.certs))
         if config.updates is not None:
             self.checks.append(patches.UpdatesCheck(config.updates))
+        if config.snmp_community is not None:
+            self.checks.append(snmp_community.SnmpCommunityCheck(config.snmp_community))
         self._failing: set[str] = set()
 
     def collect(self) -> list[Metric]:
