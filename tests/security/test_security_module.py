@@ -124,6 +124,9 @@ def test_collected_families_are_declared(tmp_path: Path) -> None:
     log = tmp_path / "auth.log"
     log.write_text("sshd[1]: Failed password for root from 10.0.0.9 port 1 ssh2\n")
     (tmp_path / "f").write_text("f")
+    apt_check = tmp_path / "apt-check"
+    apt_check.write_text("#!/bin/sh\necho '3;1' >&2\n")
+    apt_check.chmod(0o755)
     config = load_yaml(SecurityConfig, textwrap.dedent(f"""\
         state_dir: {tmp_path / "state"}
         auth: {{files: [{log}], from_start: true}}
@@ -131,7 +134,7 @@ def test_collected_families_are_declared(tmp_path: Path) -> None:
         neighbours: {{source: proc}}
         integrity: {{path_sets: [{{name: f, paths: [{tmp_path / "f"}]}}]}}
         certs: {{paths: [{tmp_path / "f"}]}}
-        updates: {{apt_check: {tmp_path / "none"}}}
+        updates: {{apt_check: {apt_check}}}
         snmp_community: {{address: "127.0.0.1:{free_udp_port()}", timeout: 200ms}}
         """), "security.yml")
     module = SecurityModule(config)

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -75,12 +76,21 @@ _LAN_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
 
 def source_class(address: str) -> str:
     """``loopback``, ``lan`` (private, carrier NAT, link-local) or ``wan`` for an IP address."""
+    parts = address.split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):  # the common case, without ipaddress
+        a, b = int(parts[0]), int(parts[1])
+        if a == 127:
+            return "loopback"
+        if a == 10 or (a == 172 and 16 <= b <= 31) or (a == 192 and b == 168) or \
+                (a == 100 and 64 <= b <= 127) or (a == 169 and b == 254):
+            return "lan"
+        return "wan"
     try:
         ip = ipaddress.ip_address(address.split("%")[0])
     except ValueError:
         return "wan"
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+        return source_class(str(ip.ipv4_mapped))
     if ip.is_loopback:
         return "loopback"
     return "lan" if any(ip in net for net in _LAN_NETWORKS) else "wan"
@@ -103,7 +113,7 @@ class AuthFailures:
         self.sources = SpaceSaving(tracked_sources)
         self.top_sources = top_sources
         # (ip, port) of sshd connections still open -> True once an attempt was counted.
-        self._connections: dict[tuple[str, str], bool] = {}
+        self._connections: OrderedDict[tuple[str, str], bool] = OrderedDict()
 
     def feed(self, lines: Iterable[str]) -> None:
         """Count the failures in ``lines``."""
@@ -121,7 +131,7 @@ class AuthFailures:
         self._count("ssh", reason, ip)
         conn = (ip, port)
         if conn not in self._connections and len(self._connections) >= _MAX_CONNECTIONS:
-            del self._connections[next(iter(self._connections))]
+            self._connections.popitem(last=False)
         self._connections[conn] = True
 
     def _line(self, line: str) -> None:
