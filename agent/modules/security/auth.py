@@ -30,6 +30,7 @@ from prometheus_client.core import Metric
 
 from agent.modules.base import MetricSpec
 from agent.modules.security.config import AuthConfig
+from agent.modules.security.journal import JournalReader
 from agent.modules.security.tail import LogTail, Position
 from agent.modules.security.topn import SpaceSaving
 
@@ -176,6 +177,7 @@ class AuthCheck:
         saved = self._load_positions()
         self.tails = [LogTail(path, config.from_start, saved.get(path)) for path in config.files]
         self.failures = AuthFailures(config.top_sources, config.tracked_sources)
+        self.journal = JournalReader(config.journal, state_dir) if config.journal else None
 
     def _load_positions(self) -> dict[str, Position]:
         if self.state_file is None:
@@ -209,6 +211,8 @@ class AuthCheck:
             self.failures.feed(tail.read_lines(self.config.max_read_bytes))
             readable.add_metric([tail.path], 1.0 if tail.readable else 0.0)
         self._save_positions()
+        if self.journal is not None:
+            self.failures.feed(self.journal.read_lines())
         return [*self.failures.families(), readable]
 
     def close(self) -> None:

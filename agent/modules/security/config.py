@@ -4,7 +4,7 @@ Every check is optional; a check runs only when its key is present::
 
     security:
       state_dir: /var/lib/commune-agent/security
-      auth: {files: [/var/log/auth.log]}
+      auth: {files: [/var/log/auth.log]}      # or {files: [], journal: {}}
       listen: {allow: [{proto: tcp, port: 22}]}
       neighbours: {known: ["00:1b:21:aa:bb:cc"]}
       integrity: {path_sets: [{name: sshd, paths: [/etc/ssh/sshd_config]}]}
@@ -27,6 +27,7 @@ DEFAULT_MAX_READ = ByteSize(64 * 2**20)
 DEFAULT_UPDATES_EVERY = Duration(3600)
 DEFAULT_UPDATES_TIMEOUT = Duration(60)
 DEFAULT_SNMP_TIMEOUT = Duration(1)
+DEFAULT_JOURNAL_TIMEOUT = Duration(30)
 DEFAULT_SNMP_ADDRESS = HostPort("127.0.0.1:161")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
@@ -42,6 +43,21 @@ def normalise_mac(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class JournalConfig:
+    """``auth.journal``: the systemd journal entries of these syslog identifiers."""
+
+    identifiers: tuple[str, ...] = ("sshd", "sudo", "su", "login")
+    namespace: str | None = None
+    from_start: bool = False
+    journalctl: str = "journalctl"
+    timeout: Duration = DEFAULT_JOURNAL_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if not self.identifiers:
+            raise Invalid("list at least one syslog identifier, e.g. sshd", key="identifiers")
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     """``auth``: auth log files read incrementally for failed SSH, sudo and su logins."""
 
@@ -52,10 +68,12 @@ class AuthConfig:
     # Distinct sources tracked for the top-N (space-saving counters): bounds memory.
     tracked_sources: int = 1000
     max_read_bytes: ByteSize = DEFAULT_MAX_READ
+    journal: JournalConfig | None = None
 
     def __post_init__(self) -> None:
-        if not self.files:
-            raise Invalid("list at least one auth log file, e.g. /var/log/auth.log", key="files")
+        if not self.files and self.journal is None:
+            raise Invalid("list at least one auth log file, e.g. /var/log/auth.log, or read the "
+                          "journal with 'journal: {}'", key="files")
         if not 0 <= self.top_sources <= 100:
             raise Invalid(f"expected 0..100, got {self.top_sources}", key="top_sources")
         if self.tracked_sources < max(self.top_sources, 1):
