@@ -43,7 +43,7 @@ class Journald(Process):
         out = subprocess.run(argv, capture_output=True, text=True, check=False)
         return len(out.stdout.splitlines())
 
-    def stop(self, *args: object, **kwargs: object) -> int:  # type: ignore[override]
+    def stop(self, *args: object, **kwargs: object) -> int:
         """Stop journald and remove the namespace's journal files and sockets."""
         code = super().stop()
         machine_id = Path("/etc/machine-id").read_text().strip()
