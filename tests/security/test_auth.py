@@ -6,6 +6,7 @@ from pathlib import Path
 
 from agent.modules.security.auth import AuthCheck, AuthFailures, source_class
 from agent.modules.security.config import AuthConfig
+from agent.units import ByteSize
 from tests.peers import wait_for
 from tests.security.helpers import samples, value
 from tests.security.sshd_peer import Sshd
@@ -102,3 +103,24 @@ def test_missing_log_is_reported_and_picked_up_when_created(tmp_path: Path) -> N
     families = check.collect()
     assert value(families, "commune_auth_log_readable", file=str(path)) == 1
     assert value(families, FAILURES, service="ssh", reason="bad_password", source_class="lan") == 1
+
+
+def test_100mb_backlog_read_in_bounded_steps(tmp_path: Path) -> None:
+    path = tmp_path / "auth.log"
+    noise = b"Nov 25 10:00:00 lan-1 CRON[4000]: pam_unix(cron:session): session closed for root\n"
+    failure = b"Nov 25 10:00:01 lan-1 sshd[1]: Failed password for root from 10.2.3.4 port 5\n"
+    block = noise * 99 + failure  # 100 lines, one failure
+    blocks = 100 * 2**20 // len(block) + 1
+    with open(path, "wb") as handle:
+        for _ in range(blocks // 100):
+            handle.write(block * 100)
+        handle.write(block * (blocks % 100))
+    assert path.stat().st_size >= 100 * 2**20
+    check = AuthCheck(AuthConfig(files=(str(path),), from_start=True,
+                                 max_read_bytes=ByteSize(40 * 2**20)), None)
+    totals = []
+    for _ in range(4):
+        families = check.collect()
+        totals.append(value(families, FAILURES, service="ssh", reason="bad_password",
+                            source_class="lan"))
+    assert totals[0] < totals[1] < totals[2] == totals[3] == blocks
