@@ -141,3 +141,9 @@ def test_collected_families_are_declared(tmp_path: Path) -> None:
     declared = {spec.name for spec in module.metrics}
     collected = {f.name + ("_total" if f.type == "counter" else "") for f in module.collect()}
     assert collected == declared
+
+
+def test_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    example = Path(__file__).parents[2] / "configs" / "agent" / "security.yml"
+    assert main(["check-config", str(example)]) == 0
+    assert "modules: host, security" in capsys.readouterr().out
