@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -64,3 +67,27 @@ def test_same_listeners_as_psutil() -> None:
 
         found = wait_for(same, 10, what="the same listeners from /proc/net and psutil")
     assert ("tcp", port, psutil.Process().name(), True) in found
+
+
+def test_socket_handed_to_a_child_is_found_again(tmp_path: Path) -> None:
+    """A daemon's parent binds, forks and exits: the owner is looked up again."""
+    ready = tmp_path / "port"
+    code = ("import os, socket, sys, time\n"
+            "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+            "if os.fork():\n"
+            "    open(sys.argv[1], 'w').write(str(s.getsockname()[1]))\n"
+            "    time.sleep(1.0); os._exit(0)\n"
+            "time.sleep(30)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code, str(ready)], start_new_session=True)
+    try:
+        port = int(wait_for(lambda: ready.exists() and ready.read_text(), 10, what="port"))
+        check = ListenCheck(ListenConfig(include_loopback=True))
+        first = {p for proto, p, _, _ in check.listeners() if proto == "tcp"}
+        assert port in first
+        parent.wait(10)
+        time.sleep(0.1)
+        check.listeners()  # the dead owner is noticed here...
+        names = {(p, name) for proto, p, name, _ in check.listeners() if proto == "tcp"}
+        assert (port, psutil.Process().name()) in names  # ...and the child found here
+    finally:
+        os.killpg(parent.pid, 9)

@@ -71,6 +71,8 @@ class ListenCheck:
     def _process(self, pid: int | None) -> str:
         if not pid:
             return "unknown"
+        if len(self._names) > 4096:  # pids come and go; the cache is only a shortcut
+            self._names.clear()
         try:
             proc = psutil.Process(pid)
             created = proc.create_time()
@@ -106,8 +108,6 @@ class ListenCheck:
             if proto == "udp" and low <= port <= high and not self.config.include_ephemeral_udp:
                 continue
             found.add((proto, port, self._process(conn.pid), is_loopback(ip)))
-        if len(self._names) > 4096:  # pids come and go; the cache is only a shortcut
-            self._names.clear()
         return found
 
     def _proc_listeners(self) -> set[Listener]:
@@ -117,6 +117,8 @@ class ListenCheck:
                    or not low <= s.port <= high]
         owners = self._owners.resolve({s.inode for s in sockets})
         names = {pid: self._process(pid) for pid in set(owners.values())}
+        # The owner exited and left the socket to a child (daemons do): look it up again.
+        self._owners.forget({pid for pid, name in names.items() if pid and name == "unknown"})
         return {(s.proto, s.port, names[owners[s.inode]], s.loopback) for s in sockets}
 
     def allowed(self, proto: str, port: int, process: str) -> bool:

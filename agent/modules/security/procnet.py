@@ -80,6 +80,11 @@ class InodeOwners:
         self.owners = {inode: self.owners.get(inode) for inode in inodes}
         return self.owners
 
+    def forget(self, pids: set[int]) -> None:
+        """Drop the inodes owned by ``pids`` (gone), so the next resolve scans for them."""
+        if pids:
+            self.owners = {i: p for i, p in self.owners.items() if p not in pids}
+
     def _scan(self, wanted: set[int]) -> None:
         self.scans += 1
         links = {f"socket:[{inode}]": inode for inode in wanted}
