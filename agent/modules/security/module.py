@@ -90,10 +90,11 @@ class SecurityModule:
         return merge(families)
 
     def close(self) -> None:
-        """Close the auth log files."""
+        """Close the auth log files and stop the background apt count."""
         for check in self.checks:
-            if isinstance(check, auth.AuthCheck):
-                check.close()
+            close = getattr(check, "close", None)
+            if close is not None:
+                close()
 
 
 def merge(families: list[Metric]) -> list[Metric]:

@@ -2,7 +2,8 @@
 
 ``/usr/lib/update-notifier/apt-check`` (Ubuntu) prints ``ALL;SECURITY`` when present; otherwise
 ``apt-get -s dist-upgrade`` simulates an upgrade, and its ``Inst`` lines whose origin is a
-``*-security`` suite are security updates. The package lists are as fresh as the host's own
+``*-security`` suite are security updates. The count runs in a background thread at most once
+per ``every``; collections report the last one. The package lists are as fresh as the host's own
 ``apt update`` (its timer). Other systems (Windows, RPM): not built; no series.
 """
 
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from prometheus_client.core import Metric
 
@@ -55,6 +57,11 @@ class UpdatesCheck:
         self.clock = clock
         self.last: tuple[int, int] | None = None
         self.checked = 0.0
+        self.error: str | None = None
+        self._started = 0.0
+        self._running: Future[tuple[int, int] | None] | None = None
+        # apt may take seconds on a small PC: it runs beside the collections, never in them.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="security-apt")
 
     def count(self) -> tuple[int, int] | None:
         """(all, security), or None where neither apt-check nor apt-get exists."""
@@ -75,14 +82,27 @@ class UpdatesCheck:
         return parse_apt_get(done.stdout)
 
     def collect(self) -> list[Metric]:
-        """The families, counting again when the last count is older than ``every``."""
+        """The last count; a new one starts in the background when the last is ``every`` old."""
         now = self.clock()
-        if not self.checked or now - self.checked >= self.config.every:
-            self.checked = now  # a failing apt is retried after ``every``, not each interval
-            self.last = self.count()
+        if self._running is not None and self._running.done():
+            running, self._running = self._running, None
+            try:
+                self.last, self.checked, self.error = running.result(), now, None
+            except Exception as exc:  # reported below until a count succeeds
+                self.error = f"{type(exc).__name__}: {exc}"
+        due = not self._started or now - self._started >= self.config.every
+        if self._running is None and due:
+            self._started = now  # a failing apt is retried after ``every``, not each interval
+            self._running = self._executor.submit(self.count)
+        if self.error is not None:
+            raise RuntimeError(f"counting pending updates failed: {self.error}")
         pending, checked = PENDING.family(), CHECKED.family()
         if self.last is not None:
             pending.add_metric(["all"], float(self.last[0]))
             pending.add_metric(["security"], float(self.last[1]))
             checked.add_metric([], self.checked)
         return [pending, checked]
+
+    def close(self) -> None:
+        """Stop waiting for apt (a running count finishes on its own)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
