@@ -1,5 +1,6 @@
 """Security module: collection CPU time on a host with 1,000 open sockets (target < 100 ms),
-compared in the same run with iproute2's ``ss -tuanp`` listing the same sockets.
+compared in the same run with iproute2's ``ss -tulnp`` (listening sockets and their processes,
+what the listen check finds; the process start is part of its cost).
 
 Run with ``make bench``.
 """
@@ -94,9 +95,9 @@ def test_security_collection_cpu_with_1000_sockets(tmp_path: Path) -> None:
         theirs = []
         for _ in range(ROUNDS):
             before = children_cpu()
-            out = subprocess.run([ss, "-H", "-tuanp"], check=True, capture_output=True).stdout
+            out = subprocess.run([ss, "-H", "-tulnp"], check=True, capture_output=True).stdout
             theirs.append(children_cpu() - before)
-        assert out.count(b"\n") >= 1000
+        assert out.count(b"\n") >= LISTENERS
         listen_only = SecurityModule(Config(state_dir=None, listen=ListenConfig()))
         listen_cpu = []
         for _ in range(ROUNDS):
@@ -111,6 +112,6 @@ def test_security_collection_cpu_with_1000_sockets(tmp_path: Path) -> None:
     print(f"\nsecurity module, {len(socks)} sockets: collection CPU median "
           f"{median * 1000:.1f} ms (max {max(ours) * 1000:.1f} ms; target < 100 ms); "
           f"listen check alone {listen_median * 1000:.1f} ms; "
-          f"`ss -tuanp` {ss_median * 1000:.1f} ms; ratio listen/ss "
+          f"`ss -tulnp` {ss_median * 1000:.1f} ms; ratio listen/ss "
           f"{listen_median / max(ss_median, 1e-6):.2f}")
     assert median < 0.100

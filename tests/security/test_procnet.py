@@ -14,6 +14,7 @@ import psutil
 from agent.modules.security.config import ListenConfig
 from agent.modules.security.listen import ListenCheck
 from agent.modules.security.procnet import InodeOwners, ProcSocket, parse_proc_net, read_listening
+from agent.modules.security.sockdiag import read_listening_netlink
 from tests.peers import LOOPBACK, wait_for
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "security"
@@ -91,3 +92,19 @@ def test_socket_handed_to_a_child_is_found_again(tmp_path: Path) -> None:
         assert (port, psutil.Process().name()) in names  # ...and the child found here
     finally:
         os.killpg(parent.pid, 9)
+
+
+def test_netlink_and_proc_net_agree() -> None:
+    with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        tcp.bind((LOOPBACK, 0))
+        tcp.listen()
+        udp.bind((LOOPBACK, 0))
+        mine = {ProcSocket("tcp", tcp.getsockname()[1], True, os.fstat(tcp.fileno()).st_ino),
+                ProcSocket("udp", udp.getsockname()[1], True, os.fstat(udp.fileno()).st_ino)}
+
+        def same() -> set[ProcSocket] | None:
+            found = set(read_listening_netlink())
+            return found if found == set(read_listening()) else None
+
+        found = wait_for(same, 10, what="the same sockets from sock_diag and /proc/net")
+    assert mine <= found

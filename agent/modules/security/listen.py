@@ -1,5 +1,5 @@
-"""Listening TCP and bound UDP sockets (``/proc/net`` on Linux, psutil elsewhere) compared to
-the allow-list of the config.
+"""Listening TCP and bound UDP sockets (sock_diag netlink or ``/proc/net`` on Linux, psutil
+elsewhere) compared to the allow-list of the config.
 
 Flags the insecure cleartext services too: telnet (23/tcp), FTP (21/tcp) and SNMP (161/udp,
 whose v1/v2c communities travel in clear) listening on this host, on any address.
@@ -7,6 +7,7 @@ whose v1/v2c communities travel in clear) listening on this host, on any address
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,10 @@ from prometheus_client.core import Metric
 
 from agent.modules.base import MetricSpec
 from agent.modules.security.config import ListenConfig
-from agent.modules.security.procnet import InodeOwners, read_listening
+from agent.modules.security.procnet import InodeOwners, ProcSocket, read_listening
+from agent.modules.security.sockdiag import read_listening_netlink
+
+log = logging.getLogger(__name__)
 
 UNEXPECTED = MetricSpec("commune_unexpected_listen", "gauge",
                         "1 for each listening socket not in the allow-list (at most max_series).",
@@ -66,6 +70,7 @@ class ListenCheck:
         if connections is None and not (proc_root / "net" / "tcp").exists():
             self._connections = lambda: psutil.net_connections(kind="inet")
         self._owners = InodeOwners(proc_root)
+        self._netlink = proc_root == Path("/proc")  # sock_diag answers for this host only
         self._names: dict[int, tuple[float, str]] = {}  # pid -> (create time, name)
 
     def _process(self, pid: int | None) -> str:
@@ -110,9 +115,18 @@ class ListenCheck:
             found.add((proto, port, self._process(conn.pid), is_loopback(ip)))
         return found
 
+    def _read_sockets(self) -> list[ProcSocket]:
+        if self._netlink:
+            try:
+                return read_listening_netlink()
+            except OSError as exc:  # no sock_diag (old kernel, seccomp): /proc/net from now on
+                log.info("security: sock_diag unavailable (%s); reading /proc/net", exc)
+                self._netlink = False
+        return read_listening(self.proc_root)
+
     def _proc_listeners(self) -> set[Listener]:
         low, high = self.ephemeral
-        sockets = [s for s in read_listening(self.proc_root)
+        sockets = [s for s in self._read_sockets()
                    if s.proto == "tcp" or self.config.include_ephemeral_udp
                    or not low <= s.port <= high]
         owners = self._owners.resolve({s.inode for s in sockets})
