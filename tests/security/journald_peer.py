@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import uuid
@@ -43,9 +44,9 @@ class Journald(Process):
         out = subprocess.run(argv, capture_output=True, text=True, check=False)
         return len(out.stdout.splitlines())
 
-    def stop(self, *args: object, **kwargs: object) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
         """Stop journald and remove the namespace's journal files and sockets."""
-        code = super().stop()
+        code = super().stop(sig, timeout)
         machine_id = Path("/etc/machine-id").read_text().strip()
         for folder in (Path(f"/var/log/journal/{machine_id}.{self.namespace}"),
                        Path(f"/run/log/journal/{machine_id}.{self.namespace}"),

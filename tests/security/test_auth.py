@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agent.modules.security.auth import AuthCheck, AuthFailures, source_class
 from agent.modules.security.config import AuthConfig
 from agent.units import ByteSize
@@ -124,3 +127,20 @@ def test_100mb_backlog_read_in_bounded_steps(tmp_path: Path) -> None:
         totals.append(value(families, FAILURES, service="ssh", reason="bad_password",
                             source_class="lan"))
     assert totals[0] < totals[1] < totals[2] == totals[3] == blocks
+
+
+FRAGMENTS = ["Failed password for ", "invalid user ", " from ", " port ", "Invalid user ",
+             "Connection closed by authenticating user ", "[preauth]", "pam_unix(",
+             "sudo:auth): authentication failure", "maximum authentication attempts exceeded for ",
+             "127.0.0.1", "::1", "999999999999", "x", " ", "\ufffd", "not allowed because"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(FRAGMENTS), max_size=12).map("".join), max_size=20))
+def test_any_line_is_counted_or_ignored_never_a_crash(lines: list[str]) -> None:
+    failures = AuthFailures(top_sources=3, tracked_sources=5)
+    failures.feed(lines)
+    families = failures.families()
+    assert all(v >= 1 for v in samples(families, FAILURES).values())
+    assert len(samples(families, TOP)) <= 3
+    assert sum(samples(families, FAILURES).values()) <= len(lines)  # a line counts once at most

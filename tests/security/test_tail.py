@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from agent.modules.security.tail import LogTail, Position
 
 
@@ -111,3 +115,41 @@ def test_read_limit_spreads_a_big_backlog_over_calls(tmp_path: Path) -> None:
     rest = tail.read_lines()
     assert 0 < len(first) < 10_000
     assert first + rest == [f"line {i:06d}" for i in range(10_000)]
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(
+    st.tuples(st.just("append"), st.text(alphabet="ab\n\xe9", max_size=40)),
+    st.tuples(st.just("read"), st.just("")),
+    st.tuples(st.just("rotate"), st.just("")),
+), max_size=40))
+def test_every_line_once_in_order(tmp_path_factory: pytest.TempPathFactory,
+                                  ops: list[tuple[str, str]]) -> None:
+    """Appends in arbitrary pieces, reads and rotations (one at most between reads): each line
+    written comes out once, in order; an unterminated line is complete when its file rotates."""
+    folder = tmp_path_factory.mktemp("tail")
+    path = folder / "auth.log"
+    path.write_bytes(b"")
+    tail = LogTail(str(path))
+    tail.read_lines()
+    expected: list[str] = []
+    partial = ""
+    got: list[str] = []
+    rotated = False
+    for n, (op, text) in enumerate(ops):
+        if op == "append":
+            append(path, text.encode())
+            *complete, partial = (partial + text).split("\n")
+            expected += complete
+        elif op == "rotate" and not rotated:
+            os.rename(path, folder / f"auth.log.{n}")
+            path.write_bytes(b"")
+            if partial:
+                expected.append(partial)
+            partial, rotated = "", True
+        elif op == "read":
+            got += tail.read_lines()
+            rotated = False
+    got += tail.read_lines()
+    assert got == expected
