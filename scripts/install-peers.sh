@@ -4,9 +4,9 @@
 set -euo pipefail
 
 PEERS_BIN=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter
-           snmpd snmpwalk sipp sshd victoria-metrics curl openssl)
+           snmpd snmpwalk sipp sshd victoria-metrics curl openssl ss ip journalctl)
 PACKAGES=(prometheus prometheus-alertmanager prometheus-node-exporter snmpd snmp
-          sip-tester openssh-server victoria-metrics curl openssl)
+          sip-tester openssh-server victoria-metrics curl openssl iproute2 systemd)
 
 have_all() {
     local b
