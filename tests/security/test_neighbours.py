@@ -83,10 +83,21 @@ def test_bad_known_mac_is_a_config_error() -> None:
     from agent.schema import Invalid
     with pytest.raises(Invalid) as info:
         NeighboursConfig(known=("00:11:22:33:44",))
-    assert info.value.key == "known[0]"
+    assert info.value.key == "known"
+    assert str(info.value).startswith("known[0]: expected a MAC address")
 
 
 def test_this_hosts_table_reads() -> None:
     table = read_table("auto")
     proc = read_table("proc")
     assert all(len(n.mac) == 17 and n.mac != "00:00:00:00:00:00" for n in table + proc)
+
+
+def test_mac_forms() -> None:
+    from agent.modules.security.config import normalise_mac
+    assert normalise_mac("00-1B-21-0A-0B-0C") == GATEWAY
+    assert normalise_mac("001b.210a.0b0c") == GATEWAY
+    assert normalise_mac("001B210A0B0C") == GATEWAY
+    for bad in ("x0:1b:21:0a:0b:0c", "00:1b:21:0a:0b", "00:1b:21:0a:0b:0c:0d", ""):
+        with pytest.raises(ValueError):
+            normalise_mac(bad)

@@ -60,7 +60,7 @@ def test_config_errors_name_file_line_and_key() -> None:
         "got 'sctp'",
         "agent.yml:8:30: modules.security.listen.allow[1].port: expected a port in 1..65535, "
         "got 70000",
-        "agent.yml:9:17: modules.security.neighbours.known[0]: expected a MAC address like "
+        "agent.yml:9:25: modules.security.neighbours.known: known[0]: expected a MAC address like "
         "'00:1b:21:aa:bb:cc', got '00:11:22'",
         "agent.yml:10:36: modules.security.integrity.path_sets[0].name: expected letters, "
         "digits, '_', '.' or '-', got 'web root'",
@@ -147,3 +147,24 @@ def test_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     example = Path(__file__).parents[2] / "configs" / "agent" / "security.yml"
     assert main(["check-config", str(example)]) == 0
     assert "modules: host, security" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("security: {}",
+     "agent.yml:3:13: modules.security: configure at least one check: auth, listen, neighbours, "
+     "integrity, certs, updates or snmp_community (e.g. 'listen: {}')"),
+    ("security: {auth: {files: [auth.log]}}",
+     "agent.yml:3:28: modules.security.auth.files: expected absolute paths like "
+     "'/var/log/auth.log', got 'auth.log'"),
+    ("security: {state_dir: state, listen: {}}",
+     "agent.yml:3:25: modules.security.state_dir: expected an absolute path, got 'state'"),
+    ("security: {updates: {every: 0s}}",
+     "agent.yml:3:31: modules.security.updates.every: must be greater than 0"),
+    ("security: {auth: {files: []}}",
+     "agent.yml:3:28: modules.security.auth.files: list at least one auth log file, e.g. "
+     "/var/log/auth.log, or read the journal with 'journal: {}'"),
+])
+def test_more_config_errors(body: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_yaml(AgentConfig, f'commune: "1"\nmodules:\n  {body}\n', "agent.yml")
+    assert [str(i) for i in info.value.issues] == [expected]

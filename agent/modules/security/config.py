@@ -15,6 +15,7 @@ Every check is optional; a check runs only when its key is present::
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -33,9 +34,23 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 
 
+def require_absolute(paths: tuple[str, ...], key: str) -> None:
+    """Raise Invalid naming the first relative path (the agent's working folder is not known)."""
+    for path in paths:
+        if not os.path.isabs(path):
+            raise Invalid(f"expected absolute paths like '/var/log/auth.log', got {path!r}",
+                          key=key)
+
+
+def require_positive(value: float, key: str) -> None:
+    """Raise Invalid if ``value`` is not greater than 0."""
+    if value <= 0:
+        raise Invalid("must be greater than 0", key=key)
+
+
 def normalise_mac(text: str) -> str:
     """``00-1B-21-AA-BB-CC`` or ``001b.21aa.bbcc`` -> ``00:1b:21:aa:bb:cc``; else ValueError."""
-    digits = re.sub(r"[^0-9a-fA-F]", "", text).lower()
+    digits = re.sub(r"[:.-]", "", text.strip()).lower()
     mac = ":".join(digits[i:i + 2] for i in range(0, 12, 2))
     if len(digits) != 12 or not _MAC.fullmatch(mac):
         raise ValueError(f"expected a MAC address like '00:1b:21:aa:bb:cc', got {text!r}")
@@ -55,6 +70,7 @@ class JournalConfig:
     def __post_init__(self) -> None:
         if not self.identifiers:
             raise Invalid("list at least one syslog identifier, e.g. sshd", key="identifiers")
+        require_positive(self.timeout, "timeout")
 
 
 @dataclass(frozen=True)
@@ -79,8 +95,8 @@ class AuthConfig:
         if self.tracked_sources < max(self.top_sources, 1):
             raise Invalid(f"must be at least top_sources ({self.top_sources})",
                           key="tracked_sources")
-        if self.max_read_bytes <= 0:
-            raise Invalid("must be greater than 0", key="max_read_bytes")
+        require_positive(self.max_read_bytes, "max_read_bytes")
+        require_absolute(self.files, "files")
 
 
 @dataclass(frozen=True)
@@ -126,7 +142,7 @@ class NeighboursConfig:
             try:
                 normalise_mac(mac)
             except ValueError as exc:
-                raise Invalid(str(exc), key=f"known[{i}]") from None
+                raise Invalid(f"known[{i}]: {exc}", key="known") from None
         if self.max_series < 1:
             raise Invalid("must be at least 1", key="max_series")
         if self.max_tracked < self.max_series:
@@ -151,6 +167,7 @@ class PathSet:
                           key="name")
         if not self.paths:
             raise Invalid("list at least one file or directory", key="paths")
+        require_absolute(self.paths, "paths")
         if self.max_files < 1:
             raise Invalid("must be at least 1", key="max_files")
 
@@ -162,6 +179,9 @@ class IntegrityConfig:
     path_sets: tuple[PathSet, ...]
 
     def __post_init__(self) -> None:
+        if not self.path_sets:
+            raise Invalid("list at least one path set, e.g. {name: ssh, paths: [/etc/ssh]}",
+                          key="path_sets")
         names = [p.name for p in self.path_sets]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -178,6 +198,9 @@ class CertsConfig:
     def __post_init__(self) -> None:
         if not self.paths:
             raise Invalid("list at least one certificate file or directory", key="paths")
+        require_absolute(self.paths, "paths")
+        if self.max_series < 1:
+            raise Invalid("must be at least 1", key="max_series")
 
 
 @dataclass(frozen=True)
@@ -188,6 +211,10 @@ class UpdatesConfig:
     apt_check: str = "/usr/lib/update-notifier/apt-check"
     apt_get: str = "apt-get"
     timeout: Duration = DEFAULT_UPDATES_TIMEOUT
+
+    def __post_init__(self) -> None:
+        require_positive(self.every, "every")
+        require_positive(self.timeout, "timeout")
 
 
 @dataclass(frozen=True)
@@ -201,6 +228,7 @@ class SnmpCommunityConfig:
     def __post_init__(self) -> None:
         if not self.communities:
             raise Invalid("list public, private or both", key="communities")
+        require_positive(self.timeout, "timeout")
 
 
 @dataclass(frozen=True)
@@ -217,5 +245,12 @@ class SecurityConfig:
     snmp_community: SnmpCommunityConfig | None = None
 
     def __post_init__(self) -> None:
+        checks = (self.auth, self.listen, self.neighbours, self.integrity, self.certs,
+                  self.updates, self.snmp_community)
+        if all(check is None for check in checks):
+            raise Invalid("configure at least one check: auth, listen, neighbours, integrity, "
+                          "certs, updates or snmp_community (e.g. 'listen: {}')")
+        if self.state_dir is not None and not os.path.isabs(self.state_dir):
+            raise Invalid(f"expected an absolute path, got {self.state_dir!r}", key="state_dir")
         if self.integrity is not None and not self.state_dir:
             raise Invalid("integrity needs a state_dir for its baseline", key="state_dir")
