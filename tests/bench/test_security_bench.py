@@ -26,6 +26,7 @@ from agent.modules.security.config import (
 )
 from agent.modules.security.config import SecurityConfig as Config
 from agent.modules.security.module import SecurityModule
+from agent.units import Duration
 from tests.peers import LOOPBACK, require_binary
 from tests.tlsfiles import make_tls_files
 
@@ -75,7 +76,9 @@ def test_security_collection_cpu_with_1000_sockets(tmp_path: Path) -> None:
         auth=AuthConfig(files=(str(auth_log),)),
         listen=ListenConfig(include_loopback=True),
         neighbours=NeighboursConfig(source="proc"),
-        integrity=IntegrityConfig((PathSet("etc", (str(tmp_path / "etc"),)),)),
+        # every round re-walks (the worst interval; the default is every 5m)
+        integrity=IntegrityConfig((PathSet("etc", (str(tmp_path / "etc"),)),),
+                                  every=Duration(0.001)),
         certs=CertsConfig(paths=(str(tls.cert),)),
     )
     socks = open_sockets()

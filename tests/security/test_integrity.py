@@ -11,6 +11,7 @@ import pytest
 from agent.modules.security.config import IntegrityConfig, PathSet
 from agent.modules.security.integrity import IntegrityCheck
 from agent.schema import Invalid
+from agent.units import Duration
 from tests.security.helpers import value
 
 
@@ -85,3 +86,16 @@ def test_corrupt_baseline_says_what_to_do(tmp_path: Path) -> None:
 def test_duplicate_path_set_names_rejected() -> None:
     with pytest.raises(Invalid, match="duplicate path_set names: web"):
         IntegrityConfig((PathSet("web", ("/a",)), PathSet("web", ("/b",))))
+
+
+def test_rescanned_at_most_once_per_every(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("a")
+    clock = [0.0]
+    config = IntegrityConfig((PathSet("s", (str(tmp_path / "a"),)),), every=Duration(300))
+    check = IntegrityCheck(config, str(tmp_path / "state"), clock=lambda: clock[0])
+    assert counts(check, "s")["changed_files"] == 0
+    (tmp_path / "a").write_text("b")
+    clock[0] = 299.0
+    assert counts(check, "s")["changed_files"] == 0  # the last result, no walk
+    clock[0] = 300.0
+    assert counts(check, "s")["changed_files"] == 1

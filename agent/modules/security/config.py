@@ -29,6 +29,7 @@ DEFAULT_UPDATES_EVERY = Duration(3600)
 DEFAULT_UPDATES_TIMEOUT = Duration(60)
 DEFAULT_SNMP_TIMEOUT = Duration(1)
 DEFAULT_JOURNAL_TIMEOUT = Duration(30)
+DEFAULT_INTEGRITY_EVERY = Duration(300)
 DEFAULT_SNMP_ADDRESS = HostPort("127.0.0.1:161")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
@@ -177,8 +178,11 @@ class IntegrityConfig:
     """``integrity``: sha256 of path sets against a baseline written on the first run."""
 
     path_sets: tuple[PathSet, ...]
+    # Walk and stat the files at most this often; collections in between repeat the last result.
+    every: Duration = DEFAULT_INTEGRITY_EVERY
 
     def __post_init__(self) -> None:
+        require_positive(self.every, "every")
         if not self.path_sets:
             raise Invalid("list at least one path set, e.g. {name: ssh, paths: [/etc/ssh]}",
                           key="path_sets")

@@ -129,23 +129,28 @@ class PathSetState:
 
 
 class IntegrityCheck:
-    """Compares every path set with its baseline."""
+    """Compares every path set with its baseline, at most once per ``every``."""
 
     name = "integrity"
 
     def __init__(self, config: IntegrityConfig, state_dir: str,
                  clock: Callable[[], float] = time.time) -> None:
+        self.config = config
         self.sets = [PathSetState(p, Path(state_dir)) for p in config.path_sets]
         self.clock = clock
+        self._last: list[tuple[str, tuple[int, int, int, int, bool], float]] = []
+        self._compared = 0.0
 
     def collect(self) -> list[Metric]:
         """The families for every path set."""
+        now = self.clock()
+        if not self._last or now - self._compared >= self.config.every:
+            self._last = [(s.path_set.name, s.compare(now), s.baseline_time) for s in self.sets]
+            self._compared = now
         families = {spec.name: spec.family() for spec in METRICS}
-        for state in self.sets:
-            changed, added, removed, files, truncated = state.compare(self.clock())
-            label = [state.path_set.name]
+        for name, (changed, added, removed, files, truncated), baseline_time in self._last:
             for spec, value in ((CHANGED, changed), (ADDED, added), (REMOVED, removed),
                                 (FILES, files), (TRUNCATED, int(truncated)),
-                                (BASELINE, state.baseline_time)):
-                families[spec.name].add_metric(label, float(value))
+                                (BASELINE, baseline_time)):
+                families[spec.name].add_metric([name], float(value))
         return list(families.values())
