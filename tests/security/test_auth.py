@@ -66,7 +66,8 @@ def test_top_sources_stay_bounded_under_100k_distinct_sources() -> None:
     families = failures.families()
     top = samples(families, TOP)
     assert len(top) == 10
-    assert len(failures.sources.counts) == 200
+    assert len(failures.sources.current.counts) == 200
+    assert len(failures.sources.previous.counts) == 0
     assert max(top, key=lambda k: top[k]) == (("source", "198.51.100.66"),)
     assert top[(("source", "198.51.100.66"),)] >= 1000
     assert sum(samples(families, FAILURES).values()) == 101_000

@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.modules.security.topn import SpaceSaving
+from agent.modules.security.topn import SpaceSaving, WindowedTop
 
 
 @settings(max_examples=50, deadline=None)
@@ -38,3 +38,21 @@ def test_heavy_hitters_among_noise() -> None:
         if rng.random() < 0.02:
             summary.add("attacker-b")
     assert [key for key, _ in summary.top(2)] == ["attacker-a", "attacker-b"]
+
+
+def test_windowed_top_forgets_old_attackers() -> None:
+    now = [0.0]
+    top = WindowedTop(capacity=10, window=3600, clock=lambda: now[0])
+    for _ in range(50):
+        top.add("last-month")
+    now[0] = 3000.0
+    top.add("recent")
+    assert top.top(2) == [("last-month", 50), ("recent", 1)]
+    now[0] = 3700.0  # one window later: both windows still count
+    for _ in range(3):
+        top.add("now")
+    assert top.top(3) == [("last-month", 50), ("now", 3), ("recent", 1)]
+    now[0] = 7300.0  # the window of 'last-month' has gone
+    assert top.top(3) == [("now", 3)]
+    now[0] = 20000.0  # idle for long: nothing is recent
+    assert top.top(3) == []

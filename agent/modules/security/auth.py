@@ -21,8 +21,9 @@ import json
 import logging
 import os
 import re
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from agent.modules.base import MetricSpec
 from agent.modules.security.config import AuthConfig
 from agent.modules.security.journal import JournalReader
 from agent.modules.security.tail import LogTail, Position
-from agent.modules.security.topn import SpaceSaving
+from agent.modules.security.topn import WindowedTop
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,9 @@ FAILURES = MetricSpec("commune_auth_failures_total", "counter",
                       "Failed logins read from the auth logs since the agent started.",
                       ("service", "reason", "source_class"))
 TOP_SOURCE = MetricSpec("commune_auth_failures_top_source", "gauge",
-                        "Failed logins since the agent started from the most offending source "
-                        "addresses (at most top_sources series; approximate).", ("source",))
+                        "Failed logins in the last one to two top_window from the most offending "
+                        "source addresses (at most top_sources series; approximate).",
+                        ("source",))
 LOG_READABLE = MetricSpec("commune_auth_log_readable", "gauge",
                           "1 if the auth log file could be opened at the last collection.",
                           ("file",))
@@ -109,9 +111,11 @@ def pam_service(name: str) -> str:
 class AuthFailures:
     """Counts failed logins in the lines it is fed; bounded memory whatever the sources."""
 
-    def __init__(self, top_sources: int = 10, tracked_sources: int = 1000) -> None:
+    def __init__(self, top_sources: int = 10, tracked_sources: int = 1000,
+                 top_window: float = 3600.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.counts: dict[tuple[str, str, str], int] = {}
-        self.sources = SpaceSaving(tracked_sources)
+        self.sources = WindowedTop(tracked_sources, top_window, clock)
         self.top_sources = top_sources
         # (ip, port) of sshd connections still open -> True once an attempt was counted.
         self._connections: OrderedDict[tuple[str, str], bool] = OrderedDict()
@@ -176,7 +180,8 @@ class AuthCheck:
         self.state_file = Path(state_dir) / "auth-positions.json" if state_dir else None
         saved = self._load_positions()
         self.tails = [LogTail(path, config.from_start, saved.get(path)) for path in config.files]
-        self.failures = AuthFailures(config.top_sources, config.tracked_sources)
+        self.failures = AuthFailures(config.top_sources, config.tracked_sources,
+                                     float(config.top_window))
         self.journal = JournalReader(config.journal, state_dir) if config.journal else None
 
     def _load_positions(self) -> dict[str, Position]:

@@ -30,6 +30,7 @@ DEFAULT_UPDATES_TIMEOUT = Duration(60)
 DEFAULT_SNMP_TIMEOUT = Duration(1)
 DEFAULT_JOURNAL_TIMEOUT = Duration(30)
 DEFAULT_INTEGRITY_EVERY = Duration(300)
+DEFAULT_TOP_WINDOW = Duration(3600)
 DEFAULT_SNMP_ADDRESS = HostPort("127.0.0.1:161")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
@@ -84,6 +85,8 @@ class AuthConfig:
     top_sources: int = 10
     # Distinct sources tracked for the top-N (space-saving counters): bounds memory.
     tracked_sources: int = 1000
+    # The top sources are those of the last one to two windows of this length.
+    top_window: Duration = DEFAULT_TOP_WINDOW
     max_read_bytes: ByteSize = DEFAULT_MAX_READ
     journal: JournalConfig | None = None
 
@@ -97,6 +100,7 @@ class AuthConfig:
             raise Invalid(f"must be at least top_sources ({self.top_sources})",
                           key="tracked_sources")
         require_positive(self.max_read_bytes, "max_read_bytes")
+        require_positive(self.top_window, "top_window")
         require_absolute(self.files, "files")
 
 
