@@ -3,12 +3,29 @@
 # Services are never started by the packages: tests start their own on loopback ports.
 set -euo pipefail
 
-PEERS_BIN=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter
-           snmpd snmpwalk sipp sshd victoria-metrics curl openssl
-           prometheus-blackbox-exporter unshare ip sysctl)
-PACKAGES=(prometheus prometheus-alertmanager prometheus-node-exporter snmpd snmp
-          sip-tester openssh-server victoria-metrics curl openssl
-          prometheus-blackbox-exporter util-linux iproute2 procps)
+# One entry a line, so branches that add a peer merge cleanly.
+PEERS_BIN=(
+    prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter
+    prometheus-blackbox-exporter
+    snmpd snmpwalk
+    sipp
+    sshd
+    victoria-metrics
+    curl
+    openssl
+    unshare ip ss sysctl journalctl
+)
+PACKAGES=(
+    prometheus prometheus-alertmanager prometheus-node-exporter
+    prometheus-blackbox-exporter
+    snmpd snmp
+    sip-tester
+    openssh-server
+    victoria-metrics
+    curl
+    openssl
+    util-linux iproute2 procps systemd
+)
 
 have_all() {
     local b

@@ -6,6 +6,7 @@ from agent.modules.base import ModuleInfo
 from agent.modules.host_config import HostConfig
 from agent.modules.logs.config import LogsConfig
 from agent.modules.probe.config import ProbeConfig
+from agent.modules.security.config import SecurityConfig
 
 MODULES: dict[str, ModuleInfo] = {
     info.name: info
@@ -13,5 +14,6 @@ MODULES: dict[str, ModuleInfo] = {
         ModuleInfo("host", HostConfig, "agent.modules.host:HostModule"),
         ModuleInfo("probe", ProbeConfig, "agent.modules.probe.module:ProbeModule"),
         ModuleInfo("logs", LogsConfig, "agent.modules.logs.module:LogsModule"),
+        ModuleInfo("security", SecurityConfig, "agent.modules.security.module:SecurityModule"),
     )
 }
