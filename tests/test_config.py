@@ -45,7 +45,7 @@ BAD = [
     ("commune: '1'\nmodules: {host: {}}\ninterval: 10x\n",
      ["agent.yml:3:11: interval: expected a duration like '10s', '1m30s' or '500ms', got '10x'"]),
     ("commune: '1'\nmodules:\n  snpm: {}\n",
-     ["agent.yml:3:3: modules.snpm: unknown module (known: host)"]),
+     ["agent.yml:3:3: modules.snpm: unknown module (known: host, snmp)"]),
     ("commune: '1'\nmodules: {host: {}}\ncolour: red\n",
      ["agent.yml:3:1: colour: unknown key (known: commune, modules, interval, timeout)"]),
     ("modules: {host: {}}\n",
@@ -129,7 +129,7 @@ def test_check_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     bad = write(tmp_path, "commune: '16318'\nmodules: {hots: {}}\n", "bad.yml")
     assert main(["check-config", str(bad)]) == 2
     assert capsys.readouterr().err == (
-        f"commune-agent: {bad}:2:11: modules.hots: unknown module (known: host)\n")
+        f"commune-agent: {bad}:2:11: modules.hots: unknown module (known: host, snmp)\n")
 
 
 def test_agent_config_is_frozen(tmp_path: Path) -> None:

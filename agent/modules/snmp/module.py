@@ -87,6 +87,7 @@ class SnmpModule:
         self.definitions: dict[str, Definition] = dict(config.definitions)
         self.states = [DeviceState(device) for device in config.devices]
         self._engine: SnmpEngine | None = None
+        self._own_engines: list[SnmpEngine] = []
         self._semaphore: asyncio.Semaphore | None = None
 
     async def collect(self) -> Iterable[Metric]:
@@ -132,7 +133,13 @@ class SnmpModule:
             return samples
         if state.session is None:
             assert self._engine is not None
-            state.session = await Session.open(self._engine, device)
+            # pysnmp keeps one key per v3 user name in an engine: two devices with the same
+            # user and different passphrases each need an engine of their own.
+            engine = self._engine
+            if device.v3 is not None:
+                engine = SnmpEngine()
+                self._own_engines.append(engine)
+            state.session = await Session.open(engine, device)
         session = state.session
         try:
             varbinds = await session.get(definition.get)
@@ -186,8 +193,11 @@ class SnmpModule:
         family.add_sample(sample.name, {"device": device, **sample.labels}, sample.value)
 
     def close(self) -> None:
-        """Release the SNMP engine's sockets."""
-        if self._engine is not None:
-            with contextlib.suppress(Exception):
-                self._engine.close_dispatcher()
-            self._engine = None
+        """Release the SNMP engines' sockets."""
+        for engine in [*self._own_engines, self._engine]:
+            if engine is not None:
+                with contextlib.suppress(Exception):
+                    engine.close_dispatcher()
+        self._engine, self._own_engines = None, []
+        for state in self.states:
+            state.session = None
