@@ -178,7 +178,8 @@ class SnmpConfig:
         try:
             loaded = load_definitions(wanted, self.module_paths)
         except ConfigError as exc:
-            raise Invalid("; ".join(str(i) for i in exc.issues), key="devices") from None
+            raise Invalid("errors in SNMP module files:\n    " + "\n    ".join(
+                str(i) for i in exc.issues), key="devices") from None
         self.definitions.update(loaded)
         for device in self.devices:
             for name in device.modules:
