@@ -4,9 +4,9 @@
 set -euo pipefail
 
 PEERS_BIN=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter
-           snmpd snmpwalk sipp sshd victoria-metrics curl)
+           snmpd snmpwalk sipp sshd victoria-metrics curl prometheus-snmp-exporter)
 PACKAGES=(prometheus prometheus-alertmanager prometheus-node-exporter snmpd snmp
-          sip-tester openssh-server victoria-metrics curl)
+          sip-tester openssh-server victoria-metrics curl prometheus-snmp-exporter)
 
 have_all() {
     local b
