@@ -34,6 +34,12 @@ def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:
         agent.stop()
 
 
+@pytest.fixture(params=["native", "pysnmp"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Both v1/v2c backends must read the same values."""
+    return str(request.param)
+
+
 @pytest.fixture
 def secrets(tmp_path: Path) -> Path:
     (tmp_path / "community").write_text(COMMUNITY + "\n")
@@ -84,10 +90,11 @@ def check_if_mib_against_bulkwalk(registry, before: dict[str, str], after: dict[
             assert low <= got_value <= high, (metric, index, low, got_value, high)
 
 
-def test_v2c_if_mib_matches_snmpbulkwalk(snmpd: Snmpd, secrets: Path, tmp_path: Path) -> None:
+def test_v2c_if_mib_matches_snmpbulkwalk(snmpd: Snmpd, secrets: Path, tmp_path: Path,
+                                         backend: str) -> None:
     config = snmp_config(tmp_path, f"""
         - {{name: local, address: "{snmpd.address}", community_file: {secrets}/community,
-           timeout: 5s,           modules: [if_mib]}}
+           timeout: 5s, modules: [if_mib], backend: {backend}}}
     """)
     before = {**walk(snmpd, IF_TABLE), **walk(snmpd, IF_X_TABLE)}
     registry = collect(config)
@@ -99,12 +106,13 @@ def test_v2c_if_mib_matches_snmpbulkwalk(snmpd: Snmpd, secrets: Path, tmp_path: 
     assert value(registry, "commune_snmp_pdus_total", device="local") >= 2
 
 
-def test_getnext_walk_gives_the_same_table(snmpd: Snmpd, secrets: Path, tmp_path: Path) -> None:
+def test_getnext_walk_gives_the_same_table(snmpd: Snmpd, secrets: Path, tmp_path: Path,
+                                           backend: str) -> None:
     config = snmp_config(tmp_path, f"""
         - {{name: local, address: "{snmpd.address}", community_file: {secrets}/community,
-           timeout: 5s,           modules: [if_mib], bulk: false}}
+           timeout: 5s, modules: [if_mib], bulk: false, backend: {backend}}}
         - {{name: bulk, address: "{snmpd.address}", community_file: {secrets}/community,
-           timeout: 5s,           modules: [if_mib], max_repetitions: 10}}
+           timeout: 5s, modules: [if_mib], max_repetitions: 10, backend: {backend}}}
     """)
     before = {**walk(snmpd, IF_TABLE), **walk(snmpd, IF_X_TABLE)}
     registry = collect(config)
@@ -119,10 +127,12 @@ def test_getnext_walk_gives_the_same_table(snmpd: Snmpd, secrets: Path, tmp_path
     assert bulk_pdus <= values / 10 + 3
 
 
-def test_v1_getnext(snmpd: Snmpd, secrets: Path, tmp_path: Path) -> None:
+def test_v1_getnext(snmpd: Snmpd, secrets: Path, tmp_path: Path,
+                    backend: str) -> None:
     config = snmp_config(tmp_path, f"""
         - {{name: local, address: "{snmpd.address}", version: 1,
-           community_file: {secrets}/community, modules: [system, if_mib]}}
+           community_file: {secrets}/community, modules: [system, if_mib],
+           backend: {backend}}}
     """)
     registry = collect(config)
     expected = parse_tool_output(snmp_tool("snmpget", snmpd.address, "1.3.6.1.2.1.1.5.0",
@@ -135,10 +145,11 @@ def test_v1_getnext(snmpd: Snmpd, secrets: Path, tmp_path: Path) -> None:
     assert samples(registry, "ifInOctets")
 
 
-def test_system_host_resources_ucd(snmpd: Snmpd, secrets: Path, tmp_path: Path) -> None:
+def test_system_host_resources_ucd(snmpd: Snmpd, secrets: Path, tmp_path: Path,
+                                   backend: str) -> None:
     config = snmp_config(tmp_path, f"""
         - {{name: local, address: "{snmpd.address}", community_file: {secrets}/community,
-           timeout: 5s,           modules: [system, host_resources, ucd]}}
+           timeout: 5s, modules: [system, host_resources, ucd], backend: {backend}}}
     """)
     before = parse_tool_output(snmp_tool("snmpget", snmpd.address, "1.3.6.1.2.1.1.3.0"))
     registry = collect(config)
@@ -216,11 +227,11 @@ def test_v3_auth_priv(snmpd: Snmpd, secrets: Path, tmp_path: Path,
         assert secret not in caplog.text
 
 
-def test_wrong_community_is_a_timeout(snmpd: Snmpd, tmp_path: Path) -> None:
+def test_wrong_community_is_a_timeout(snmpd: Snmpd, tmp_path: Path, backend: str) -> None:
     (tmp_path / "community").write_text("nope\n")
     config = snmp_config(tmp_path, f"""
         - {{name: local, address: "{snmpd.address}", community_file: community,
-           timeout: 300ms, retries: 0, modules: [system, if_mib]}}
+           timeout: 300ms, retries: 0, modules: [system, if_mib], backend: {backend}}}
     """)
     registry = collect(config)
     assert registry.get_sample_value("commune_snmp_up", {"device": "local"}) == 0.0

@@ -79,16 +79,17 @@ def got_numeric(registry, definition: Definition, device: str) -> dict[tuple[str
     return got
 
 
+@pytest.mark.parametrize("backend", ["native", "pysnmp"])
 @pytest.mark.parametrize(("community", "modules"), [
     ("linux", ["if_mib", "system", "host_resources", "ucd"]),
     ("switch48", ["if_mib", "system"]),
 ])
 def test_shipped_modules_read_every_recorded_value(sim: Snmpsim, tmp_path: Path, community: str,
-                                                   modules: list[str]) -> None:
+                                                   modules: list[str], backend: str) -> None:
     (tmp_path / "community").write_text(community)
     config = snmp_config(tmp_path, f"""
         - {{name: dev, address: "{sim.address}", community_file: community, timeout: 5s,
-           modules: [{", ".join(modules)}]}}
+           modules: [{", ".join(modules)}], backend: {backend}}}
     """)
     registry = collect(config)
     assert value(registry, "commune_snmp_up", device="dev") == 1.0
@@ -127,11 +128,13 @@ def test_switch48_port_labels_and_enum_values(sim: Snmpsim, tmp_path: Path) -> N
     assert not [s for s in samples(registry, "commune_snmp_errors_total")]
 
 
-def test_garbage_values_are_counted_and_left_out(sim: Snmpsim, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["native", "pysnmp"])
+def test_garbage_values_are_counted_and_left_out(sim: Snmpsim, tmp_path: Path,
+                                                 backend: str) -> None:
     (tmp_path / "community").write_text("switch-bad")
     config = snmp_config(tmp_path, f"""
         - {{name: cheap, address: "{sim.address}", community_file: community, timeout: 5s,
-           modules: [if_mib]}}
+           modules: [if_mib], backend: {backend}}}
     """)
     registry = collect(config)
     assert value(registry, "commune_snmp_up", device="cheap") == 1.0

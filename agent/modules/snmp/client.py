@@ -40,6 +40,7 @@ from pysnmp.proto import errind
 
 from agent.modules.snmp.config import Device
 from agent.modules.snmp.decode import Value
+from agent.modules.snmp.errors import SnmpError
 
 Varbind = tuple[tuple[int, ...], Value]
 
@@ -64,14 +65,6 @@ _AUTH_ERRORS = (errind.WrongDigest, errind.UnknownUserName, errind.Authenticatio
                 errind.AuthenticationFailure, errind.UnknownSecurityName,
                 errind.UnsupportedSecurityLevel, errind.DecryptionError, errind.NoAuthentication,
                 errind.UnknownCommunityName, errind.NotInTimeWindow)
-
-
-class SnmpError(Exception):
-    """A request that failed; ``reason`` is a short label value (timeout, auth, status...)."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 def to_value(value: Any) -> Value | None:
@@ -161,6 +154,9 @@ class Session:
             self._check(indication, status, index, "get")
             result += [(tuple(n), v) for n, value in varbinds if (v := to_value(value)) is not None]
         return result
+
+    def close(self) -> None:
+        """Nothing to release: the engine's sockets are closed with the engine."""
 
     async def walk(self, root: tuple[int, ...]) -> list[Varbind]:
         """Every varbind under ``root``, by GETBULK (v2c/v3, ``bulk: true``) or GETNEXT."""

@@ -118,6 +118,9 @@ class Device:
     retries: int = 1
     max_repetitions: int = 25
     bulk: bool = True
+    # native: our lean v1/v2c client (several times faster); pysnmp: pysnmp for everything;
+    # auto: native for v1/v2c, pysnmp for v3.
+    backend: Literal["auto", "native", "pysnmp"] = "auto"
     url: str | None = None  # base URL of an HTTP status API (http_json / http_xml modules)
     username: str | None = None
     password_file: ExistingFile | None = None
@@ -133,6 +136,9 @@ class Device:
                           key="v3")
         if self.version != "3" and self.v3 is not None:
             raise Invalid("'v3' is only used with version: 3", key="v3")
+        if self.backend == "native" and self.version == "3":
+            raise Invalid("the native backend speaks v1/v2c only; use backend: pysnmp (or "
+                          "auto) for version 3", key="backend")
         if self.timeout <= 0:
             raise Invalid("must be greater than 0s", key="timeout")
         if not 0 <= self.retries <= 10:

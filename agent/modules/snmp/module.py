@@ -19,11 +19,13 @@ from prometheus_client.core import Metric
 from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
 from agent.modules.base import MetricSpec
-from agent.modules.snmp.client import Session, SnmpError
+from agent.modules.snmp.client import Session
 from agent.modules.snmp.config import Device, SnmpConfig
 from agent.modules.snmp.decode import Decoder, Sample, Table
 from agent.modules.snmp.definitions import Definition
+from agent.modules.snmp.errors import SnmpError
 from agent.modules.snmp.http_status import HttpStatusError, collect_http
+from agent.modules.snmp.native import NativeSession
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ class DeviceState:
     """What the module remembers of one device between collections."""
 
     device: Device
-    session: Session | None = None
+    session: Session | NativeSession | None = None
     pdus: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
@@ -131,6 +133,8 @@ class SnmpModule:
             if dropped:
                 state.errors["value"] += dropped
             return samples
+        if state.session is None and device.version != "3" and device.backend != "pysnmp":
+            state.session = await NativeSession.open(device)
         if state.session is None:
             assert self._engine is not None
             # pysnmp keeps one key per v3 user name in an engine: two devices with the same
@@ -200,4 +204,6 @@ class SnmpModule:
                     engine.close_dispatcher()
         self._engine, self._own_engines = None, []
         for state in self.states:
+            if state.session is not None:
+                state.session.close()
             state.session = None

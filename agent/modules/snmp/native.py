@@ -1,0 +1,283 @@
+"""A lean SNMP v1/v2c client: BER encoding of GET/GETNEXT/GETBULK and decoding of responses,
+over one asyncio UDP socket per device.
+
+Why: pysnmp decodes every reply through pyasn1's generic BER machinery, which costs ~14 Python
+calls per varbind and makes an IF-MIB walk CPU-bound (see tests/bench). Community-based SNMP
+needs only a dozen BER types, decoded here directly. SNMPv3 (USM keys, encryption) stays on
+pysnmp. Malformed replies raise ``SnmpError("decode")``: they never yield a guessed value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Sequence
+
+from agent.modules.snmp.config import Device
+from agent.modules.snmp.decode import Value
+from agent.modules.snmp.errors import SnmpError
+
+Varbind = tuple[tuple[int, ...], Value]
+
+GET, GETNEXT, RESPONSE, GETBULK, REPORT = 0xA0, 0xA1, 0xA2, 0xA5, 0xA8
+_END_OF_MIB = 0x82
+_ABSENT = {0x05, 0x80, 0x81}  # NULL, noSuchObject, noSuchInstance
+_TYPES = {0x02: "Integer", 0x04: "OctetString", 0x06: "ObjectIdentifier", 0x40: "IpAddress",
+          0x41: "Counter32", 0x42: "Gauge32", 0x43: "TimeTicks", 0x44: "Opaque",
+          0x46: "Counter64", 0x47: "Unsigned32"}
+_UNSIGNED = {0x41, 0x42, 0x43, 0x46, 0x47}
+_STATUS = {1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "genErr",
+           6: "noAccess", 7: "wrongType", 16: "authorizationError", 17: "notWritable"}
+
+
+class BerError(ValueError):
+    """Bytes that are not the BER an SNMP agent must send."""
+
+
+def _length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    return bytes((tag,)) + _length(len(content)) + content
+
+
+def _int(n: int) -> bytes:
+    return _tlv(0x02, n.to_bytes(max(1, (n.bit_length() + 8) // 8), "big", signed=True))
+
+
+def encode_oid(oid: Sequence[int]) -> bytes:
+    """BER content of an OBJECT IDENTIFIER."""
+    if len(oid) < 2 or oid[0] > 2 or (oid[0] < 2 and oid[1] > 39):
+        raise ValueError(f"not a valid OID: {oid!r}")
+    out = bytearray()
+    for arc in (oid[0] * 40 + oid[1], *oid[2:]):
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        out += bytes(reversed(chunk))
+    return bytes(out)
+
+
+def encode_request(version: int, community: bytes, pdu_type: int, request_id: int,
+                   oids: Sequence[Sequence[int]], max_repetitions: int = 0) -> bytes:
+    """A whole SNMP message with a request PDU (for GETBULK: non-repeaters 0)."""
+    varbinds = b"".join(_tlv(0x30, _tlv(0x06, encode_oid(oid)) + b"\x05\x00") for oid in oids)
+    pdu = _int(request_id) + _int(0) + _int(max_repetitions if pdu_type == GETBULK else 0) + \
+        _tlv(0x30, varbinds)
+    return _tlv(0x30, _int(version) + _tlv(0x04, community) + _tlv(pdu_type, pdu))
+
+
+def _read(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the TLV at ``pos``."""
+    if pos + 2 > end:
+        raise BerError("truncated")
+    tag, first = data[pos], data[pos + 1]
+    pos += 2
+    if first & 0x80:
+        count = first & 0x7F
+        if count == 0 or count > 4 or pos + count > end:
+            raise BerError("bad length")
+        length = int.from_bytes(data[pos:pos + count], "big")
+        pos += count
+    else:
+        length = first
+    if pos + length > end:
+        raise BerError("truncated")
+    return tag, pos, pos + length
+
+
+def decode_oid(content: bytes) -> tuple[int, ...]:
+    """An OBJECT IDENTIFIER's arcs from its BER content."""
+    arcs: list[int] = []
+    value = 0
+    for byte in content:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    if not arcs or content[-1] & 0x80:
+        raise BerError("bad OID")
+    first = arcs[0]
+    head = (0, first) if first < 40 else (1, first - 40) if first < 80 else (2, first - 80)
+    return (*head, *arcs[1:])
+
+
+Decoded = tuple[tuple[int, ...], Value | None, bool]
+
+
+def decode_response(data: bytes) -> tuple[int, int, int, list[Decoded]]:
+    """(request-id, error-status, error-index, [(oid, value or None, end of MIB)])."""
+    tag, pos, end = _read(data, 0, len(data))
+    if tag != 0x30:
+        raise BerError("not a SEQUENCE")
+    for expected in (0x02, 0x04):  # version, community
+        tag, _, pos = _read(data, pos, end)
+        if tag != expected:
+            raise BerError("bad header")
+    tag, pos, end = _read(data, pos, end)
+    if tag not in (RESPONSE, REPORT):
+        raise BerError(f"unexpected PDU type 0x{tag:02x}")
+    numbers = []
+    for _ in range(3):
+        tag, start, pos = _read(data, pos, end)
+        if tag != 0x02:
+            raise BerError("bad PDU header")
+        numbers.append(int.from_bytes(data[start:pos], "big", signed=True))
+    tag, pos, list_end = _read(data, pos, end)
+    if tag != 0x30:
+        raise BerError("bad varbind list")
+    varbinds: list[Decoded] = []
+    while pos < list_end:
+        tag, start, pos = _read(data, pos, list_end)
+        if tag != 0x30:
+            raise BerError("bad varbind")
+        tag, oid_start, value_pos = _read(data, start, pos)
+        if tag != 0x06:
+            raise BerError("bad varbind name")
+        oid = decode_oid(data[oid_start:value_pos])
+        vtag, vstart, vend = _read(data, value_pos, pos)
+        content = data[vstart:vend]
+        if vtag == _END_OF_MIB:
+            varbinds.append((oid, None, True))
+        elif vtag in _ABSENT:
+            varbinds.append((oid, None, False))
+        elif vtag == 0x06:
+            varbinds.append((oid, ("ObjectIdentifier", decode_oid(content)), False))
+        elif vtag in (0x04, 0x40, 0x44):
+            varbinds.append((oid, (_TYPES[vtag], bytes(content)), False))
+        elif vtag in _TYPES:
+            if not content:
+                raise BerError("empty integer")
+            number = int.from_bytes(content, "big", signed=vtag not in _UNSIGNED)
+            varbinds.append((oid, (_TYPES[vtag], number), False))
+        else:
+            raise BerError(f"unknown value type 0x{vtag:02x}")
+    return numbers[0], numbers[1], numbers[2], varbinds
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.pending: dict[int, asyncio.Future[bytes]] = {}
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        try:
+            request_id = decode_response(data)[0]
+        except (BerError, ValueError, IndexError):
+            return  # not an answer we can match: the request times out or gets a good copy
+        future = self.pending.get(request_id)
+        if future is not None and not future.done():
+            future.set_result(data)
+
+
+_request_ids = itertools.count(1)
+
+
+class NativeSession:
+    """One v1/v2c device on its own UDP socket; the same interface as the pysnmp Session."""
+
+    def __init__(self, device: Device, transport: asyncio.DatagramTransport,
+                 protocol: _Protocol) -> None:
+        self.device = device
+        self.pdus = 0
+        self._transport = transport
+        self._protocol = protocol
+        self._version = 0 if device.version == "1" else 1
+        self._community = device.community().reveal().encode()
+
+    @classmethod
+    async def open(cls, device: Device) -> NativeSession:
+        """Open a UDP socket towards the device."""
+        assert device.address is not None
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_datagram_endpoint(
+            _Protocol, remote_addr=(device.address.host, device.address.port))
+        return cls(device, transport, protocol)
+
+    async def _request(self, pdu_type: int, oids: Sequence[Sequence[int]], what: str
+                       ) -> list[Decoded]:
+        request_id = next(_request_ids) & 0x7FFFFFFF
+        message = encode_request(self._version, self._community, pdu_type, request_id, oids,
+                                 self.device.max_repetitions)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes] = loop.create_future()
+        self._protocol.pending[request_id] = future
+        self.pdus += 1
+        try:
+            for _ in range(self.device.retries + 1):
+                self._transport.sendto(message)
+                done, _ = await asyncio.wait({future}, timeout=float(self.device.timeout))
+                if done:
+                    break
+            else:
+                raise SnmpError("timeout", f"{what}: no answer in "
+                                           f"{self.device.timeout_budget:g}s (check address, "
+                                           "community and ACLs)")
+        finally:
+            self._protocol.pending.pop(request_id, None)
+        try:
+            _, status, index, varbinds = decode_response(future.result())
+        except (BerError, ValueError, IndexError) as exc:
+            raise SnmpError("decode", f"{what}: malformed reply: {exc}") from None
+        if status:
+            raise _StatusError(status, index, what)
+        return varbinds
+
+    async def get(self, oids: Sequence[tuple[int, ...]]) -> list[Varbind]:
+        """GET the given OIDs (one PDU); absent ones are left out."""
+        if not oids:
+            return []
+        try:
+            varbinds = await self._request(GET, oids, "get")
+        except _StatusError as exc:
+            if exc.status != 2 or self._version != 0:
+                raise SnmpError("status", str(exc)) from None
+            # SNMPv1 fails the whole GET with noSuchName when one OID is missing.
+            if len(oids) == 1:
+                return []
+            result: list[Varbind] = []
+            for oid in oids:
+                result += await self.get([oid])
+            return result
+        return [(oid, value) for oid, value, _ in varbinds if value is not None]
+
+    async def walk(self, root: tuple[int, ...]) -> list[Varbind]:
+        """Every varbind under ``root``, by GETBULK (v2c, ``bulk: true``) or GETNEXT."""
+        pdu_type = GETBULK if self.device.bulk and self._version == 1 else GETNEXT
+        what = f"walk {'.'.join(map(str, root))}"
+        result: list[Varbind] = []
+        cursor, n = root, len(root)
+        while True:
+            try:
+                varbinds = await self._request(pdu_type, [cursor], what)
+            except _StatusError as exc:
+                if exc.status == 2 and self._version == 0:
+                    return result  # v1's end of the MIB view
+                raise SnmpError("status", str(exc)) from None
+            if not varbinds:
+                return result
+            for oid, value, end in varbinds:
+                if end or oid[:n] != root:
+                    return result
+                if oid <= cursor:
+                    raise SnmpError("decode", f"{what}: agent answered non-increasing OID "
+                                              f"{'.'.join(map(str, oid))}")
+                cursor = oid
+                if value is not None:
+                    result.append((oid, value))
+
+    def close(self) -> None:
+        """Close the socket."""
+        self._transport.close()
+
+
+class _StatusError(Exception):
+    def __init__(self, status: int, index: int, what: str) -> None:
+        super().__init__(f"{what}: agent answered {_STATUS.get(status, status)} "
+                         f"at varbind {index}")
+        self.status = status
