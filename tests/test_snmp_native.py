@@ -4,7 +4,12 @@ decode with ours, and arbitrary bytes give a BerError, never a crash or a value.
 from __future__ import annotations
 
 import contextlib
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pyasn1.codec.ber import decoder, encoder
@@ -18,6 +23,7 @@ from agent.modules.snmp.native import (
     encode_oid,
     encode_request,
 )
+from tests.snmp_helpers import collect, samples, snmp_config
 
 oids = st.tuples(st.integers(0, 2), st.integers(0, 39),
                  st.lists(st.integers(0, 2**32), max_size=12)).map(lambda t: (t[0], t[1], *t[2]))
@@ -75,3 +81,67 @@ def test_garbage_never_crashes(data: bytes) -> None:
     # BerError is the only error allowed: anything else would escape as a crash.
     with contextlib.suppress(BerError):
         decode_response(data)
+
+
+class FakeAgent:
+    """A UDP 'agent' on loopback answering every request with what ``reply`` makes of its id."""
+
+    def __init__(self, reply: Callable[[int], bytes]) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, args=(reply,), daemon=True)
+        self.thread.start()
+
+    def _serve(self, reply: Callable[[int], bytes]) -> None:
+        spec = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C].Message()
+        while self.running:
+            try:
+                data, peer = self.sock.recvfrom(65535)
+            except (TimeoutError, OSError):
+                continue
+            message, _ = decoder.decode(data, asn1Spec=spec)
+            request_id = int(api.v2c.apiPDU.get_request_id(api.v2c.apiMessage.get_pdu(message)))
+            self.sock.sendto(reply(request_id), peer)
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+def response(request_id: int, varbinds: list) -> bytes:
+    v2c = api.v2c
+    pdu = v2c.GetResponsePDU()
+    v2c.apiPDU.set_defaults(pdu)
+    v2c.apiPDU.set_request_id(pdu, request_id)
+    v2c.apiPDU.set_varbinds(pdu, varbinds)
+    message = v2c.Message()
+    v2c.apiMessage.set_defaults(message)
+    v2c.apiMessage.set_community(message, "public")
+    v2c.apiMessage.set_pdu(message, pdu)
+    return bytes(encoder.encode(message))
+
+
+@pytest.mark.parametrize(("reply", "reason"), [
+    (lambda rid: b"\x30\x03\x02\x01", "decode"),  # truncated BER
+    # An agent looping on the same OID: stopped, not walked forever.
+    (lambda rid: response(rid, [((1, 3, 6, 1, 2, 1, 2, 1, 0), api.v2c.Integer(1)),
+                                ((1, 3, 6, 1, 2, 1, 2, 1, 0), api.v2c.Integer(1))]), "decode"),
+])
+def test_misbehaving_agents(tmp_path: Path, reply: Callable[[int], bytes], reason: str) -> None:
+    agent = FakeAgent(reply)
+    try:
+        config = snmp_config(tmp_path, f"""
+            - {{name: odd, address: "{agent.address}", timeout: 500ms, retries: 0,
+               modules: [if_mib], backend: native}}
+        """)
+        registry = collect(config)
+    finally:
+        agent.close()
+    assert registry.get_sample_value("commune_snmp_up", {"device": "odd"}) == 0.0
+    assert registry.get_sample_value("commune_snmp_failure_reason",
+                                     {"device": "odd", "reason": reason}) == 1.0
+    assert samples(registry, "ifNumber") == []

@@ -161,18 +161,24 @@ def decode_response(data: bytes) -> tuple[int, int, int, list[Decoded]]:
     return numbers[0], numbers[1], numbers[2], varbinds
 
 
+Response = tuple[int, int, int, list[Decoded]]
+
+
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self) -> None:
-        self.pending: dict[int, asyncio.Future[bytes]] = {}
+        self.pending: dict[int, asyncio.Future[Response]] = {}
+        self.malformed = 0
 
     def datagram_received(self, data: bytes, addr: object) -> None:
         try:
-            request_id = decode_response(data)[0]
-        except (BerError, ValueError, IndexError):
-            return  # not an answer we can match: the request times out or gets a good copy
-        future = self.pending.get(request_id)
+            response = decode_response(data)
+        except BerError:
+            # Not an answer we can match: the request gets a good copy or times out.
+            self.malformed += 1
+            return
+        future = self.pending.get(response[0])
         if future is not None and not future.done():
-            future.set_result(data)
+            future.set_result(response)
 
 
 _request_ids = itertools.count(1)
@@ -205,7 +211,7 @@ class NativeSession:
         message = encode_request(self._version, self._community, pdu_type, request_id, oids,
                                  self.device.max_repetitions)
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[bytes] = loop.create_future()
+        future: asyncio.Future[Response] = loop.create_future()
         self._protocol.pending[request_id] = future
         self.pdus += 1
         try:
@@ -215,15 +221,15 @@ class NativeSession:
                 if done:
                     break
             else:
+                if self._protocol.malformed:
+                    self._protocol.malformed = 0
+                    raise SnmpError("decode", f"{what}: the agent answered malformed BER")
                 raise SnmpError("timeout", f"{what}: no answer in "
                                            f"{self.device.timeout_budget:g}s (check address, "
                                            "community and ACLs)")
         finally:
             self._protocol.pending.pop(request_id, None)
-        try:
-            _, status, index, varbinds = decode_response(future.result())
-        except (BerError, ValueError, IndexError) as exc:
-            raise SnmpError("decode", f"{what}: malformed reply: {exc}") from None
+        _, status, index, varbinds = future.result()
         if status:
             raise _StatusError(status, index, what)
         return varbinds
