@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from agent.modules.snmp.config import Device
 from agent.modules.snmp.decode import Value
@@ -19,7 +20,8 @@ from agent.modules.snmp.errors import SnmpError
 
 Varbind = tuple[tuple[int, ...], Value]
 
-GET, GETNEXT, RESPONSE, GETBULK, REPORT = 0xA0, 0xA1, 0xA2, 0xA5, 0xA8
+GET, GETNEXT, RESPONSE, TRAP_V1, GETBULK, INFORM, TRAP_V2, REPORT = (
+    0xA0, 0xA1, 0xA2, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8)
 _END_OF_MIB = 0x82
 _ABSENT = {0x05, 0x80, 0x81}  # NULL, noSuchObject, noSuchInstance
 _TYPES = {0x02: "Integer", 0x04: "OctetString", 0x06: "ObjectIdentifier", 0x40: "IpAddress",
@@ -109,26 +111,55 @@ def decode_oid(content: bytes) -> tuple[int, ...]:
 
 
 Decoded = tuple[tuple[int, ...], Value | None, bool]
+GET_RESPONSE_TYPES = (RESPONSE, REPORT)
 
 
-def decode_response(data: bytes) -> tuple[int, int, int, list[Decoded]]:
-    """(request-id, error-status, error-index, [(oid, value or None, end of MIB)])."""
+def _value(tag: int, content: bytes) -> Value:
+    """A BER value of one of SNMP's types (not the exceptions: NULL, noSuch*, endOfMibView)."""
+    if tag == 0x06:
+        return "ObjectIdentifier", decode_oid(content)
+    if tag in (0x04, 0x40, 0x44):
+        return _TYPES[tag], bytes(content)
+    if tag in _TYPES:
+        if not content:
+            raise BerError("empty integer")
+        return _TYPES[tag], int.from_bytes(content, "big", signed=tag not in _UNSIGNED)
+    raise BerError(f"unknown value type 0x{tag:02x}")
+
+
+@dataclass(frozen=True)
+class Message:
+    """A decoded v1/v2c message: ``header`` holds the PDU's fields before the varbind list
+    (request-id, error-status, error-index; or a v1 trap's enterprise ... time-stamp)."""
+
+    version: int
+    community: bytes
+    pdu_type: int
+    header: list[Value]
+    varbinds: list[Decoded]
+
+
+def decode_message(data: bytes) -> Message:
+    """Decode any v1/v2c message; raise BerError on malformed bytes."""
     tag, pos, end = _read(data, 0, len(data))
     if tag != 0x30:
         raise BerError("not a SEQUENCE")
-    for expected in (0x02, 0x04):  # version, community
-        tag, _, pos = _read(data, pos, end)
-        if tag != expected:
-            raise BerError("bad header")
-    tag, pos, end = _read(data, pos, end)
-    if tag not in (RESPONSE, REPORT):
-        raise BerError(f"unexpected PDU type 0x{tag:02x}")
-    numbers = []
-    for _ in range(3):
+    tag, start, pos = _read(data, pos, end)
+    if tag != 0x02:
+        raise BerError("bad version")
+    version = int.from_bytes(data[start:pos], "big", signed=True)
+    tag, start, pos = _read(data, pos, end)
+    if tag != 0x04:
+        raise BerError("bad community")
+    community = bytes(data[start:pos])
+    pdu_type, pos, end = _read(data, pos, end)
+    fields = 5 if pdu_type == TRAP_V1 else 3
+    header = []
+    for _ in range(fields):
         tag, start, pos = _read(data, pos, end)
-        if tag != 0x02:
-            raise BerError("bad PDU header")
-        numbers.append(int.from_bytes(data[start:pos], "big", signed=True))
+        header.append(_value(tag, data[start:pos]))
+    if pdu_type != TRAP_V1 and any(kind != "Integer" for kind, _ in header):
+        raise BerError("bad PDU header")
     tag, pos, list_end = _read(data, pos, end)
     if tag != 0x30:
         raise BerError("bad varbind list")
@@ -142,23 +173,46 @@ def decode_response(data: bytes) -> tuple[int, int, int, list[Decoded]]:
             raise BerError("bad varbind name")
         oid = decode_oid(data[oid_start:value_pos])
         vtag, vstart, vend = _read(data, value_pos, pos)
-        content = data[vstart:vend]
         if vtag == _END_OF_MIB:
             varbinds.append((oid, None, True))
         elif vtag in _ABSENT:
             varbinds.append((oid, None, False))
-        elif vtag == 0x06:
-            varbinds.append((oid, ("ObjectIdentifier", decode_oid(content)), False))
-        elif vtag in (0x04, 0x40, 0x44):
-            varbinds.append((oid, (_TYPES[vtag], bytes(content)), False))
-        elif vtag in _TYPES:
-            if not content:
-                raise BerError("empty integer")
-            number = int.from_bytes(content, "big", signed=vtag not in _UNSIGNED)
-            varbinds.append((oid, (_TYPES[vtag], number), False))
         else:
-            raise BerError(f"unknown value type 0x{vtag:02x}")
-    return numbers[0], numbers[1], numbers[2], varbinds
+            varbinds.append((oid, _value(vtag, data[vstart:vend]), False))
+    return Message(version, community, pdu_type, header, varbinds)
+
+
+def decode_response(data: bytes) -> tuple[int, int, int, list[Decoded]]:
+    """(request-id, error-status, error-index, [(oid, value or None, end of MIB)])."""
+    message = decode_message(data)
+    if message.pdu_type not in GET_RESPONSE_TYPES:
+        raise BerError(f"unexpected PDU type 0x{message.pdu_type:02x}")
+    numbers = [raw for _, raw in message.header if isinstance(raw, int)]
+    return numbers[0], numbers[1], numbers[2], message.varbinds
+
+
+def encode_value(value: Value) -> bytes:
+    """BER of a value (for inform acknowledgements, which echo the varbinds)."""
+    kind, raw = value
+    tag = next(t for t, name in _TYPES.items() if name == kind)
+    if isinstance(raw, bytes):
+        return _tlv(tag, raw)
+    if isinstance(raw, tuple):
+        return _tlv(tag, encode_oid(raw))
+    signed = tag not in _UNSIGNED
+    size = max(1, (raw.bit_length() + (8 if signed else 7)) // 8)
+    if not signed and raw >> (size * 8 - 1):
+        size += 1  # keep the top bit clear: BER integers are signed on the wire
+    return _tlv(tag, raw.to_bytes(size, "big", signed=signed))
+
+
+def encode_response(version: int, community: bytes, request_id: int,
+                    varbinds: Sequence[tuple[tuple[int, ...], Value]]) -> bytes:
+    """A Response PDU message, as an inform's acknowledgement."""
+    body = b"".join(_tlv(0x30, _tlv(0x06, encode_oid(oid)) + encode_value(value))
+                    for oid, value in varbinds)
+    pdu = _int(request_id) + _int(0) + _int(0) + _tlv(0x30, body)
+    return _tlv(0x30, _int(version) + _tlv(0x04, community) + _tlv(RESPONSE, pdu))
 
 
 Response = tuple[int, int, int, list[Decoded]]
