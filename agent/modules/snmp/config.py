@@ -168,14 +168,36 @@ class Device:
 
 
 @dataclass(frozen=True)
-class SnmpConfig:
-    """``modules.snmp``: the devices, and extra folders holding SNMP module files."""
+class TrapConfig:
+    """``modules.snmp.traps``: the optional trap listener (v1/v2c traps and informs)."""
 
-    devices: tuple[Device, ...]
+    listen: HostPort  # e.g. "0.0.0.0:162" (port 162 needs root or CAP_NET_BIND_SERVICE)
+    community_files: tuple[ExistingFile, ...] = ()
+    community_envs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for env in self.community_envs:
+            _check_env(env, "community_envs")
+
+    def communities(self) -> list[Secret]:
+        """The accepted communities (read now); 'public' when none is configured."""
+        found = [read_secret(f, None, "community") for f in self.community_files] + \
+            [read_secret(None, e, "community") for e in self.community_envs]
+        return [c for c in found if c is not None] or [Secret("public")]
+
+
+@dataclass(frozen=True)
+class SnmpConfig:
+    """``modules.snmp``: the devices, extra folders of SNMP module files, the trap listener."""
+
+    devices: tuple[Device, ...] = ()
     module_paths: tuple[str, ...] = ()
+    traps: TrapConfig | None = None
     definitions: dict[str, Definition] = field(default_factory=dict, init=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not self.devices and self.traps is None:
+            raise Invalid("configure 'devices' to poll, or 'traps' to listen", key="devices")
         names = [d.name for d in self.devices]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

@@ -26,6 +26,7 @@ from agent.modules.snmp.definitions import Definition
 from agent.modules.snmp.errors import SnmpError
 from agent.modules.snmp.http_status import HttpStatusError, collect_http
 from agent.modules.snmp.native import NativeSession
+from agent.modules.snmp.traps import TrapListener, device_sources
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,16 @@ ERRORS = MetricSpec("commune_snmp_errors_total", "counter",
 FAILURE = MetricSpec("commune_snmp_failure_reason", "gauge",
                      "1 for the reason the device's last collection failed.",
                      ("device", "reason"))
-METRICS: tuple[MetricSpec, ...] = (UP, DURATION, PDUS, ERRORS, FAILURE)
+TRAPS = MetricSpec("commune_snmp_traps_total", "counter",
+                   "Traps and informs received, by source (device name or IP) and type.",
+                   ("source", "trap"))
+TRAPS_DROPPED = MetricSpec("commune_snmp_traps_dropped_total", "counter",
+                           "Datagrams the trap listener did not count (decode, community, "
+                           "version, pdu, cardinality).", ("reason",))
+TRAP_LISTENER_UP = MetricSpec("commune_snmp_trap_listener_up", "gauge",
+                              "1 if the trap listener holds its UDP port.")
+METRICS: tuple[MetricSpec, ...] = (UP, DURATION, PDUS, ERRORS, FAILURE, TRAPS, TRAPS_DROPPED,
+                                   TRAP_LISTENER_UP)
 
 MAX_CONCURRENT_DEVICES = 32
 
@@ -88,6 +98,9 @@ class SnmpModule:
         self.config = config
         self.definitions: dict[str, Definition] = dict(config.definitions)
         self.states = [DeviceState(device) for device in config.devices]
+        self.traps = TrapListener(config.traps, device_sources(
+            (d.name, d.address.host if d.address else None) for d in config.devices)) \
+            if config.traps is not None else None
         self._engine: SnmpEngine | None = None
         self._own_engines: list[SnmpEngine] = []
         self._semaphore: asyncio.Semaphore | None = None
@@ -98,8 +111,25 @@ class SnmpModule:
             self._engine = SnmpEngine()
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(MAX_CONCURRENT_DEVICES)
+        if self.traps is not None and not self.traps.running:
+            try:
+                await self.traps.start()
+                log.info("listening for SNMP traps on %s", self.traps.config.listen)
+            except OSError as exc:
+                log.warning("trap listener cannot bind %s: %s", self.traps.config.listen, exc)
         results = await asyncio.gather(*(self._poll(state) for state in self.states))
-        return self._families(results)
+        return [*self._families(results), *self._trap_families()]
+
+    def _trap_families(self) -> list[Metric]:
+        if self.traps is None:
+            return []
+        counts, dropped, up = TRAPS.family(), TRAPS_DROPPED.family(), TRAP_LISTENER_UP.family()
+        for (source, trap), count in sorted(self.traps.counts.items()):
+            counts.add_metric([source, trap], count)
+        for reason, count in sorted(self.traps.dropped.items()):
+            dropped.add_metric([reason], count)
+        up.add_metric([], 1.0 if self.traps.running else 0.0)
+        return [counts, dropped, up]
 
     async def _poll(self, state: DeviceState) -> DeviceResult:
         assert self._semaphore is not None
@@ -161,7 +191,7 @@ class SnmpModule:
         return samples
 
     def _families(self, results: Sequence[DeviceResult]) -> list[Metric]:
-        own = {spec: spec.family() for spec in METRICS}
+        own = {spec: spec.family() for spec in (UP, DURATION, PDUS, ERRORS, FAILURE)}
         families: dict[str, Metric] = {}
         seen: set[tuple[str, str, frozenset[tuple[str, str]]]] = set()
         for state, result in zip(self.states, results, strict=True):
@@ -198,6 +228,8 @@ class SnmpModule:
 
     def close(self) -> None:
         """Release the SNMP engines' sockets."""
+        if self.traps is not None:
+            self.traps.close()
         for engine in [*self._own_engines, self._engine]:
             if engine is not None:
                 with contextlib.suppress(Exception):

@@ -10,6 +10,7 @@ pysnmp. Malformed replies raise ``SnmpError("decode")``: they never yield a gues
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -332,8 +333,9 @@ class NativeSession:
                     result.append((oid, value))
 
     def close(self) -> None:
-        """Close the socket."""
-        self._transport.close()
+        """Close the socket (also after the loop has stopped, as the scheduler does)."""
+        with contextlib.suppress(RuntimeError):
+            self._transport.close()
 
 
 class _StatusError(Exception):
