@@ -272,8 +272,13 @@ class NativeSession:
         try:
             for _ in range(self.device.retries + 1):
                 self._transport.sendto(message)
-                done, _ = await asyncio.wait({future}, timeout=float(self.device.timeout))
-                if done:
+                # A timer handle instead of asyncio.wait(): no task per request on the hot path.
+                expired = loop.create_future()
+                timer = loop.call_later(float(self.device.timeout), _settle, expired)
+                future.add_done_callback(lambda _, e=expired: _settle(e))  # type: ignore[misc]
+                await expired
+                timer.cancel()
+                if future.done():
                     break
             else:
                 if self._protocol.malformed:
@@ -336,6 +341,11 @@ class NativeSession:
         """Close the socket (also after the loop has stopped, as the scheduler does)."""
         with contextlib.suppress(RuntimeError):
             self._transport.close()
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class _StatusError(Exception):
