@@ -133,3 +133,17 @@ def test_bad_module_file_names_its_line(tmp_path: Path) -> None:
     assert "MIB names are not resolved" in message
     assert f"{tmp_path}/mine.yml:4:5: metrics[2].enum_values: type EnumAsInfo needs " \
            "enum_values" in message
+
+
+def test_traps_config(tmp_path: Path) -> None:
+    (tmp_path / "c").write_text("trapc\n")
+    config: SnmpConfig = load_config(write(tmp_path, """
+        traps: {listen: "127.0.0.1:1162", community_files: [c]}
+    """)).modules.entries[0].config
+    assert config.devices == () and config.traps is not None
+    assert [c.reveal() for c in config.traps.communities()] == ["trapc"]
+    assert "traps.listen: expected 'host:port'" in error_of(write(tmp_path, """
+        traps: {listen: "162"}
+    """))
+    assert "modules.snmp.devices: configure 'devices' to poll, or 'traps' to listen" in \
+        error_of(write(tmp_path, "module_paths: []"))

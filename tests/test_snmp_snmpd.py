@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -273,3 +275,26 @@ modules:
                  for line in lines if line.startswith("commune_snmp_scrape_duration_seconds{")}
     # Polled side by side: the healthy device did not wait for the dead one's 4 s of retries.
     assert durations["dead"] >= 4.0 > durations["healthy"]
+
+
+def test_commune_agent_once_prints_the_switch(snmpd: Snmpd, secrets: Path, tmp_path: Path
+                                              ) -> None:
+    path = tmp_path / "agent.yml"
+    path.write_text(f"""
+commune: "16318"
+modules:
+  snmp:
+    devices:
+      - {{name: core-switch, address: "{snmpd.address}", community_file: {secrets}/community,
+         timeout: 5s, modules: [if_mib, system]}}
+""")
+    agent = Path(sys.executable).parent / "commune-agent"
+    out = subprocess.run([str(agent), "once", "--config.file", str(path)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert 'commune_snmp_up{commune="16318",device="core-switch"} 1.0' in lines
+    assert "# TYPE ifHCInOctets untyped" in lines  # snmp_exporter's name, no _total
+    assert any(line.startswith('ifHCInOctets{commune="16318",device="core-switch",ifAlias=""')
+               for line in lines)
+    assert COMMUNITY not in out.stdout + out.stderr
