@@ -75,6 +75,12 @@ class Snmpd(Process):
             rocommunity {COMMUNITY} 127.0.0.1
             createUser {V3_USER} SHA "{V3_AUTH}" AES "{V3_PRIV}"
             rouser {V3_USER} priv
+            createUser {V3_USER}-sha512 SHA-512 "{V3_AUTH}" AES "{V3_PRIV}"
+            rouser {V3_USER}-sha512 priv
+            createUser {V3_USER}-noauth
+            rouser {V3_USER}-noauth noauth
+            createUser {V3_USER}-authonly SHA-256 "{V3_AUTH}"
+            rouser {V3_USER}-authonly auth
             disk / 10000
             load 12 10 5
             """) + extra_config)

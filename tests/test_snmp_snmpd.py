@@ -229,6 +229,35 @@ def test_v3_auth_priv(snmpd: Snmpd, secrets: Path, tmp_path: Path,
         assert secret not in caplog.text
 
 
+def test_v3_security_levels_and_sha2(snmpd: Snmpd, secrets: Path, tmp_path: Path) -> None:
+    config = snmp_config(tmp_path, f"""
+        - name: sha512
+          address: "{snmpd.address}"
+          version: 3
+          v3: {{username: {V3_USER}-sha512, auth_protocol: SHA512,
+                auth_passphrase_file: {secrets}/auth, priv_passphrase_file: {secrets}/priv}}
+          timeout: 5s
+          modules: [system]
+        - name: authonly
+          address: "{snmpd.address}"
+          version: 3
+          v3: {{username: {V3_USER}-authonly, security_level: authNoPriv, auth_protocol: SHA256,
+                auth_passphrase_file: {secrets}/auth}}
+          timeout: 5s
+          modules: [system]
+        - name: noauth
+          address: "{snmpd.address}"
+          version: 3
+          v3: {{username: {V3_USER}-noauth, security_level: noAuthNoPriv}}
+          timeout: 5s
+          modules: [system]
+    """)
+    registry = collect(config)
+    for device in ("sha512", "authonly", "noauth"):
+        assert value(registry, "commune_snmp_up", device=device) == 1.0, device
+        assert value(registry, "sysUpTime", device=device) > 0
+
+
 def test_wrong_community_is_a_timeout(snmpd: Snmpd, tmp_path: Path, backend: str) -> None:
     (tmp_path / "community").write_text("nope\n")
     config = snmp_config(tmp_path, f"""

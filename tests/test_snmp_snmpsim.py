@@ -16,6 +16,7 @@ from tests.snmp_peers import SNMPREC, Snmpsim, silent_udp
 SHIPPED_LINUX = Path(snmpsim.__file__).parent / "data" / "recorded" / "linux-full-walk.snmprec"
 RECORDINGS = {
     "linux": SHIPPED_LINUX,
+    "winxp": SHIPPED_LINUX.parent / "winxp-full-walk.snmprec",
     "switch48": SNMPREC / "switch48.snmprec",
     "switch-bad": SNMPREC / "switch-bad.snmprec",
     "vc-poly": SNMPREC / "vc-poly.snmprec",
@@ -42,6 +43,11 @@ def read_snmprec(path: Path) -> dict[str, tuple[str, str]]:
         if len(parts) == 3:
             rows[parts[0]] = (parts[1], parts[2])
     return rows
+
+
+def text(tag: str, raw: str) -> str:
+    """A recorded OCTET STRING as the text it holds."""
+    return bytes.fromhex(raw).decode("utf-8", "replace").rstrip("\x00") if tag == "4x" else raw
 
 
 def expected_numeric(definition: Definition, recording: dict[str, tuple[str, str]]
@@ -82,6 +88,7 @@ def got_numeric(registry, definition: Definition, device: str) -> dict[tuple[str
 @pytest.mark.parametrize("backend", ["native", "pysnmp"])
 @pytest.mark.parametrize(("community", "modules"), [
     ("linux", ["if_mib", "system", "host_resources", "ucd"]),
+    ("winxp", ["if_mib", "system", "host_resources"]),
     ("switch48", ["if_mib", "system"]),
 ])
 def test_shipped_modules_read_every_recorded_value(sim: Snmpsim, tmp_path: Path, community: str,
@@ -100,12 +107,15 @@ def test_shipped_modules_read_every_recorded_value(sim: Snmpsim, tmp_path: Path,
         if name in ("if_mib", "system"):
             assert expected, f"the {community} recording has no {name} values"
         assert got_numeric(registry, definitions[name], "dev") == expected, name
-    # Interface labels come from the recording's ifName/ifDescr/ifAlias columns.
-    names = {oid.rsplit(".", 1)[1]: raw for oid, (_, raw) in recording.items()
-             if oid.startswith("1.3.6.1.2.1.31.1.1.1.1.")}
-    labelled = {labels["ifIndex"]: labels["ifName"]
+    # Interface labels come from the recording's ifName/ifDescr columns ("" where it has none;
+    # Windows pads ifDescr with a NUL, which is not part of the name).
+    def column(prefix: str) -> dict[str, str]:
+        return {oid.rsplit(".", 1)[1]: text(tag, raw) for oid, (tag, raw) in recording.items()
+                if oid.startswith(prefix)}
+    names, descrs = column("1.3.6.1.2.1.31.1.1.1.1."), column("1.3.6.1.2.1.2.2.1.2.")
+    labelled = {labels["ifIndex"]: (labels["ifName"], labels["ifDescr"])
                 for labels, _ in samples(registry, "ifOperStatus")}
-    assert labelled == names
+    assert labelled == {i: (names.get(i, ""), descrs[i]) for i in descrs}
     sysname = recording["1.3.6.1.2.1.1.5.0"][1]
     assert value(registry, "sysName", device="dev", sysName=sysname) == 1.0
 
