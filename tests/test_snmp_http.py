@@ -9,7 +9,7 @@ import pytest
 
 from tests.peers import free_port
 from tests.snmp_helpers import collect, samples, snmp_config, value
-from tests.snmp_peers import FIXTURES, RecordedHttp
+from tests.snmp_peers import FIXTURES, RecordedHttp, self_signed_cert
 
 HTTP = FIXTURES / "http"
 XML = "application/xml"
@@ -95,3 +95,21 @@ def test_huawei_cloud_meeting_json(tmp_path: Path) -> None:
     assert value(registry, "commune_vc_up", **te) == 1.0
     assert value(registry, "commune_vc_registered", **te, protocol="sip") == 1.0
     assert value(registry, "commune_vc_in_call", **te) == 1.0
+
+
+def test_https_with_a_self_signed_certificate(tmp_path: Path) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    with RecordedHttp({STATUS: (HTTP / "cisco-status.xml", XML)}, tls=(cert, key)) as server:
+        assert server.url.startswith("https://")
+        config = snmp_config(tmp_path, f"""
+            - {{name: trusted, url: "{server.url}", ca_file: {cert}, modules: [vc/cisco_xapi]}}
+            - {{name: untrusted, url: "{server.url}", modules: [vc/cisco_xapi]}}
+            - {{name: unchecked, url: "{server.url}", insecure_skip_verify: true,
+               modules: [vc/cisco_xapi]}}
+        """)
+        registry = collect(config)
+    for device in ("trusted", "unchecked"):
+        assert value(registry, "commune_vc_registered", device=device, vendor="cisco",
+                     protocol="sip") == 1.0
+    assert value(registry, "commune_snmp_failure_reason", device="untrusted",
+                 reason="tls") == 1.0

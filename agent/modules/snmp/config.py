@@ -125,6 +125,8 @@ class Device:
     username: str | None = None
     password_file: ExistingFile | None = None
     password_env: str | None = None
+    ca_file: ExistingFile | None = None  # CA of a self-signed HTTPS API
+    insecure_skip_verify: bool = False  # accept any certificate (named flag, off by default)
     labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import ssl
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -30,22 +31,41 @@ class HttpStatusError(Exception):
         self.reason = reason
 
 
-def _fetch(url: str, timeout: float, username: str | None, password: str | None) -> bytes:
+def tls_context(device: Device) -> ssl.SSLContext | None:
+    """The TLS settings of an https URL: system CAs, the device's ca_file, or no check."""
+    if device.url is None or not device.url.startswith("https://"):
+        return None
+    context = ssl.create_default_context(cafile=device.ca_file)
+    if device.insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _fetch(url: str, timeout: float, username: str | None, password: str | None,
+           context: ssl.SSLContext | None = None) -> bytes:
     headers = {"Accept": "application/json, application/xml, text/xml"}
     if username is not None:
         token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
     request = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
             return bytes(resp.read(8 * 1024 * 1024))
     except urllib.error.HTTPError as exc:
         reason = "auth" if exc.code in (401, 403) else "status"
         raise HttpStatusError(reason, f"GET {url}: HTTP {exc.code}") from None
+    except ssl.SSLError as exc:
+        raise HttpStatusError("tls", f"GET {url}: {exc.reason or exc} (set ca_file, or "
+                                     "insecure_skip_verify: true)") from None
     except TimeoutError:
         raise HttpStatusError("timeout", f"GET {url}: no answer in {timeout:g}s") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise HttpStatusError("connect", f"GET {url}: {getattr(exc, 'reason', exc)}") from None
+        cause = getattr(exc, "reason", exc)
+        if isinstance(cause, ssl.SSLError):
+            raise HttpStatusError("tls", f"GET {url}: {cause.reason or cause} (set ca_file, "
+                                         "or insecure_skip_verify: true)") from None
+        raise HttpStatusError("connect", f"GET {url}: {cause}") from None
 
 
 def select(node: Any, path: str) -> list[Any]:
@@ -144,11 +164,13 @@ async def collect_http(device: Device, definition: Definition) -> tuple[list[Sam
     assert device.url is not None
     decoder = HttpDecoder(definition, device.labels)
     password = device.password()
+    context = tls_context(device)
     out: list[Sample] = []
     for request in definition.requests:
         url = device.url.rstrip("/") + request.path
         body = await asyncio.to_thread(_fetch, url, device.timeout_budget, device.username,
-                                       password.reveal() if password is not None else None)
+                                       password.reveal() if password is not None else None,
+                                       context)
         root = decoder.parse(body)
         for metric in request.metrics:
             out += decoder.samples(metric, root)
