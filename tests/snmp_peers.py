@@ -92,7 +92,7 @@ class Snmpd(Process):
                          workdir / "snmpd.log",
                          env={"SNMP_PERSISTENT_DIR": str(state), "MIBS": "",
                               "MIBDIRS": "/nonexistent"})
-        wait_for(lambda: self.alive() and self._probe(), 20,
+        wait_for(lambda: self.alive() and self._probe(), 60,
                  what=f"snmpd answering on {self.address} ({self.log_path})")
 
     def _probe(self) -> str:
@@ -126,7 +126,7 @@ class Snmpsim(Process):
                          workdir / "snmpsim.log")
         first = next(iter(recordings))
         wait_for(lambda: self.alive() and snmp_tool("snmpget", self.address, "1.3.6.1.2.1.1.3.0",
-                                                    community=first), 30,
+                                                    community=first), 60,
                  what=f"snmpsim answering on {self.address} ({self.log_path})")
 
 

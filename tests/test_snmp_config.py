@@ -124,6 +124,16 @@ def test_bad_module_file_names_its_line(tmp_path: Path) -> None:
           - {name: y, oid: sysUpTime}
           - {name: z, oid: 1.3.6.1.2.1.1.4, type: EnumAsInfo}
     """))
+    (tmp_path / "partial.yml").write_text(textwrap.dedent("""\
+        walk: [1.3.6.1.2.1.2]
+        metrics:
+          - {name: x, oid: 1.3.6.1.2.1.31.1.1.1.6}
+    """))
+    assert "partial.yml:1:7: walk: metric 'x': OID 1.3.6.1.2.1.31.1.1.1.6 is under no 'walk' " \
+           "or 'get' OID" in error_of(write(tmp_path, f"""
+        module_paths: [{tmp_path}]
+        devices: [{{name: a, address: "127.0.0.1:161", modules: [partial]}}]
+    """))
     path = write(tmp_path, f"""
         module_paths: [{tmp_path}]
         devices: [{{name: a, address: "127.0.0.1:161", modules: [mine]}}]

@@ -153,6 +153,14 @@ class Definition:
             raise Invalid("define at least one metric", key="metrics")
         if self.kind != "snmp" and not self.requests:
             raise Invalid("define at least one request", key="requests")
+        if self.walk:
+            fetched = (*self.walk, *self.get)
+            for metric in self.metrics:
+                for oid in (metric.oid, *(lookup.oid for lookup in metric.lookups)):
+                    if not any(oid[:len(root)] == root or root[:len(oid)] == oid
+                               for root in fetched):
+                        raise Invalid(f"metric {metric.name!r}: OID {oid} is under no 'walk' "
+                                      "or 'get' OID; add it to one", key="walk")
 
     def walk_roots(self) -> tuple[Oid, ...]:
         """The subtrees to walk: ``walk`` if given, else every table metric's and lookup's OID."""
