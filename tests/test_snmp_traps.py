@@ -1,16 +1,20 @@
-"""The trap listener, fed by net-snmp's own snmptrap and snmpinform on loopback."""
+"""The trap listener, fed by net-snmp's own snmptrap and snmpinform on loopback; and what the
+module logs about devices."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from agent.config import load_config
 from agent.modules.snmp.module import SnmpModule
 from tests.peers import require_binary
-from tests.snmp_helpers import snmp_config
+from tests.snmp_helpers import collect, snmp_config
 from tests.snmp_peers import free_udp_port, silent_udp
 
 LINK_DOWN = "1.3.6.1.6.3.1.1.5.3"
@@ -84,3 +88,16 @@ def test_listener_off_by_default(tmp_path: Path) -> None:
         module.close()
     assert module.traps is None
     assert not [f for f in families if "trap" in f.name]
+
+
+def test_a_down_device_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with silent_udp() as address, caplog.at_level(logging.INFO):
+        config = snmp_config(tmp_path, f"""
+            - {{name: dead, address: "{address}", timeout: 100ms, retries: 0,
+               modules: [system]}}
+        """)
+        registry = collect(config, times=3)
+    assert registry.get_sample_value("commune_snmp_errors_total",
+                                     {"device": "dead", "reason": "timeout"}) == 3.0
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "device dead" in warnings[0].getMessage()

@@ -64,6 +64,7 @@ class DeviceState:
     session: Session | NativeSession | None = None
     pdus: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    last_failure: str | None = None
 
 
 @dataclass
@@ -107,8 +108,6 @@ class SnmpModule:
 
     async def collect(self) -> Iterable[Metric]:
         """Poll every device concurrently and return the families."""
-        if self._engine is None:
-            self._engine = SnmpEngine()
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(MAX_CONCURRENT_DEVICES)
         if self.traps is not None and not self.traps.running:
@@ -146,7 +145,8 @@ class SnmpModule:
                 except (SnmpError, HttpStatusError) as exc:
                     state.errors[exc.reason] += 1
                     module_up[name] = False
-                    if failure is None:
+                    if failure is None and state.last_failure != exc.reason:
+                        # Once per change, not every interval while the device stays down.
                         log.warning("device %s, module %s: %s", state.device.name, name, exc)
                     failure = failure or exc.reason
                     if exc.reason in ("timeout", "auth", "connect"):
@@ -154,6 +154,9 @@ class SnmpModule:
                         for rest in state.device.modules:
                             module_up.setdefault(rest, False)
                         break
+            if failure is None and state.last_failure is not None:
+                log.info("device %s answers again", state.device.name)
+            state.last_failure = failure
             return DeviceResult(samples, time.perf_counter() - start, failure, module_up)
 
     async def _read(self, state: DeviceState, definition: Definition) -> list[Sample]:
@@ -166,7 +169,8 @@ class SnmpModule:
         if state.session is None and device.version != "3" and device.backend != "pysnmp":
             state.session = await NativeSession.open(device)
         if state.session is None:
-            assert self._engine is not None
+            if self._engine is None:
+                self._engine = SnmpEngine()
             # pysnmp keeps one key per v3 user name in an engine: two devices with the same
             # user and different passphrases each need an engine of their own.
             engine = self._engine
