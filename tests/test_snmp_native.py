@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -83,10 +84,37 @@ def test_garbage_never_crashes(data: bytes) -> None:
         decode_response(data)
 
 
+def test_too_big_lowers_max_repetitions(tmp_path: Path) -> None:
+    asked: list[int] = []
+
+    def reply(request: object) -> bytes:
+        pdu = api.v2c.apiMessage.get_pdu(request)
+        repetitions = int(api.v2c.apiBulkPDU.get_max_repetitions(pdu))
+        request_id = int(api.v2c.apiPDU.get_request_id(pdu))
+        asked.append(repetitions)
+        if repetitions > 6:
+            return response(request_id, [], status=1)  # tooBig
+        return response(request_id, [((1, 3, 6, 1, 2, 1, 2, 1, 0), api.v2c.Integer(3)),
+                                     ((1, 3, 6, 1, 2, 1, 3, 1, 0), api.v2c.Integer(0))])
+
+    agent = FakeAgent(reply)
+    try:
+        config = snmp_config(tmp_path, f"""
+            - {{name: small, address: "{agent.address}", timeout: 2s, max_repetitions: 25,
+               modules: [if_mib], backend: native}}
+        """)
+        registry = collect(config, times=2)
+    finally:
+        agent.close()
+    assert registry.get_sample_value("ifNumber", {"device": "small"}) == 3.0
+    # 25 -> 12 -> 6, then the second collection starts at 6.
+    assert asked[:3] == [25, 12, 6] and set(asked[3:]) == {6}
+
+
 class FakeAgent:
     """A UDP 'agent' on loopback answering every request with what ``reply`` makes of its id."""
 
-    def __init__(self, reply: Callable[[int], bytes]) -> None:
+    def __init__(self, reply: Callable[[Any], bytes]) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -95,7 +123,7 @@ class FakeAgent:
         self.thread = threading.Thread(target=self._serve, args=(reply,), daemon=True)
         self.thread.start()
 
-    def _serve(self, reply: Callable[[int], bytes]) -> None:
+    def _serve(self, reply: Callable[[Any], bytes]) -> None:
         spec = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C].Message()
         while self.running:
             try:
@@ -103,8 +131,7 @@ class FakeAgent:
             except (TimeoutError, OSError):
                 continue
             message, _ = decoder.decode(data, asn1Spec=spec)
-            request_id = int(api.v2c.apiPDU.get_request_id(api.v2c.apiMessage.get_pdu(message)))
-            self.sock.sendto(reply(request_id), peer)
+            self.sock.sendto(reply(message), peer)
 
     def close(self) -> None:
         self.running = False
@@ -112,11 +139,16 @@ class FakeAgent:
         self.sock.close()
 
 
-def response(request_id: int, varbinds: list) -> bytes:
+def request_id_of(message: Any) -> int:
+    return int(api.v2c.apiPDU.get_request_id(api.v2c.apiMessage.get_pdu(message)))
+
+
+def response(request_id: int, varbinds: list, status: int = 0) -> bytes:
     v2c = api.v2c
     pdu = v2c.GetResponsePDU()
     v2c.apiPDU.set_defaults(pdu)
     v2c.apiPDU.set_request_id(pdu, request_id)
+    v2c.apiPDU.set_error_status(pdu, status)
     v2c.apiPDU.set_varbinds(pdu, varbinds)
     message = v2c.Message()
     v2c.apiMessage.set_defaults(message)
@@ -126,12 +158,12 @@ def response(request_id: int, varbinds: list) -> bytes:
 
 
 @pytest.mark.parametrize(("reply", "reason"), [
-    (lambda rid: b"\x30\x03\x02\x01", "decode"),  # truncated BER
+    (lambda message: b"\x30\x03\x02\x01", "decode"),  # truncated BER
     # An agent looping on the same OID: stopped, not walked forever.
-    (lambda rid: response(rid, [((1, 3, 6, 1, 2, 1, 2, 1, 0), api.v2c.Integer(1)),
+    (lambda message: response(request_id_of(message), [((1, 3, 6, 1, 2, 1, 2, 1, 0), api.v2c.Integer(1)),
                                 ((1, 3, 6, 1, 2, 1, 2, 1, 0), api.v2c.Integer(1))]), "decode"),
 ])
-def test_misbehaving_agents(tmp_path: Path, reply: Callable[[int], bytes], reason: str) -> None:
+def test_misbehaving_agents(tmp_path: Path, reply: Callable[[Any], bytes], reason: str) -> None:
     agent = FakeAgent(reply)
     try:
         config = snmp_config(tmp_path, f"""

@@ -249,6 +249,8 @@ class NativeSession:
         self._transport = transport
         self._protocol = protocol
         self._version = 0 if device.version == "1" else 1
+        # Lowered for good when the agent answers tooBig (its replies would not fit a datagram).
+        self.max_repetitions = device.max_repetitions
         self._community = device.community().reveal().encode()
 
     @classmethod
@@ -264,7 +266,7 @@ class NativeSession:
                        ) -> list[Decoded]:
         request_id = next(_request_ids) & 0x7FFFFFFF
         message = encode_request(self._version, self._community, pdu_type, request_id, oids,
-                                 self.device.max_repetitions)
+                                 self.max_repetitions)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Response] = loop.create_future()
         self._protocol.pending[request_id] = future
@@ -324,6 +326,9 @@ class NativeSession:
             except _StatusError as exc:
                 if exc.status == 2 and self._version == 0:
                     return result  # v1's end of the MIB view
+                if exc.status == 1 and pdu_type == GETBULK and self.max_repetitions > 1:
+                    self.max_repetitions //= 2  # tooBig: ask for fewer rows at a time
+                    continue
                 raise SnmpError("status", str(exc)) from None
             if not varbinds:
                 return result
