@@ -160,8 +160,9 @@ def response(request_id: int, varbinds: list, status: int = 0) -> bytes:
 @pytest.mark.parametrize(("reply", "reason"), [
     (lambda message: b"\x30\x03\x02\x01", "decode"),  # truncated BER
     # An agent looping on the same OID: stopped, not walked forever.
-    (lambda message: response(request_id_of(message), [((1, 3, 6, 1, 2, 1, 2, 1, 0), api.v2c.Integer(1)),
-                                ((1, 3, 6, 1, 2, 1, 2, 1, 0), api.v2c.Integer(1))]), "decode"),
+    (lambda message: response(request_id_of(message), [
+        ((1, 3, 6, 1, 2, 1, 2, 1, 0), api.v2c.Integer(1)),
+        ((1, 3, 6, 1, 2, 1, 2, 1, 0), api.v2c.Integer(1))]), "decode"),
 ])
 def test_misbehaving_agents(tmp_path: Path, reply: Callable[[Any], bytes], reason: str) -> None:
     agent = FakeAgent(reply)
