@@ -6,7 +6,7 @@ set -euo pipefail
 # One entry a line, so branches that add a peer merge cleanly.
 PEERS_BIN=(
     prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter
-    prometheus-blackbox-exporter
+    prometheus-blackbox-exporter prometheus-snmp-exporter
     snmpd snmpwalk
     sipp
     sshd
@@ -17,7 +17,7 @@ PEERS_BIN=(
 )
 PACKAGES=(
     prometheus prometheus-alertmanager prometheus-node-exporter
-    prometheus-blackbox-exporter
+    prometheus-blackbox-exporter prometheus-snmp-exporter
     snmpd snmp
     sip-tester
     openssh-server

@@ -7,6 +7,7 @@ from agent.modules.host_config import HostConfig
 from agent.modules.logs.config import LogsConfig
 from agent.modules.probe.config import ProbeConfig
 from agent.modules.security.config import SecurityConfig
+from agent.modules.snmp.config import SnmpConfig
 
 MODULES: dict[str, ModuleInfo] = {
     info.name: info
@@ -15,5 +16,6 @@ MODULES: dict[str, ModuleInfo] = {
         ModuleInfo("probe", ProbeConfig, "agent.modules.probe.module:ProbeModule"),
         ModuleInfo("logs", LogsConfig, "agent.modules.logs.module:LogsModule"),
         ModuleInfo("security", SecurityConfig, "agent.modules.security.module:SecurityModule"),
+        ModuleInfo("snmp", SnmpConfig, "agent.modules.snmp.module:SnmpModule"),
     )
 }
