@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
+from collector import gateway_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -15,7 +16,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="commune-collector",
         description="Province side of commune-monitor: inventory, Prometheus config, gateway.")
     parser.add_argument("--version", action="version", version=f"commune-collector {__version__}")
-    parser.parse_args(argv)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gateway_cli.add_parser(sub)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return gateway_cli.run(args)
     parser.print_help(sys.stderr)
     return 2
 
