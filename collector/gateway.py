@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import importlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,8 @@ class Relabeler:
 
     def __init__(self, config: GatewayConfig, extra: dict[tuple[str, str], dict[str, str]]
                  ) -> None:
+        self.max_sample_age = config.max_sample_age
+        self.max_sample_ahead = config.max_sample_ahead
         self.identities: dict[str, Identity] = {}
         for token in config.tokens:
             labels = {"commune": token.commune, "instance": token.node,
@@ -98,16 +101,22 @@ class Relabeler:
         """The identity of a bearer token, or None."""
         return self.identities.get(hashlib.sha256(token.encode()).hexdigest())
 
-    def relabel(self, raw: bytes, ident: Identity) -> tuple[bytes, int]:
-        """(new uncompressed WriteRequest, samples in it); raise BadRequest on odd wire data."""
+    def relabel(self, raw: bytes, ident: Identity) -> tuple[bytes, int, dict[str, int]]:
+        """(new uncompressed WriteRequest, samples in it, samples dropped per reason).
+
+        Raise BadRequest on odd wire data.
+        """
         try:
             return self._relabel(raw, ident)
         except (ValueError, IndexError, UnicodeDecodeError) as exc:
             raise BadRequest("protobuf", f"bad protobuf: {exc}") from None
 
-    def _relabel(self, raw: bytes, ident: Identity) -> tuple[bytes, int]:
+    def _relabel(self, raw: bytes, ident: Identity) -> tuple[bytes, int, dict[str, int]]:
         out: list[bytes] = []
-        samples = 0
+        samples = too_old = too_new = 0
+        now = time.time()
+        min_ms = None if self.max_sample_age is None else int((now - self.max_sample_age) * 1000)
+        max_ms = int((now + self.max_sample_ahead) * 1000)
         pos, n = 0, len(raw)
         cache = ident.cache
         while pos < n:
@@ -130,9 +139,16 @@ class Relabeler:
                 pos = _skip(raw, pos, ftag)
                 if ftag == 0x0A:
                     labels.append(raw[start:pos])
-                else:
-                    rest.append(raw[start:pos])
-                    count += ftag == 0x12
+                elif ftag == 0x12:
+                    stamp = _stamp(raw, start, pos)
+                    if stamp > max_ms:
+                        too_new += 1
+                    elif min_ms is not None and stamp < min_ms:
+                        too_old += 1
+                    else:
+                        rest.append(raw[start:pos])
+                        count += 1
+                # Anything else (exemplars, histograms) is not forwarded: agents send neither.
             if pos != end:
                 raise ValueError("field runs past its series")
             if not count:
@@ -147,7 +163,7 @@ class Relabeler:
             body = new + b"".join(rest)
             out.append(b"\x0a" + varint(len(body)) + body)
             samples += count
-        return b"".join(out), samples
+        return b"".join(out), samples, {"too_old": too_old, "too_new": too_new}
 
     @staticmethod
     def _new_labels(fields: list[bytes], ident: Identity) -> bytes:
@@ -184,6 +200,22 @@ def _label(data: bytes) -> tuple[str, str]:
     return name, value
 
 
+def _stamp(data: bytes, start: int, end: int) -> int:
+    """The timestamp of the Sample field at ``data[start:end]`` (tag included)."""
+    pos = start + 1
+    _, pos = read_varint(data, pos)
+    stamp = 0
+    while pos < end:
+        tag, pos = read_varint(data, pos)
+        if tag == 0x10:
+            stamp, pos = read_varint(data, pos)
+            if stamp >= 1 << 63:
+                stamp -= 1 << 64
+        else:
+            pos = _skip(data, pos, tag)
+    return stamp
+
+
 def _skip(data: bytes, pos: int, tag: int) -> int:
     """Position after the value of a field whose tag was just read."""
     wire = tag & 7
@@ -215,6 +247,10 @@ class GatewayMetrics:
                            registry=registry)
         self.received = Counter("commune_gateway_received_samples",
                                 "Samples accepted from agents.", ["commune"], registry=registry)
+        self.dropped = Counter("commune_gateway_dropped_samples",
+                               "Samples dropped: too_old (max_sample_age), too_new "
+                               "(max_sample_ahead: the agent's clock is wrong).", ["reason"],
+                               registry=registry)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,6 +259,7 @@ class Decoded:
 
     body: bytes  # snappy-compressed
     samples: int
+    dropped: dict[str, int]
 
 
 def decode(body: bytes, ident: Identity, relabeler: Relabeler, max_decoded: int) -> Decoded:
@@ -237,5 +274,5 @@ def decode(body: bytes, ident: Identity, relabeler: Relabeler, max_decoded: int)
         remote_write.parse_write_request(raw)
     except ValueError as exc:
         raise BadRequest("protobuf", str(exc)) from None
-    out, samples = relabeler.relabel(raw, ident)
-    return Decoded(remote_write.compress(out), samples)
+    out, samples, dropped = relabeler.relabel(raw, ident)
+    return Decoded(remote_write.compress(out), samples, dropped)

@@ -31,6 +31,7 @@ QUEUE_BYTES = ByteSize(256 << 20)
 MAX_BODY_BYTES = ByteSize(8 << 20)
 MAX_DECODED_BYTES = ByteSize(64 << 20)
 ACK_TIMEOUT = Duration(10)
+MAX_SAMPLE_AHEAD = Duration(600)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,12 @@ class GatewayConfig:
     max_body_bytes: ByteSize = MAX_BODY_BYTES  # compressed; larger bodies get 413
     max_decoded_bytes: ByteSize = MAX_DECODED_BYTES  # after snappy; larger get 413
     ack_timeout: Duration = ACK_TIMEOUT
+    # Drop (and count) samples older than this: set it to the receivers' out-of-order window,
+    # past which Prometheus refuses them (2.42 with a 500, which would be retried forever).
+    max_sample_age: Duration | None = None
+    # Drop (and count) samples stamped further ahead than this: an agent with a wrong clock
+    # would otherwise move the receiver's head forward and get everyone else's samples refused.
+    max_sample_ahead: Duration = MAX_SAMPLE_AHEAD
     job: str = "commune-agent"
 
     def __post_init__(self) -> None:

@@ -1,9 +1,11 @@
 """Forwarding to the remote-write receivers: one bounded queue and one sender per receiver.
 
-A receiver that answers 5xx/429 or cannot be reached is retried with exponential backoff, the
-queue holding what waits (up to ``queue_bytes``; when full, new requests are refused with 503 so
-agents keep the data in their spools). A 4xx answer is final: the batch is dropped, counted, and
-reported to the waiting agent.
+A receiver that answers 5xx/429 or cannot be reached is retried with exponential backoff until
+the body's deadline (the gateway's ``ack_timeout``); then the body is given up, the waiting agent
+gets 503 and keeps the samples in its spool. So the gateway never holds the only copy of
+anything, and a poison body cannot block a queue for good. The queue is bounded by
+``queue_bytes``; when full, new requests get 503. A 4xx answer is final: the body is dropped,
+counted, and the agent is told (400).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 
@@ -41,11 +44,14 @@ class ForwardMetrics:
         self.retries = Counter("commune_gateway_forward_retries",
                                "Failed sends to a receiver that were retried.", ["receiver"],
                                registry=registry)
+        self.expired = Counter("commune_gateway_expired_samples",
+                               "Samples given up at the deadline (the agent keeps and resends "
+                               "them).", ["receiver"], registry=registry)
         self.queue_bytes = Gauge("commune_gateway_queue_bytes",
                                  "Bytes waiting for a receiver.", ["receiver"], registry=registry)
 
 
-Item = tuple[bytes, int, "Future[None]"]
+Item = tuple[bytes, int, float, "Future[None]"]
 
 
 class ReceiverQueue:
@@ -71,13 +77,14 @@ class ReceiverQueue:
                                         daemon=True)
         self._thread.start()
 
-    def submit(self, body: bytes, samples: int) -> Future[None]:
-        """Queue a body; the future ends when the receiver took it (or raises Rejected)."""
+    def submit(self, body: bytes, samples: int, deadline: float) -> Future[None]:
+        """Queue a body until ``deadline`` (monotonic); the future ends when the receiver took
+        it, or raises Rejected (4xx) or Retry (not taken by the deadline)."""
         future: Future[None] = Future()
         with self._cond:
             if self.bytes + len(body) > self.receiver.queue_bytes and self._items:
                 raise QueueFull(f"receiver {self.name}: queue full ({self.bytes} bytes)")
-            self._items.append((body, samples, future))
+            self._items.append((body, samples, deadline, future))
             self.bytes += len(body)
             self.metrics.queue_bytes.labels(self.name).set(self.bytes)
             self._cond.notify()
@@ -90,20 +97,25 @@ class ReceiverQueue:
                     self._cond.wait()
                 if not self._items:
                     return
-                body, samples, future = self._items[0]
-            self._deliver(body, samples, future)
+                body, samples, deadline, future = self._items[0]
+            self._deliver(body, samples, deadline, future)
             with self._cond:
                 self._items.popleft()
                 self.bytes -= len(body)
                 self.metrics.queue_bytes.labels(self.name).set(self.bytes)
 
-    def _deliver(self, body: bytes, samples: int, future: Future[None]) -> None:
+    def _deliver(self, body: bytes, samples: int, deadline: float, future: Future[None]) -> None:
         backoff = MIN_BACKOFF
         while True:
+            if time.monotonic() >= deadline:
+                self.metrics.expired.labels(self.name).inc(samples)
+                future.set_exception(Retry("not taken before the deadline"))
+                return
             try:
                 self.poster.post(body)
             except Retry as exc:
-                if self._stopping:
+                if self._stopping or time.monotonic() + backoff >= deadline:
+                    self.metrics.expired.labels(self.name).inc(samples)
                     future.set_exception(exc)
                     return
                 if self.healthy:
@@ -146,9 +158,9 @@ class Forwarder:
         metrics = ForwardMetrics(registry)
         self.queues = [ReceiverQueue(r, metrics) for r in receivers]
 
-    def submit(self, body: bytes, samples: int) -> list[Future[None]]:
+    def submit(self, body: bytes, samples: int, deadline: float) -> list[Future[None]]:
         """Queue ``body`` for every receiver; raise QueueFull if any has no room."""
-        return [q.submit(body, samples) for q in self.queues]
+        return [q.submit(body, samples, deadline) for q in self.queues]
 
     @property
     def ready(self) -> bool:

@@ -251,9 +251,12 @@ class PushClient:
                 log.exception("push: heartbeat failed")
             self._stop.wait(self.interval)
 
-    def start(self) -> None:
-        """Start the heartbeat and sender threads."""
-        for target, name in ((self._beat_loop, "push-heartbeat"), (self._send_loop, "push")):
+    def start(self, heartbeat: bool = True) -> None:
+        """Start the sender thread and (unless told not to) the heartbeat thread."""
+        loops = [(self._send_loop, "push")]
+        if heartbeat:
+            loops.append((self._beat_loop, "push-heartbeat"))
+        for target, name in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
