@@ -257,13 +257,13 @@ class GatewayMetrics:
 class Decoded:
     """A checked, relabelled body ready to forward."""
 
-    body: bytes  # snappy-compressed
+    raw: bytes  # uncompressed: the forwarder merges and compresses
     samples: int
     dropped: dict[str, int]
 
 
 def decode(body: bytes, ident: Identity, relabeler: Relabeler, max_decoded: int) -> Decoded:
-    """Decompress, check, relabel and recompress one request body."""
+    """Decompress, check and relabel one request body."""
     try:
         raw = remote_write.decompress(body, max_decoded)
     except OverflowError as exc:
@@ -275,4 +275,4 @@ def decode(body: bytes, ident: Identity, relabeler: Relabeler, max_decoded: int)
     except ValueError as exc:
         raise BadRequest("protobuf", str(exc)) from None
     out, samples, dropped = relabeler.relabel(raw, ident)
-    return Decoded(remote_write.compress(out), samples, dropped)
+    return Decoded(out, samples, dropped)

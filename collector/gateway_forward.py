@@ -16,9 +16,11 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from agent.push import remote_write
 from agent.push.client import Poster, Rejected, Retry
 from collector.gateway_config import Receiver
 
@@ -51,11 +53,26 @@ class ForwardMetrics:
                                  "Bytes waiting for a receiver.", ["receiver"], registry=registry)
 
 
-Item = tuple[bytes, int, float, "Future[None]"]
+MAX_GROUP_BYTES = 4 << 20  # uncompressed bytes merged into one request to a receiver
+
+
+@dataclass
+class Item:
+    """One agent request waiting for a receiver."""
+
+    raw: bytes  # an uncompressed WriteRequest
+    samples: int
+    deadline: float  # time.monotonic() when the agent stops waiting
+    future: Future[None] = field(default_factory=Future)
 
 
 class ReceiverQueue:
-    """Sends bodies to one receiver, in order, retrying until it takes or refuses them."""
+    """Sends bodies to one receiver, in order, retrying until it takes or refuses them.
+
+    Requests waiting together are merged into one (concatenated WriteRequests are one
+    WriteRequest), so a busy gateway sends few large requests. If a receiver refuses a merged
+    request, its parts are sent one by one, so one agent's bad samples never cost another's.
+    """
 
     def __init__(self, receiver: Receiver, metrics: ForwardMetrics) -> None:
         self.receiver = receiver
@@ -77,18 +94,18 @@ class ReceiverQueue:
                                         daemon=True)
         self._thread.start()
 
-    def submit(self, body: bytes, samples: int, deadline: float) -> Future[None]:
-        """Queue a body until ``deadline`` (monotonic); the future ends when the receiver took
-        it, or raises Rejected (4xx) or Retry (not taken by the deadline)."""
-        future: Future[None] = Future()
+    def submit(self, raw: bytes, samples: int, deadline: float) -> Future[None]:
+        """Queue an uncompressed body until ``deadline`` (monotonic); the future ends when the
+        receiver took it, or raises Rejected (4xx) or Retry (not taken by the deadline)."""
+        item = Item(raw, samples, deadline)
         with self._cond:
-            if self.bytes + len(body) > self.receiver.queue_bytes and self._items:
+            if self.bytes + len(raw) > self.receiver.queue_bytes and self._items:
                 raise QueueFull(f"receiver {self.name}: queue full ({self.bytes} bytes)")
-            self._items.append((body, samples, deadline, future))
-            self.bytes += len(body)
+            self._items.append(item)
+            self.bytes += len(raw)
             self.metrics.queue_bytes.labels(self.name).set(self.bytes)
             self._cond.notify()
-        return future
+        return item.future
 
     def _run(self) -> None:
         while True:
@@ -97,27 +114,54 @@ class ReceiverQueue:
                     self._cond.wait()
                 if not self._items:
                     return
-                body, samples, deadline, future = self._items[0]
-            self._deliver(body, samples, deadline, future)
+                group: list[Item] = []
+                size = 0
+                for item in self._items:
+                    if group and size + len(item.raw) > MAX_GROUP_BYTES:
+                        break
+                    group.append(item)
+                    size += len(item.raw)
+            self._deliver(group)
             with self._cond:
-                self._items.popleft()
-                self.bytes -= len(body)
+                for _ in group:
+                    self._items.popleft()
+                self.bytes -= size
                 self.metrics.queue_bytes.labels(self.name).set(self.bytes)
 
-    def _deliver(self, body: bytes, samples: int, deadline: float, future: Future[None]) -> None:
+    def _deliver(self, group: list[Item]) -> None:
+        error = self._post(b"".join(i.raw for i in group), sum(i.samples for i in group),
+                           min(i.deadline for i in group))
+        if isinstance(error, Rejected) and len(group) > 1:
+            for item in group:
+                self._finish(item, self._post(item.raw, item.samples, item.deadline))
+            return
+        for item in group:
+            self._finish(item, error)
+
+    def _finish(self, item: Item, error: Exception | None) -> None:
+        if error is None:
+            self.metrics.forwarded.labels(self.name).inc(item.samples)
+            item.future.set_result(None)
+            return
+        if isinstance(error, Rejected):
+            log.warning("receiver %s refused %d samples: %s", self.name, item.samples, error)
+            self.metrics.rejected.labels(self.name).inc(item.samples)
+        else:
+            self.metrics.expired.labels(self.name).inc(item.samples)
+        item.future.set_exception(error)
+
+    def _post(self, raw: bytes, samples: int, deadline: float) -> Exception | None:
+        """Post until taken (None), refused (Rejected) or the deadline passes (Retry)."""
+        body = remote_write.compress(raw)
         backoff = MIN_BACKOFF
         while True:
             if time.monotonic() >= deadline:
-                self.metrics.expired.labels(self.name).inc(samples)
-                future.set_exception(Retry("not taken before the deadline"))
-                return
+                return Retry("not taken before the deadline")
             try:
                 self.poster.post(body)
             except Retry as exc:
                 if self._stopping or time.monotonic() + backoff >= deadline:
-                    self.metrics.expired.labels(self.name).inc(samples)
-                    future.set_exception(exc)
-                    return
+                    return exc
                 if self.healthy:
                     log.warning("receiver %s: %s; retrying", self.name, exc)
                 self.healthy = False
@@ -127,16 +171,11 @@ class ReceiverQueue:
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             except Rejected as exc:
-                log.warning("receiver %s refused %d samples: %s", self.name, samples, exc)
-                self.metrics.rejected.labels(self.name).inc(samples)
-                future.set_exception(exc)
-                return
+                return exc
             if not self.healthy:
                 log.info("receiver %s: accepting again", self.name)
             self.healthy = True
-            self.metrics.forwarded.labels(self.name).inc(samples)
-            future.set_result(None)
-            return
+            return None
 
     def stop(self, timeout: float) -> None:
         """Finish what is queued within ``timeout`` seconds, then stop."""
@@ -158,9 +197,9 @@ class Forwarder:
         metrics = ForwardMetrics(registry)
         self.queues = [ReceiverQueue(r, metrics) for r in receivers]
 
-    def submit(self, body: bytes, samples: int, deadline: float) -> list[Future[None]]:
-        """Queue ``body`` for every receiver; raise QueueFull if any has no room."""
-        return [q.submit(body, samples, deadline) for q in self.queues]
+    def submit(self, raw: bytes, samples: int, deadline: float) -> list[Future[None]]:
+        """Queue an uncompressed body for every receiver; raise QueueFull if any has no room."""
+        return [q.submit(raw, samples, deadline) for q in self.queues]
 
     @property
     def ready(self) -> bool:

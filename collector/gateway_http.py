@@ -127,7 +127,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
             return 204, ""
         deadline = time.monotonic() + config.ack_timeout
         try:
-            futures = server.forwarder.submit(decoded.body, decoded.samples, deadline)
+            futures = server.forwarder.submit(decoded.raw, decoded.samples, deadline)
         except QueueFull as exc:
             return 503, str(exc)
         # Each receiver gives up the body at the deadline, so this wait ends soon after.

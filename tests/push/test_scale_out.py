@@ -144,11 +144,11 @@ def test_victoria_metrics_and_prometheus_receive_the_same(
         # At-least-once: a body resent after a timed-out answer is stored twice by VM.
         return sorted(set(zip(series[0]["timestamps"], series[0]["values"], strict=True)))
 
+    prom_samples = raw_samples(prometheus, "test_ticks_total")
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(vm_ticks()) < target:
+    while time.monotonic() < deadline and len(vm_ticks()) < len(prom_samples):
         time.sleep(0.5)
     samples = vm_ticks()
     check_ticks([v for _, v in samples], target)
-    prom_samples = raw_samples(prometheus, "test_ticks_total")
     assert [v for _, v in samples] == [v for _, v in prom_samples]
     assert [t for t, _ in samples] == [round(t * 1000) for t, _ in prom_samples]
