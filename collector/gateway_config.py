@@ -43,13 +43,17 @@ class Receiver:
     timeout: Duration = RECEIVER_TIMEOUT
     bearer_token_file: ExistingFile | None = None
     ca_file: ExistingFile | None = None
-    queue_bytes: ByteSize = QUEUE_BYTES
+    queue_bytes: ByteSize = QUEUE_BYTES  # uncompressed bytes waiting; when full, agents get 503
+    concurrency: int = 4  # posts in flight to this receiver
+
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Invalid(f"expected an http(s) URL like 'http://127.0.0.1:9090/api/v1/write', "
                           f"got {self.url!r}", key="url")
+        if not 1 <= self.concurrency <= 64:
+            raise Invalid(f"expected 1 to 64, got {self.concurrency}", key="concurrency")
 
     @property
     def label(self) -> str:

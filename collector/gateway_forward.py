@@ -81,8 +81,7 @@ class ReceiverQueue:
         if receiver.bearer_token_file:
             with open(receiver.bearer_token_file, encoding="utf-8") as f:
                 token = f.read().strip()
-        self.poster = Poster(receiver.url, token, receiver.timeout, receiver.ca_file,
-                             user_agent="commune-collector")
+        self._token = token
         self.metrics = metrics
         self.bytes = 0
         self.healthy = True
@@ -90,9 +89,12 @@ class ReceiverQueue:
         self._cond = threading.Condition()
         self._draining = False
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=f"forward-{self.name}",
-                                        daemon=True)
-        self._thread.start()
+        # Several posts in flight, like Prometheus' remote-write shards. Order per series holds:
+        # an agent sends its next batch only after this one was taken by every receiver.
+        self._threads = [threading.Thread(target=self._run, name=f"forward-{self.name}-{i}",
+                                          daemon=True) for i in range(receiver.concurrency)]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, raw: bytes, samples: int, deadline: float) -> Future[None]:
         """Queue an uncompressed body until ``deadline`` (monotonic); the future ends when the
@@ -108,6 +110,15 @@ class ReceiverQueue:
         return item.future
 
     def _run(self) -> None:
+        receiver = self.receiver
+        poster = Poster(receiver.url, self._token, receiver.timeout, receiver.ca_file,
+                        user_agent="commune-collector")  # one connection per sender thread
+        try:
+            self._send_loop(poster)
+        finally:
+            poster.close()
+
+    def _send_loop(self, poster: Poster) -> None:
         while True:
             with self._cond:
                 while not self._items and not (self._draining or self._stopping):
@@ -116,24 +127,21 @@ class ReceiverQueue:
                     return
                 group: list[Item] = []
                 size = 0
-                for item in self._items:
-                    if group and size + len(item.raw) > MAX_GROUP_BYTES:
-                        break
+                while self._items and (not group
+                                       or size + len(self._items[0].raw) <= MAX_GROUP_BYTES):
+                    item = self._items.popleft()
                     group.append(item)
                     size += len(item.raw)
-            self._deliver(group)
+            self._deliver(poster, group)
             with self._cond:
-                for _ in group:
-                    self._items.popleft()
                 self.bytes -= size
                 self.metrics.queue_bytes.labels(self.name).set(self.bytes)
 
-    def _deliver(self, group: list[Item]) -> None:
-        error = self._post(b"".join(i.raw for i in group), sum(i.samples for i in group),
-                           min(i.deadline for i in group))
+    def _deliver(self, poster: Poster, group: list[Item]) -> None:
+        error = self._post(poster, b"".join(i.raw for i in group), min(i.deadline for i in group))
         if isinstance(error, Rejected) and len(group) > 1:
             for item in group:
-                self._finish(item, self._post(item.raw, item.samples, item.deadline))
+                self._finish(item, self._post(poster, item.raw, item.deadline))
             return
         for item in group:
             self._finish(item, error)
@@ -150,7 +158,7 @@ class ReceiverQueue:
             self.metrics.expired.labels(self.name).inc(item.samples)
         item.future.set_exception(error)
 
-    def _post(self, raw: bytes, samples: int, deadline: float) -> Exception | None:
+    def _post(self, poster: Poster, raw: bytes, deadline: float) -> Exception | None:
         """Post until taken (None), refused (Rejected) or the deadline passes (Retry)."""
         body = remote_write.compress(raw)
         backoff = MIN_BACKOFF
@@ -158,7 +166,7 @@ class ReceiverQueue:
             if time.monotonic() >= deadline:
                 return Retry("not taken before the deadline")
             try:
-                self.poster.post(body)
+                poster.post(body)
             except Retry as exc:
                 if self._stopping or time.monotonic() + backoff >= deadline:
                     return exc
@@ -182,12 +190,14 @@ class ReceiverQueue:
         with self._cond:
             self._draining = True
             self._cond.notify_all()
-        self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        self._thread.join(1.0)
-        self.poster.close()
+        for thread in self._threads:
+            thread.join(1.0)
 
 
 class Forwarder:

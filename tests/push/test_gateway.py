@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from agent.push import remote_write
 from agent.schema import HostPort
 from collector.cli import main as collector_main
+from collector.gateway import Relabeler
 from collector.gateway_config import load_gateway_config
 from collector.gateway_http import GatewayServer
 from tests.peers import LOOPBACK, Prometheus, http_get, wait_for
@@ -183,3 +184,30 @@ def test_serve_reports_config_errors_with_lines(tmp_path: Path,
     err = capsys.readouterr().err
     assert f"{config}:2:10: receivers[0].url: expected an http(s) URL" in err
     assert f"{config}:4:37: tokens[0].sha256: expected 64 lowercase hex digits" in err
+
+
+def test_relabel_filters_by_time_and_keeps_odd_but_valid_layouts(tmp_path: Path) -> None:
+    path = write_gateway_config(tmp_path / "g.yml", ["http://127.0.0.1:9/api/v1/write"], [TOKEN],
+                                extra="max_sample_age: 1h\n")
+    relabeler = Relabeler(load_gateway_config(str(path)), {})
+    ident = relabeler.identify(TOKEN.token)
+    assert ident is not None
+    now = now_ms()
+    stamps = [now - 2 * 3600_000, now - 1000, now, now + 3600_000, now + 1]
+    samples = b"".join(remote_write.encode_sample(t, float(i)) for i, t in enumerate(stamps))
+    late_label = remote_write.encode_label("zone", "b")
+    exemplar = b"\x1a\x02\x08\x01"  # field 3 (exemplars): not forwarded
+    series = (remote_write.encode_labels([("__name__", "m"), ("commune", "1")]) + samples
+              + late_label + exemplar)
+    raw = b"\x0a" + remote_write.varint(len(series)) + series
+    assert remote_write.parse_write_request(raw)  # valid protobuf, as the library sees it
+    out, count, dropped = relabeler.relabel(raw, ident)
+    request = remote_write.parse_write_request(out)
+    assert count == 3 and dropped == {"too_old": 1, "too_new": 1}
+    (ts,) = request.timeseries
+    assert [(s.timestamp, s.value) for s in ts.samples] == [(now - 1000, 1.0), (now, 2.0),
+                                                            (now + 1, 4.0)]
+    assert {lbl.name: lbl.value for lbl in ts.labels} == {
+        "__name__": "m", "commune": "14797", "instance": "lan-1", "job": "commune-agent",
+        "zone": "b"}
+    assert [lbl.name for lbl in ts.labels] == sorted(lbl.name for lbl in ts.labels)
