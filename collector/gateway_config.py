@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from agent.schema import ExistingFile, Invalid, load_file
@@ -45,6 +46,7 @@ class Receiver:
     ca_file: ExistingFile | None = None
     queue_bytes: ByteSize = QUEUE_BYTES  # uncompressed bytes waiting; when full, agents get 503
     concurrency: int = 4  # posts in flight to this receiver
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. Mimir's X-Scope-OrgID
 
 
     def __post_init__(self) -> None:

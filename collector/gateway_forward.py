@@ -112,7 +112,8 @@ class ReceiverQueue:
     def _run(self) -> None:
         receiver = self.receiver
         poster = Poster(receiver.url, self._token, receiver.timeout, receiver.ca_file,
-                        user_agent="commune-collector")  # one connection per sender thread
+                        user_agent="commune-collector",
+                        headers=receiver.headers)  # one connection per sender thread
         try:
             self._send_loop(poster)
         finally:

@@ -15,7 +15,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from prometheus_client.core import Metric
@@ -56,14 +56,15 @@ class Poster:
     """POSTs remote-write bodies over one kept-alive HTTP(S) connection."""
 
     def __init__(self, url: str, token: str | None, timeout: float,
-                 ca_file: str | None = None, user_agent: str = "commune-agent") -> None:
+                 ca_file: str | None = None, user_agent: str = "commune-agent",
+                 headers: Mapping[str, str] | None = None) -> None:
         parts = urlsplit(url)
         self.https = parts.scheme == "https"
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.https else 80)
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.timeout = timeout
-        self.headers = {**remote_write.HEADERS, "User-Agent": user_agent}
+        self.headers = {**remote_write.HEADERS, "User-Agent": user_agent, **(headers or {})}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
         self.context = ssl.create_default_context(cafile=ca_file) if self.https else None

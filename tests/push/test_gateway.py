@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.client
+import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from agent.push import remote_write
 from agent.schema import HostPort
 from collector.cli import main as collector_main
-from collector.gateway import Relabeler
+from collector.gateway import Relabeler, inventory_labels
 from collector.gateway_config import load_gateway_config
 from collector.gateway_http import GatewayServer
 from tests.peers import LOOPBACK, Prometheus, http_get, wait_for
@@ -211,3 +213,36 @@ def test_relabel_filters_by_time_and_keeps_odd_but_valid_layouts(tmp_path: Path)
         "__name__": "m", "commune": "14797", "instance": "lan-1", "job": "commune-agent",
         "zone": "b"}
     assert [lbl.name for lbl in ts.labels] == sorted(lbl.name for lbl in ts.labels)
+
+
+def test_inventory_labels_are_set_from_the_token(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # collector/inventory.py is built on another branch; this stand-in has its agreed API
+    # (helper-notes CONTRACTS.md): load_inventory(path).communes[].code/name/terrain/group/nodes.
+    node = types.SimpleNamespace(name="lan-1", role="lan-node")
+    commune = types.SimpleNamespace(code="14797", name="Phường Hạc Thành", terrain="lowland",
+                                    group="Thành phố Thanh Hóa", nodes=(node,))
+    stub = types.ModuleType("collector.inventory")
+    stub.load_inventory = lambda path: types.SimpleNamespace(communes=(commune,))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "collector.inventory", stub)
+    (tmp_path / "inventory.yml").write_text("communes: []\n")
+    path = write_gateway_config(tmp_path / "g.yml", ["http://127.0.0.1:9/api/v1/write"], [TOKEN],
+                                extra="inventory: inventory.yml\n")
+    config = load_gateway_config(str(path))
+    relabeler = Relabeler(config, inventory_labels(config.inventory, config.tokens))
+    ident = relabeler.identify(TOKEN.token)
+    assert ident is not None
+    series = remote_write.encode_series(
+        remote_write.encode_labels([("__name__", "m"), ("region", "spoofed"), ("role", "vc")]),
+        [(now_ms(), 1.0)])
+    out, _, _ = relabeler.relabel(series, ident)
+    (ts,) = remote_write.parse_write_request(out).timeseries
+    assert {lbl.name: lbl.value for lbl in ts.labels} == {
+        "__name__": "m", "commune": "14797", "instance": "lan-1", "job": "commune-agent",
+        "commune_name": "Phường Hạc Thành", "region": "Thành phố Thanh Hóa",
+        "terrain": "lowland", "role": "lan-node"}
+    stranger = NodeToken.new("99999")
+    with pytest.raises(ValueError, match="commune '99999' of node 'lan-1' is not in"):
+        inventory_labels(config.inventory, (*config.tokens, *load_gateway_config(str(
+            write_gateway_config(tmp_path / "h.yml", ["http://127.0.0.1:9/x"], [stranger])
+        )).tokens))

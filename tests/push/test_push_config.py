@@ -73,3 +73,11 @@ def test_push_code_is_imported_only_when_configured(tmp_path: Path) -> None:
     assert outputs[0].strip() == "[]"
     assert "agent.push.client" in outputs[1] and "cramjam" in outputs[1]
     assert "paramiko" not in outputs[1] and "collector" not in outputs[1]
+
+
+def test_example_gateway_config_loads() -> None:
+    from collector.gateway_config import load_gateway_config
+
+    config = load_gateway_config(str(ROOT / "configs/gateway/example.yml"))
+    assert [r.url for r in config.receivers] == ["http://127.0.0.1:9090/api/v1/write"]
+    assert config.tokens[0].commune == "16318" and config.max_sample_age == 4 * 86400
