@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from prometheus_client.core import GaugeMetricFamily
@@ -141,6 +143,61 @@ def test_client_bound_then_delivery_counts_every_sample(tmp_path: Path,
     families = {f.name: f for f in client.families()}
     dropped_metric = {s.labels["reason"]: s.value
                       for s in families["commune_push_dropped_samples"].samples}
-    assert dropped_metric == {"spool_full": dropped, "rejected": 0}
+    assert dropped_metric == {"spool_full": dropped, "rejected": 0, "spool_error": 0}
     values = [v for _, v in raw_samples(prometheus, "test_spooled_value")]
     assert values == [float(i) for i in range(dropped + 1, produced + 1)]
+
+
+class Scripted(ThreadingHTTPServer):
+    """A receiver answering remote-write posts with a scripted list of statuses, then 204."""
+
+    daemon_threads = True
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.bodies: list[tuple[int, bytes]] = []
+        super().__init__((LOOPBACK, 0), _ScriptedHandler)
+
+
+class _ScriptedHandler(BaseHTTPRequestHandler):
+    server: Scripted
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        status = self.server.statuses.pop(0) if self.server.statuses else 204
+        self.server.bodies.append((status, body))
+        answer = b"" if status == 204 else f"scripted {status}\n".encode() * 100
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_client_retries_5xx_and_429_and_drops_other_4xx(tmp_path: Path) -> None:
+    server = Scripted([503, 429, 400])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    (tmp_path / "token").write_text("t0ken\n")
+    config = PushConfig(f"http://{LOOPBACK}:{server.server_address[1]}/api/v1/write",
+                        ExistingFile(tmp_path / "token"), str(tmp_path / "spool"),
+                        batch_samples=1, min_backoff=Duration(0.01), max_backoff=Duration(0.02))
+    client = PushClient(config, interval=0.05)
+    for i in (1, 2):
+        client.collected("test", tick(i))
+    try:
+        client.start(heartbeat=False)
+        wait_for(lambda: client.sent == 1 and client.spool.pending() == 0, 10,
+                 what="both batches handled")
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+    statuses = [status for status, _ in server.bodies]
+    assert statuses == [503, 429, 400, 204]
+    values = [decode_write_request(body).timeseries[0].samples[0].value
+              for _, body in server.bodies]
+    assert values == [1.0, 1.0, 1.0, 2.0], "retried the same batch, dropped it on 400"
+    assert client.rejected == 1 and client.sent == 1
