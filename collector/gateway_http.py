@@ -174,7 +174,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        if log.isEnabledFor(logging.DEBUG):  # called on every request: skip the formatting
+            log.debug("%s %s", self.address_string(), format % args)
 
 
 def serve(config: GatewayConfig, listen: HostPort) -> int:
