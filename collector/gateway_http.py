@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from agent.push.client import Rejected
+from agent.push.poster import Rejected
 from agent.schema import HostPort
 from collector.gateway import (
     BadRequest,
