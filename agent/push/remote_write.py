@@ -51,7 +51,7 @@ def _describe() -> dict[str, Any]:
             ("samples", 2, F.TYPE_MESSAGE, rep, ".prometheus.Sample"))
     message("WriteRequest", ("timeseries", 1, F.TYPE_MESSAGE, rep, ".prometheus.TimeSeries"))
     pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
+    pool.AddSerializedFile(fdp.SerializeToString())
     return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"prometheus.{name}"))
             for name in ("Label", "Sample", "TimeSeries", "WriteRequest")}
 
