@@ -6,6 +6,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client.core import GaugeMetricFamily
 
 from agent.push.client import PushClient, group_batch, series_key
@@ -201,3 +204,60 @@ def test_client_retries_5xx_and_429_and_drops_other_4xx(tmp_path: Path) -> None:
               for _, body in server.bodies]
     assert values == [1.0, 1.0, 1.0, 2.0], "retried the same batch, dropped it on 400"
     assert client.rejected == 1 and client.sent == 1
+
+
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("append"), st.integers(1, 40)),  # samples in the collection
+    st.tuples(st.just("send"), st.sampled_from(["ok", "fail", "inflight-append", "crash"])),
+    st.tuples(st.just("restart"), st.just(0)),
+), max_size=60)
+
+
+@settings(max_examples=150, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_every_sample_is_delivered_dropped_or_pending(tmp_path_factory: pytest.TempPathFactory,
+                                                      ops: list[tuple[str, int | str]]) -> None:
+    """Whatever happens, appended == delivered + dropped + pending, and order holds."""
+    directory = tmp_path_factory.mktemp("spool")
+    bound = 4096
+    spool = Spool(directory, bound, segment_bytes=1024)
+    appended = delivered = dropped_before_restart = 0
+    delivered_values: list[float] = []
+    stamp = 0
+
+    def append(n: int) -> None:
+        nonlocal appended, stamp
+        stamp += 1
+        spool.append(encode_record(stamp, [(series_key("v", {"i": str(i)}), float(stamp))
+                                           for i in range(n)]), n, stamp)
+        appended += n
+        assert disk_bytes(directory) <= bound
+
+    for op, arg in ops:
+        if op == "append":
+            append(int(arg))
+        elif op == "send":
+            batch = spool.read(25)
+            if batch is None:
+                continue
+            if arg == "inflight-append":  # the spool fills up while a batch is on the wire
+                for _ in range(3):
+                    append(30)
+            if arg == "crash":  # the agent dies with a batch on the wire: it is sent again
+                dropped_before_restart += spool.dropped
+                spool.close()
+                spool = Spool(directory, bound, segment_bytes=1024)
+                continue
+            ok = arg != "fail"
+            spool.done(batch, delivered=ok)
+            if ok:
+                delivered += batch.samples
+                delivered_values += [v for p in batch.payloads for _, _, v in iter_payload(p)]
+        else:
+            dropped_before_restart += spool.dropped
+            spool.close()
+            spool = Spool(directory, bound, segment_bytes=1024)
+    assert appended == delivered + dropped_before_restart + spool.dropped + spool.pending()
+    assert delivered_values == sorted(delivered_values)
+    spool.close()
