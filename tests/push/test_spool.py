@@ -220,8 +220,8 @@ def test_every_sample_is_delivered_dropped_or_pending(tmp_path_factory: pytest.T
                                                       ops: list[tuple[str, int | str]]) -> None:
     """Whatever happens, appended == delivered + dropped + pending, and order holds."""
     directory = tmp_path_factory.mktemp("spool")
-    bound = 4096
-    spool = Spool(directory, bound, segment_bytes=1024)
+    bound = 1024
+    spool = Spool(directory, bound, segment_bytes=256)
     appended = delivered = dropped_before_restart = 0
     delivered_values: list[float] = []
     stamp = 0
@@ -247,7 +247,7 @@ def test_every_sample_is_delivered_dropped_or_pending(tmp_path_factory: pytest.T
             if arg == "crash":  # the agent dies with a batch on the wire: it is sent again
                 dropped_before_restart += spool.dropped
                 spool.close()
-                spool = Spool(directory, bound, segment_bytes=1024)
+                spool = Spool(directory, bound, segment_bytes=256)
                 continue
             ok = arg != "fail"
             spool.done(batch, delivered=ok)
@@ -257,7 +257,7 @@ def test_every_sample_is_delivered_dropped_or_pending(tmp_path_factory: pytest.T
         else:
             dropped_before_restart += spool.dropped
             spool.close()
-            spool = Spool(directory, bound, segment_bytes=1024)
+            spool = Spool(directory, bound, segment_bytes=256)
     assert appended == delivered + dropped_before_restart + spool.dropped + spool.pending()
     assert delivered_values == sorted(delivered_values)
     spool.close()
