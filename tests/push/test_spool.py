@@ -208,7 +208,7 @@ def test_client_retries_5xx_and_429_and_drops_other_4xx(tmp_path: Path) -> None:
 
 OPS = st.lists(st.one_of(
     st.tuples(st.just("append"), st.integers(1, 40)),  # samples in the collection
-    st.tuples(st.just("send"), st.sampled_from(["ok", "fail", "inflight-append", "crash"])),
+    st.tuples(st.just("send"), st.sampled_from(["ok", "fail", "fill-ok", "fill-fail", "crash"])),
     st.tuples(st.just("restart"), st.just(0)),
 ), max_size=60)
 
@@ -241,7 +241,7 @@ def test_every_sample_is_delivered_dropped_or_pending(tmp_path_factory: pytest.T
             batch = spool.read(25)
             if batch is None:
                 continue
-            if arg == "inflight-append":  # the spool fills up while a batch is on the wire
+            if str(arg).startswith("fill"):  # the spool fills up while a batch is on the wire
                 for _ in range(3):
                     append(30)
             if arg == "crash":  # the agent dies with a batch on the wire: it is sent again
@@ -249,7 +249,7 @@ def test_every_sample_is_delivered_dropped_or_pending(tmp_path_factory: pytest.T
                 spool.close()
                 spool = Spool(directory, bound, segment_bytes=256)
                 continue
-            ok = arg != "fail"
+            ok = arg in ("ok", "fill-ok")
             spool.done(batch, delivered=ok)
             if ok:
                 delivered += batch.samples
