@@ -145,9 +145,18 @@ def run(config: AgentConfig, options: RunOptions) -> int:
     except OSError as exc:
         raise UsageError(f"cannot listen on {options.listen_address!r}: {exc.strerror}; "
                          "choose another --web.listen-address") from None
+    push = None
+    if config.push is not None:
+        from agent.push.client import PushClient  # imported only when push is configured
+
+        push = PushClient(config.push, config.interval, scheduler.own_families)
+        scheduler.subscribers.append(push.collected)
+        scheduler.extra.append(push.families)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    if push is not None:
+        push.start()
     scheduler.start()
     server.serve_in_thread()
     scheme = "https" if web_config and web_config.tls_server_config else "http"
@@ -158,6 +167,8 @@ def run(config: AgentConfig, options: RunOptions) -> int:
     server.shutdown()
     server.server_close()
     scheduler.stop()
+    if push is not None:
+        push.close()  # after the scheduler: its last collection is spooled too
     return Exit.OK
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from agent.modules import MODULES
+from agent.push.config import PushConfig
 from agent.schema import _MISSING, Invalid, Loader, load_file
 from agent.units import Duration
 
@@ -107,6 +108,8 @@ class AgentConfig:
     interval: Duration = DEFAULT_INTERVAL
     # Default per-module timeout; a module's own ``timeout`` wins. None means the interval.
     timeout: Duration | None = None
+    # Remote-write to the province gateway through an on-disk spool (agent/push/).
+    push: PushConfig | None = None
 
     def __post_init__(self) -> None:
         if not _COMMUNE_CODE.fullmatch(self.commune):

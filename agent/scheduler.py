@@ -77,6 +77,8 @@ class Scheduler:
         self.labels = labels
         self.clock = clock
         self.subscribers: list[Subscriber] = []
+        # More of the agent's own families (the push client's), rendered with the rest.
+        self.extra: list[Callable[[], Iterable[Metric]]] = []
         self._process = ProcessCollector(registry=None)
         self._threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(2, len(self.runs) + 1), thread_name_prefix="module")
@@ -152,7 +154,13 @@ class Scheduler:
                 families[MODULE_LAST_SUCCESS].add_metric([run.name], run.last_success)
         families[BUILD_INFO].add_metric([__version__], 1.0)
         yield from families.values()
+        for extra in self.extra:
+            yield from extra()
         yield from self._process.collect()
+
+    def own_families(self) -> list[Metric]:
+        """The agent's own metrics, labelled like the snapshot (the push heartbeat sends them)."""
+        return list(with_labels(self._self_families(), self.labels))
 
     def _assemble(self) -> Snapshot:
         own = render(with_labels(self._self_families(), self.labels))

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
-from collector import render_cli
+from collector import gateway_cli, render_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,7 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"commune-collector {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     render_cli.add_parser(sub)
+    gateway_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        return gateway_cli.run(args)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

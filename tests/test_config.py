@@ -47,7 +47,7 @@ BAD = [
     ("commune: '1'\nmodules:\n  snpm: {}\n",
      ["agent.yml:3:3: modules.snpm: unknown module (known: host)"]),
     ("commune: '1'\nmodules: {host: {}}\ncolour: red\n",
-     ["agent.yml:3:1: colour: unknown key (known: commune, modules, interval, timeout)"]),
+     ["agent.yml:3:1: colour: unknown key (known: commune, modules, interval, timeout, push)"]),
     ("modules: {host: {}}\n",
      ["agent.yml:1:1: missing required key 'commune' (a string)"]),
     ("commune: '1'\nmodules: {host: {}}\ninterval: [15]\n",

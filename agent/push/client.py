@@ -1,0 +1,272 @@
+"""The push client: collections go to the spool, a sender thread delivers them oldest first.
+
+Each collection the scheduler reports becomes one spool record, every sample stamped with the
+collection time. A heartbeat record (``commune_agent_heartbeat_timestamp_seconds`` plus the
+agent's own metrics, push metrics included) is added every interval, so the province can alert
+on a pushed agent that went silent. The sender reads the spool in order and posts remote-write
+requests: 2xx delivers, 429/5xx and connection errors retry with exponential backoff, any other
+4xx drops the batch (counted as ``rejected``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from urllib.parse import urlsplit
+
+from prometheus_client.core import Metric
+
+from agent.modules.base import MetricSpec
+from agent.push import remote_write
+from agent.push.config import PushConfig
+from agent.push.spool import Batch, Spool, encode_record, iter_payload
+
+log = logging.getLogger(__name__)
+
+SPOOL_BYTES = MetricSpec("commune_push_spool_bytes", "gauge",
+                         "Bytes of samples spooled on disk, waiting or delivered.")
+SENT = MetricSpec("commune_push_sent_samples_total", "counter",
+                  "Samples the gateway accepted.")
+DROPPED = MetricSpec("commune_push_dropped_samples_total", "counter",
+                     "Samples given up: spool_full (oldest dropped to stay under "
+                     "max_spool_bytes) or rejected (the gateway answered 4xx).", ("reason",))
+LAG = MetricSpec("commune_push_lag_seconds", "gauge",
+                 "How far the newest delivered sample trails the newest spooled one.")
+OLDEST_AGE = MetricSpec("commune_push_oldest_sample_age_seconds", "gauge",
+                        "Age of the oldest sample not yet delivered (0 when all are).")
+HEARTBEAT = MetricSpec("commune_agent_heartbeat_timestamp_seconds", "gauge",
+                       "When the agent last spooled its heartbeat; pushed every interval.")
+METRICS = (SPOOL_BYTES, SENT, DROPPED, LAG, OLDEST_AGE, HEARTBEAT)
+DROP_REASONS = ("spool_full", "rejected")
+
+
+class Rejected(Exception):
+    """The gateway refused a batch for good (4xx other than 429)."""
+
+
+class Retry(Exception):
+    """The batch may succeed later (5xx, 429, connection trouble)."""
+
+
+class Poster:
+    """POSTs remote-write bodies over one kept-alive HTTP(S) connection."""
+
+    def __init__(self, url: str, token: str | None, timeout: float,
+                 ca_file: str | None = None, user_agent: str = "commune-agent") -> None:
+        parts = urlsplit(url)
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if self.https else 80)
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.timeout = timeout
+        self.headers = {**remote_write.HEADERS, "User-Agent": user_agent}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self.context = ssl.create_default_context(cafile=ca_file) if self.https else None
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            if self.https:
+                self._conn = http.client.HTTPSConnection(self.host, self.port,
+                                                         timeout=self.timeout, context=self.context)
+            else:
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        return self._conn
+
+    def post(self, body: bytes) -> None:
+        """Send one body; raise Retry or Rejected unless the answer is 2xx."""
+        try:
+            conn = self._connection()
+            conn.request("POST", self.path, body, self.headers)
+            resp = conn.getresponse()
+            text = resp.read(512)
+            if resp.will_close:
+                self.close()
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise Retry(f"{type(exc).__name__}: {exc}") from None
+        if 200 <= resp.status < 300:
+            return
+        message = f"HTTP {resp.status}: {text.decode(errors='replace').strip()}"
+        if resp.status == 429 or resp.status >= 500:
+            raise Retry(message)
+        raise Rejected(message)
+
+    def close(self) -> None:
+        """Drop the connection; the next post opens a new one."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def group_batch(payloads: Iterable[bytes]) -> bytes:
+    """One compressed WriteRequest from spool records: samples grouped per series, in order."""
+    series: dict[bytes, list[tuple[int, float]]] = {}
+    for payload in payloads:
+        for key, stamp, value in iter_payload(payload):
+            samples = series.get(key)
+            if samples is None:
+                series[key] = [(stamp, value)]
+            else:
+                samples.append((stamp, value))
+    raw = b"".join(remote_write.encode_series(key, samples) for key, samples in series.items())
+    return remote_write.compress(raw)
+
+
+def series_key(name: str, labels: dict[str, str]) -> bytes:
+    """The encoded labels of a series, ``__name__`` included."""
+    return remote_write.encode_labels([("__name__", name), *labels.items()])
+
+
+class PushClient:
+    """Spools collections and delivers them to the gateway from a background thread."""
+
+    def __init__(self, config: PushConfig, interval: float,
+                 own_families: Callable[[], Iterable[Metric]] = lambda: (),
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.interval = interval
+        self.own_families = own_families
+        self.clock = clock
+        with open(config.token_file, encoding="utf-8") as f:
+            token = f.read().strip()
+        self.spool = Spool(config.spool_dir, config.max_spool_bytes)
+        self.poster = Poster(config.url, token, config.timeout, config.ca_file)
+        self.sent = 0
+        self.rejected = 0
+        self.heartbeat = 0.0
+        self._last_ms = 0
+        self._newest_spooled_ms = 0
+        self._newest_sent_ms = 0
+        self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- producing ------------------------------------------------------------------------
+    def collected(self, module: str, families: Sequence[Metric]) -> None:
+        """Scheduler subscriber: spool one module's collection, stamped now."""
+        self._spool_families(families)
+
+    def _spool_families(self, families: Iterable[Metric]) -> None:
+        entries = []
+        for family in families:
+            for sample in family.samples:
+                ident = (sample.name, tuple(sample.labels.items()))
+                key = self._keys.get(ident)
+                if key is None:
+                    if len(self._keys) > 100_000:  # label churn: do not grow without bound
+                        self._keys.clear()
+                    key = self._keys[ident] = series_key(sample.name, sample.labels)
+                entries.append((key, float(sample.value)))
+        if not entries:
+            return
+        with self._lock:
+            # Strictly increasing stamps keep every series in order even if the clock steps back.
+            stamp = max(int(self.clock() * 1000), self._last_ms + 1)
+            self._last_ms = stamp
+            self.spool.append(encode_record(stamp, entries), len(entries), stamp)
+            self._newest_spooled_ms = stamp
+        self._wake.set()
+
+    def beat(self) -> None:
+        """Spool the heartbeat and the agent's own metrics."""
+        self.heartbeat = self.clock()
+        family = HEARTBEAT.family()
+        family.add_metric([], self.heartbeat)
+        self._spool_families([family, *self.own_families()])
+
+    # -- metrics ----------------------------------------------------------------------------
+    def families(self) -> list[Metric]:
+        """The push metrics, for the agent's /metrics (through Scheduler.extra)."""
+        out = {spec: spec.family() for spec in METRICS}
+        out[SPOOL_BYTES].add_metric([], self.spool.size)
+        out[SENT].add_metric([], self.sent)
+        out[DROPPED].add_metric(["spool_full"], self.spool.dropped)
+        out[DROPPED].add_metric(["rejected"], self.rejected)
+        lag = max(0, self._newest_spooled_ms - self._newest_sent_ms) / 1000
+        out[LAG].add_metric([], lag if self._newest_spooled_ms else 0.0)
+        oldest = self.spool.oldest_timestamp_ms()
+        out[OLDEST_AGE].add_metric([], max(0.0, self.clock() - oldest / 1000) if oldest else 0.0)
+        if self.heartbeat:
+            out[HEARTBEAT].add_metric([], self.heartbeat)
+        return list(out.values())
+
+    # -- sending ----------------------------------------------------------------------------
+    def send_once(self) -> bool:
+        """Deliver the oldest batch; True if the spool may have more to send right away."""
+        batch = self.spool.read(self.config.batch_samples)
+        if batch is None:
+            return False
+        try:
+            self.poster.post(group_batch(batch.payloads))
+        except Rejected as exc:
+            log.warning("push: gateway rejected %d samples: %s", batch.samples, exc)
+            self.rejected += batch.samples
+            self.spool.done(batch, delivered=True)
+            return True
+        except Retry:
+            self.spool.done(batch, delivered=False)
+            raise
+        self._delivered(batch)
+        return True
+
+    def _delivered(self, batch: Batch) -> None:
+        self.sent += batch.samples
+        newest = max(_stamp_of(p) for p in batch.payloads)
+        self._newest_sent_ms = max(self._newest_sent_ms, newest)
+        self.spool.done(batch, delivered=True)
+
+    def _send_loop(self) -> None:
+        backoff = float(self.config.min_backoff)
+        while not self._stop.is_set():
+            try:
+                more = self.send_once()
+                backoff = float(self.config.min_backoff)
+            except Retry as exc:
+                log.info("push: %s; retrying in %.1fs (%d samples waiting)", exc, backoff,
+                         self.spool.pending())
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.config.max_backoff)
+                continue
+            except Exception:  # a bug here must not stop delivery for good
+                log.exception("push: sending failed")
+                self._stop.wait(backoff)
+                continue
+            if not more:
+                self._wake.wait(self.interval)
+                self._wake.clear()
+
+    def _beat_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.beat()
+            except Exception:
+                log.exception("push: heartbeat failed")
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        """Start the heartbeat and sender threads."""
+        for target, name in ((self._beat_loop, "push-heartbeat"), (self._send_loop, "push")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the threads; what was not delivered stays in the spool for the next start."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self.poster.close()
+        self.spool.close()
+
+
+def _stamp_of(payload: bytes) -> int:
+    return int.from_bytes(payload[:8], "little", signed=True)

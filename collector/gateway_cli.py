@@ -1,0 +1,48 @@
+"""The ``serve`` subcommand of ``commune-collector``: its arguments and how it starts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from agent.schema import ConfigError, HostPort
+
+DEFAULT_LISTEN = ":9820"
+
+
+def add_parser(sub: Any) -> None:
+    """Add ``serve`` to the subcommands of commune-collector."""
+    serve = sub.add_parser("serve", help="run the remote-write gateway agents push to")
+    serve.add_argument("--config.file", dest="config_file", required=True, metavar="FILE",
+                       help="gateway YAML: receivers, tokens, optional inventory")
+    serve.add_argument("--web.listen-address", dest="listen_address", default=DEFAULT_LISTEN,
+                       metavar="HOST:PORT", help=f"where to listen (default {DEFAULT_LISTEN})")
+    serve.add_argument("--log.level", dest="log_level", default="info",
+                       choices=("debug", "info", "warn", "error"))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the config and serve; 2 on a config or usage error, 1 if the port is taken."""
+    logging.basicConfig(level=args.log_level.upper().replace("WARN", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    from collector.gateway_config import load_gateway_config
+
+    try:
+        listen = HostPort.parse(args.listen_address)
+        config = load_gateway_config(args.config_file)
+        from collector.gateway_http import serve
+
+        return serve(config, listen)
+    except ConfigError as exc:
+        print(f"commune-collector: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # bad listen address, or tokens not in the inventory
+        print(f"commune-collector: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"commune-collector: cannot listen on {args.listen_address!r}: {exc.strerror}; "
+              "choose another --web.listen-address", file=sys.stderr)
+        return 1

@@ -1,0 +1,113 @@
+"""The gateway's YAML config (``commune-collector serve --config.file gateway.yml``).
+
+    receivers:
+      - url: http://127.0.0.1:9090/api/v1/write      # Prometheus, VictoriaMetrics, Mimir...
+    inventory: ../inventory/thanh-hoa.yml   # optional: commune_name, region, terrain, role
+    tokens:                                           # one per pushing node
+      - commune: "14797"
+        node: lan-1
+        sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+
+Tokens are stored as SHA-256 hex digests of the token text. A token is 32 random bytes
+(``openssl rand -hex 32``), so a fast hash is enough: nobody can brute-force 256 bits, and a
+digest can be looked up in a dict on every request. bcrypt, made for short human passwords,
+would cost ~100 ms of CPU per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from agent.schema import ExistingFile, Invalid, load_file
+from agent.units import ByteSize, Duration
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+RECEIVER_TIMEOUT = Duration(30)
+QUEUE_BYTES = ByteSize(256 << 20)
+MAX_BODY_BYTES = ByteSize(8 << 20)
+MAX_DECODED_BYTES = ByteSize(64 << 20)
+ACK_TIMEOUT = Duration(10)
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """A remote-write endpoint the gateway forwards to."""
+
+    url: str
+    name: str = ""
+    timeout: Duration = RECEIVER_TIMEOUT
+    bearer_token_file: ExistingFile | None = None
+    ca_file: ExistingFile | None = None
+    queue_bytes: ByteSize = QUEUE_BYTES
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise Invalid(f"expected an http(s) URL like 'http://127.0.0.1:9090/api/v1/write', "
+                          f"got {self.url!r}", key="url")
+
+    @property
+    def label(self) -> str:
+        """The receiver's name in the gateway's metrics."""
+        return self.name or (urlsplit(self.url).netloc)
+
+
+@dataclass(frozen=True)
+class Token:
+    """One node's token: its digest and the identity it grants."""
+
+    commune: str
+    node: str
+    sha256: str
+
+    def __post_init__(self) -> None:
+        if not _CODE.fullmatch(self.commune):
+            raise Invalid(f"expected the commune's code, like '16318', got {self.commune!r}",
+                          key="commune")
+        if not self.node:
+            raise Invalid("name the node, like 'lan-1'", key="node")
+        if not _SHA256.fullmatch(self.sha256):
+            raise Invalid("expected 64 lowercase hex digits: printf %s TOKEN | sha256sum",
+                          key="sha256")
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """The whole gateway config."""
+
+    receivers: tuple[Receiver, ...]
+    tokens: tuple[Token, ...]
+    inventory: ExistingFile | None = None
+    max_body_bytes: ByteSize = MAX_BODY_BYTES  # compressed; larger bodies get 413
+    max_decoded_bytes: ByteSize = MAX_DECODED_BYTES  # after snappy; larger get 413
+    ack_timeout: Duration = ACK_TIMEOUT
+    job: str = "commune-agent"
+
+    def __post_init__(self) -> None:
+        if not self.receivers:
+            raise Invalid("configure at least one receiver", key="receivers")
+        if not self.tokens:
+            raise Invalid("configure at least one token", key="tokens")
+        digests = [t.sha256 for t in self.tokens]
+        dup = next((d for d in digests if digests.count(d) > 1), None)
+        if dup is not None:
+            raise Invalid(f"token digest {dup[:12]}... is listed twice; give every node its own",
+                          key="tokens")
+        labels = [r.label for r in self.receivers]
+        if len(set(labels)) != len(labels):
+            raise Invalid("two receivers have the same name; set 'name:' on each",
+                          key="receivers")
+
+
+def token_digest(token: str) -> str:
+    """The ``sha256:`` value to store for ``token``."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def load_gateway_config(path: str) -> GatewayConfig:
+    """Load and validate a gateway config; raise ConfigError listing every problem."""
+    return load_file(GatewayConfig, path)

@@ -1,0 +1,182 @@
+"""``commune-collector serve``: the remote-write gateway's HTTP side.
+
+    $ commune-collector serve --config.file gateway.yml --web.listen-address :9820
+    ... serving http://:9820/api/v1/write (1 receivers, 166 tokens)
+
+``POST /api/v1/write`` with ``Authorization: Bearer TOKEN``: 204 once every receiver took the
+samples; 401 wrong token; 411 no Content-Length; 413 too large; 400 bad snappy/protobuf or a
+receiver refused the samples (the agent drops them); 503 a receiver is unreachable or its queue
+is full (the agent keeps them and retries). ``/metrics``, ``/-/healthy``, ``/-/ready``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import signal
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from agent.push.client import Rejected
+from agent.schema import HostPort
+from collector.gateway import (
+    BadRequest,
+    GatewayMetrics,
+    Relabeler,
+    TooLarge,
+    decode,
+    inventory_labels,
+)
+from collector.gateway_config import GatewayConfig
+from collector.gateway_forward import Forwarder, QueueFull
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LISTEN = ":9820"
+WRITE_PATH = "/api/v1/write"
+TEXT = "text/plain; charset=utf-8"
+
+
+class GatewayServer(ThreadingHTTPServer):
+    """Accepts remote-write from agents and forwards it."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: HostPort, config: GatewayConfig) -> None:
+        self.config = config
+        self.registry = CollectorRegistry()
+        self.metrics = GatewayMetrics(self.registry)
+        self.relabeler = Relabeler(config, inventory_labels(config.inventory, config.tokens))
+        host = address.host or "::"
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__((host, address.port), GatewayHandler)
+        self.forwarder = Forwarder(config.receivers, self.registry)
+        self.stopping = False
+
+    def server_bind(self) -> None:
+        if self.address_family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return int(self.server_address[1])
+
+    def close(self, drain_timeout: float = 5.0) -> None:
+        """Stop accepting, give receivers ``drain_timeout`` seconds, release the socket."""
+        self.stopping = True
+        self.shutdown()
+        self.forwarder.stop(drain_timeout)
+        self.server_close()
+
+
+class GatewayHandler(BaseHTTPRequestHandler):
+    """Routes the gateway's endpoints."""
+
+    server: GatewayServer
+    protocol_version = "HTTP/1.1"
+    server_version = "commune-collector"
+    timeout = 60
+
+    def do_POST(self) -> None:
+        if self.path.split("?", 1)[0] != WRITE_PATH:
+            self._answer(404, "not found; remote-write goes to " + WRITE_PATH, close=True)
+            return
+        code, message = self._write()
+        self.server.metrics.requests.labels(str(code)).inc()
+        self._answer(code, message, close=code in (401, 411, 413))
+
+    def _write(self) -> tuple[int, str]:
+        server, config = self.server, self.server.config
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        ident = server.relabeler.identify(token.strip()) if scheme.lower() == "bearer" else None
+        if ident is None:
+            server.metrics.bad.labels("auth").inc()
+            return 401, "unauthorized: send 'Authorization: Bearer TOKEN' with this node's token"
+        length_text = self.headers.get("Content-Length")
+        if length_text is None or not length_text.isdigit():
+            return 411, "Content-Length required"
+        length = int(length_text)
+        if length > config.max_body_bytes:
+            server.metrics.bad.labels("too_large").inc()
+            return 413, f"body of {length} bytes exceeds max_body_bytes ({config.max_body_bytes})"
+        body = self.rfile.read(length)
+        try:
+            decoded = decode(body, ident, server.relabeler, config.max_decoded_bytes)
+        except TooLarge as exc:
+            server.metrics.bad.labels("too_large").inc()
+            return 413, str(exc)
+        except BadRequest as exc:
+            server.metrics.bad.labels(exc.reason).inc()
+            return 400, str(exc)
+        if not decoded.samples:
+            return 204, ""
+        try:
+            futures = server.forwarder.submit(decoded.body, decoded.samples)
+        except QueueFull as exc:
+            return 503, str(exc)
+        done, pending = concurrent.futures.wait(futures, config.ack_timeout)
+        if pending:
+            return 503, "a receiver has not taken the samples yet; retry later"
+        for future in done:
+            error = future.exception()
+            if isinstance(error, Rejected):
+                return 400, f"receiver refused the samples: {error}"
+            if error is not None:
+                return 503, f"receiver unavailable: {error}"
+        server.metrics.received.labels(ident.commune).inc(decoded.samples)
+        return 204, ""
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
+        elif path == "/-/healthy":
+            self._answer(200, "Healthy")
+        elif path == "/-/ready":
+            if self.server.stopping or not self.server.forwarder.ready:
+                self._answer(503, "Not ready: shutting down or a receiver's queue is full")
+            else:
+                self._answer(200, "Ready")
+        else:
+            self._answer(404, "not found")
+
+    def _answer(self, status: int, message: str, close: bool = False) -> None:
+        body = (message + "\n").encode() if status != 204 else b""
+        self._send(status, body, TEXT, close)
+
+    def _send(self, status: int, body: bytes, content_type: str, close: bool = False) -> None:
+        self.send_response(status)
+        if status != 204:
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+        if close:  # the body was not read: the connection cannot carry another request
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if status != 204:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+def serve(config: GatewayConfig, listen: HostPort) -> int:
+    """Run the gateway until SIGTERM or Ctrl-C."""
+    server = GatewayServer(listen, config)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    thread = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
+    thread.start()
+    log.info("serving http://%s%s (%d receivers, %d tokens)", listen, WRITE_PATH,
+             len(config.receivers), len(config.tokens))
+    stop.wait()
+    server.close()
+    return 0
