@@ -6,7 +6,7 @@
     added node lan-1 (lan-node, push) to commune 16318 (Xã Ví Dụ) in inventory.yml
     issued its token (sha256 stored in gateway.yml); restart the gateway to accept it
     on the node, from the unpacked commune-monitor release, run (code valid until ...):
-      sudo sh deploy/install-agent.sh --enrol cme1.eyJ1IjoiaHR0cHM6Ly9...
+      sudo bash deploy/install-agent.sh --enrol cme1.eyJ1IjoiaHR0cHM6Ly9...
 
 Both files are edited line by line (collector/yamledit.py): comments, order and layout stay. The
 edited files are loaded with their real loaders before they replace the originals, so a failed
@@ -312,11 +312,11 @@ def run_enroll(args: argparse.Namespace) -> int:
         write_private(args.offline / "agent.yml",
                       agent_yaml(e.commune, e.url, NODE_TOKEN_FILE, NODE_SPOOL_DIR))
         print(f"wrote {args.offline}/agent.yml and {args.offline}/token (keep them secret); "
-              f"on the node run:\n  sudo sh {INSTALLER} --config agent.yml --token-file token")
+              f"on the node run:\n  sudo bash {INSTALLER} --config agent.yml --token-file token")
         return 0
     until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(e.expires))
     print(f"on the node, from the unpacked commune-monitor release, run "
-          f"(code valid until {until}):\n  sudo sh {INSTALLER} --enrol {e.encode()}")
+          f"(code valid until {until}):\n  sudo bash {INSTALLER} --enrol {e.encode()}")
     return 0
 
 

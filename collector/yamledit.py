@@ -84,12 +84,14 @@ def _dash_column(lines: list[str], item: yaml.Node) -> int:
     return col
 
 
-def append_item(text: str, parent: yaml.MappingNode, key: str, item: str) -> str:
+def append_item(text: str, parent: yaml.Node, key: str, item: str) -> str:
     """Append ``item`` (one line of YAML, e.g. a flow mapping) to the list at ``parent[key]``.
 
     The list may be a block list (the item goes after its last item, same indentation), empty
     (``key: []`` or ``key:``), or absent (``key:`` is added at the end of ``parent``).
     """
+    if not isinstance(parent, yaml.MappingNode):
+        raise EditError(f"line {parent.start_mark.line + 1}: expected a mapping with {key!r}")
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
