@@ -191,7 +191,7 @@ fi
 mkd "$UNIT_DIR" 755
 record "$UNIT"
 CAPS=
-if grep -Eq "kind:[[:space:]]*[\"']?icmp" "$ETC/agent.yml"; then CAPS=CAP_NET_RAW; fi
+if grep -Eq "^[^#]*kind:[[:space:]]*[\"']?icmp" "$ETC/agent.yml"; then CAPS=CAP_NET_RAW; fi
 sed -e "s|/opt/commune-agent|$VENV|g" \
     -e "s|/etc/commune-agent|$ETC|g" \
     -e "s|/var/lib/commune-agent|$STATE|g" \

@@ -4,9 +4,10 @@
 set -euo pipefail
 
 PEERS_BIN=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter
-           snmpd snmpwalk sipp sshd victoria-metrics curl openssl)
+           snmpd snmpwalk sipp sshd victoria-metrics curl openssl
+           systemd-analyze)
 PACKAGES=(prometheus prometheus-alertmanager prometheus-node-exporter snmpd snmp
-          sip-tester openssh-server victoria-metrics curl openssl)
+          sip-tester openssh-server victoria-metrics curl openssl systemd)
 
 have_all() {
     local b
