@@ -95,6 +95,21 @@ fi
 case "$CODE" in ""|cme1.*) ;; *) die "an enrolment code starts with 'cme1.'; copy the whole line printed by 'commune-collector enroll'" ;; esac
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null \
     || die "$PYTHON is missing or older than 3.10; install python3 (apt-get install python3-venv) or pass --python"
+if [ -n "$CODE" ]; then  # fail before the slow venv: agent/enrolment.py checks it again
+    "$PYTHON" - "$CODE" <<'PY' || exit 2
+import base64, json, sys, time
+body = sys.argv[1][len("cme1."):]
+try:
+    expires = float(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))["e"])
+except Exception:
+    sys.exit("install-agent: the enrolment code is damaged (was it cut or retyped?); "
+             "copy the whole install line again")
+if expires < time.time():
+    sys.exit("install-agent: this enrolment code expired at "
+             + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
+             + "; ask the province for a new one (commune-collector enroll --reissue)")
+PY
+fi
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
     || die "$PYTHON cannot create venvs; install python3-venv (apt-get install python3-venv)"
 

@@ -131,18 +131,19 @@ def test_revoked_token_fails_the_install_with_what_to_do(tmp_path: Path, wheels:
     assert tree(root) == set()
 
 
-def test_expired_code_is_refused_and_the_half_install_uninstalls(tmp_path: Path, wheels: Path):
+def test_expired_or_damaged_code_is_refused_before_anything_is_installed(tmp_path: Path,
+                                                                          wheels: Path):
     code = Enrolment("http://127.0.0.1:9/api/v1/write", "16318", "lan-2", "ab" * 32,
                      time.time() - 60).encode()
     root = tmp_path / "root"
     root.mkdir()
-    installed = install(root, ["--enrol", code], wheels, tmp_path)
-    assert installed.returncode == 2, installed.output
-    assert "this enrolment code expired at" in installed.output
-    assert installed.agent is None
-    done = uninstall(root)
-    assert done.returncode == 0, done.stderr
-    assert tree(root) == set()
+    for bad, message in ((code, "this enrolment code expired at"),
+                         (code[:-9], "the enrolment code is damaged")):
+        installed = install(root, ["--enrol", bad], wheels, tmp_path)
+        assert installed.returncode == 2, installed.output
+        assert message in installed.output
+        assert installed.agent is None
+        assert tree(root) == set()
 
 
 def test_installer_usage_errors(tmp_path: Path):
