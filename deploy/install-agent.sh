@@ -47,8 +47,8 @@ options:
   --root DIR, --no-systemd   for tests, see above
 TXT
 }
-die() { echo "$PROG: $*" >&2; exit 2; }
-need() { [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value (see --help)"; }
+# shellcheck source=deploy/lib.sh
+. "$HERE/lib.sh"
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -93,8 +93,7 @@ if [ ! -f "$ETC/agent.yml" ] && [ -z "$CODE" ] && [ -z "$CONFIG" ]; then
     die "not configured yet: give --enrol CODE (printed by 'commune-collector enroll') or --config agent.yml --token-file token"
 fi
 case "$CODE" in ""|cme1.*) ;; *) die "an enrolment code starts with 'cme1.'; copy the whole line printed by 'commune-collector enroll'" ;; esac
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null \
-    || die "$PYTHON is missing or older than 3.10; install python3 (apt-get install python3-venv) or pass --python"
+check_python
 if [ -n "$CODE" ]; then  # fail before the slow venv: agent/enrolment.py checks it again
     "$PYTHON" - "$CODE" <<'PY' || exit 2
 import base64, json, sys, time
@@ -110,61 +109,21 @@ if expires < time.time():
              + "; ask the province for a new one (commune-collector enroll --reissue)")
 PY
 fi
-"$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
-    || die "$PYTHON cannot create venvs; install python3-venv (apt-get install python3-venv)"
 
-# Every directory and file this run creates is listed in the manifest; uninstall reads it.
-CREATED=()
-mkd() {  # mkd DIR MODE: create DIR and missing parents, remembering the ones we created
-    local d=$1 missing=()
-    while [ ! -e "$d" ]; do missing=("$d" "${missing[@]}"); d=$(dirname "$d"); done
-    for d in "${missing[@]}"; do mkdir -m 755 "$d"; CREATED+=("dir $d"); done
-    chmod "$2" "$1"
-}
-record() { [ -e "$1" ] || CREATED+=("file $1"); }
-write_manifest() {  # also on failure: uninstall can then clean up a half-done install
-    [ -d "$VENV" ] || return 0
-    {
-        [ ! -f "$MANIFEST" ] || cat "$MANIFEST"
-        for entry in "${CREATED[@]}"; do echo "$entry"; done
-        echo "file $MANIFEST"
-    } | awk '!seen[$0]++' > "$MANIFEST.tmp"
-    mv "$MANIFEST.tmp" "$MANIFEST"
-}
 trap write_manifest EXIT
 
-step() { echo "[$PROG] $*"; }
-
 # 1. the venv
-mkd "$(dirname "$VENV")" 755
-if [ ! -x "$VENV/bin/python" ]; then
-    step "creating the venv $VENV"
-    CREATED+=("dir $VENV")
-    "$PYTHON" -m venv "$VENV"
-fi
-PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
-if [ -n "$WHEELHOUSE" ]; then
-    step "installing commune-monitor from $WHEELHOUSE (offline)"
-    "${PIP[@]}" --no-index --find-links "$WHEELHOUSE" --upgrade commune-monitor
-    "${PIP[@]}" --no-index --find-links "$WHEELHOUSE" --force-reinstall --no-deps commune-monitor
-else
-    step "installing commune-monitor from $SOURCE"
-    "${PIP[@]}" --upgrade "$SOURCE"
-fi
+install_venv
+
+
 
 # 2. the user
-if [ -z "$ROOT" ] && ! getent passwd "$SERVICE_USER" >/dev/null; then
-    step "creating the system user $SERVICE_USER"
-    useradd --system --user-group --no-create-home --home-dir /var/lib/commune-agent \
-        --shell /usr/sbin/nologin --comment "commune-monitor agent" "$SERVICE_USER"
-    CREATED+=("user $SERVICE_USER")
-fi
+[ -n "$ROOT" ] || add_user "$SERVICE_USER" /var/lib/commune-agent "commune-monitor agent"
 
 # 3. config, token, spool
-mkd "$ETC" 750
+mkd "$ETC" 750 tree
+mkd "$STATE" 755 tree
 mkd "$SPOOL" 700
-record "$ETC/agent.yml"
-record "$ETC/token"
 if [ -n "$CODE" ]; then
     if [ -f "$ETC/agent.yml" ]; then
         step "keeping $ETC/agent.yml; writing the new token from the enrolment code"
@@ -225,6 +184,8 @@ if [ "$SYSTEMD" = 1 ]; then
     step "starting commune-agent.service"
     systemctl daemon-reload
     systemctl enable --quiet commune-agent.service
+    CREATED+=("unit commune-agent.service")
+    write_manifest
     systemctl restart commune-agent.service
 else
     echo "start: $START"

@@ -116,7 +116,8 @@ def test_revoked_token_fails_the_install_with_what_to_do(tmp_path: Path, wheels:
                  str(gateway_file)]) == 0
     gateway = Gateway(gateway_file, tmp_path, port=gateway_port)
     root = tmp_path / "root"
-    root.mkdir()
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "hostname").write_text("node\n")  # not ours: uninstall keeps it
     installed = None
     try:
         installed = install(root, ["--enrol", code], wheels, tmp_path)
@@ -128,7 +129,7 @@ def test_revoked_token_fails_the_install_with_what_to_do(tmp_path: Path, wheels:
             installed.stop()
         gateway.stop()
     assert uninstall(root).returncode == 0
-    assert tree(root) == set()
+    assert tree(root) == {"etc", "etc/hostname"}
 
 
 def test_expired_or_damaged_code_is_refused_before_anything_is_installed(tmp_path: Path,
