@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import importlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,8 @@ class Relabeler:
 
     def __init__(self, config: GatewayConfig, extra: dict[tuple[str, str], dict[str, str]]
                  ) -> None:
+        self.max_sample_age = config.max_sample_age
+        self.max_sample_ahead = config.max_sample_ahead
         self.identities: dict[str, Identity] = {}
         for token in config.tokens:
             labels = {"commune": token.commune, "instance": token.node,
@@ -98,70 +101,136 @@ class Relabeler:
         """The identity of a bearer token, or None."""
         return self.identities.get(hashlib.sha256(token.encode()).hexdigest())
 
-    def relabel(self, raw: bytes, ident: Identity) -> tuple[bytes, int]:
-        """(new uncompressed WriteRequest, samples in it); raise BadRequest on odd wire data."""
+    def relabel(self, raw: bytes, ident: Identity) -> tuple[bytes, int, dict[str, int]]:
+        """(new uncompressed WriteRequest, samples in it, samples dropped per reason).
+
+        Raise BadRequest on odd wire data.
+        """
         try:
             return self._relabel(raw, ident)
         except (ValueError, IndexError, UnicodeDecodeError) as exc:
             raise BadRequest("protobuf", f"bad protobuf: {exc}") from None
 
-    def _relabel(self, raw: bytes, ident: Identity) -> tuple[bytes, int]:
+    def _relabel(self, raw: bytes, ident: Identity) -> tuple[bytes, int, dict[str, int]]:
+        # The hot loop of the gateway: one-byte tags and lengths are read inline, the common
+        # layout (labels first, then samples as the agent writes them) is sliced, not copied.
         out: list[bytes] = []
-        samples = 0
+        samples = too_old = too_new = 0
+        now = time.time()
+        min_ms = -(1 << 63) if self.max_sample_age is None else int(
+            (now - self.max_sample_age) * 1000)
+        max_ms = int((now + self.max_sample_ahead) * 1000)
         pos, n = 0, len(raw)
         cache = ident.cache
         while pos < n:
-            tag, pos = read_varint(raw, pos)
-            if tag != 0x0A:  # not a TimeSeries (metadata...): not forwarded
+            if raw[pos] != 0x0A:  # not a TimeSeries (metadata...): not forwarded
+                tag, pos = read_varint(raw, pos)
                 pos = _skip(raw, pos, tag)
                 continue
-            length, pos = read_varint(raw, pos)
+            length, pos = _length(raw, pos + 1)
             end = pos + length
-            labels: list[bytes] = []
-            rest: list[bytes] = []
+            if end > n:
+                raise ValueError("series runs past the request")
+            start = pos
+            while pos < end and raw[pos] == 0x0A:  # the labels
+                length, pos = _length(raw, pos + 1)
+                pos += length
+            key = raw[start:pos]
+            kept: list[bytes] = []
+            run = pos  # start of the current run of kept samples
             count = 0
             while pos < end:
-                start = pos
-                ftag = raw[pos]
-                if ftag < 0x80:
-                    pos += 1
+                field = pos
+                tag = raw[pos]
+                if tag != 0x12:
+                    if tag >= 0x80:
+                        tag, pos = read_varint(raw, pos)
+                    else:
+                        pos += 1
+                    pos = _skip(raw, pos, tag)
+                    kept.append(raw[run:field])
+                    run = pos
+                    if tag == 0x0A:  # a label after samples: odd, but valid protobuf
+                        key += raw[field:pos]
+                    continue  # exemplars, histograms: not forwarded (agents send neither)
+                length, body = _length(raw, pos + 1)
+                pos = body + length
+                stamp = _stamp(raw, body, pos)
+                if min_ms <= stamp <= max_ms:
+                    count += 1
+                    continue
+                if stamp > max_ms:
+                    too_new += 1
                 else:
-                    ftag, pos = read_varint(raw, pos)
-                pos = _skip(raw, pos, ftag)
-                if ftag == 0x0A:
-                    labels.append(raw[start:pos])
-                else:
-                    rest.append(raw[start:pos])
-                    count += ftag == 0x12
+                    too_old += 1
+                kept.append(raw[run:field])
+                run = pos
             if pos != end:
                 raise ValueError("field runs past its series")
             if not count:
                 continue
-            key = b"".join(labels)
+            kept.append(raw[run:end])
             new = cache.get(key)
             if new is None:
-                new = self._new_labels(labels, ident)
+                new = self._new_labels(key, ident)
                 if len(cache) >= _CACHE_LIMIT:
                     cache.clear()
                 cache[key] = new
-            body = new + b"".join(rest)
-            out.append(b"\x0a" + varint(len(body)) + body)
+            body_bytes = new + b"".join(kept)
+            out.append(b"\x0a" + varint(len(body_bytes)) + body_bytes)
             samples += count
-        return b"".join(out), samples
+        return b"".join(out), samples, {"too_old": too_old, "too_new": too_new}
 
     @staticmethod
-    def _new_labels(fields: list[bytes], ident: Identity) -> bytes:
+    def _new_labels(key: bytes, ident: Identity) -> bytes:
         labels: dict[str, str] = {}
-        for data in fields:
-            _, pos = read_varint(data, 0)
-            length, pos = read_varint(data, pos)
-            name, value = _label(data[pos:pos + length])
+        pos = 0
+        while pos < len(key):
+            length, pos = _length(key, pos + 1)
+            name, value = _label(key[pos:pos + length])
+            pos += length
             labels[name] = value
+        if pos != len(key):
+            raise ValueError("label runs past its series")
         for name in IDENTITY_LABELS:
             labels.pop(name, None)
         labels.setdefault("job", ident.default_job)
         labels.update(ident.labels)
         return remote_write.encode_labels(labels.items())
+
+
+def _length(data: bytes, pos: int) -> tuple[int, int]:
+    """A length varint at ``pos``: (length, position after it); one byte inline."""
+    length = data[pos]
+    if length < 0x80:
+        return length, pos + 1
+    return read_varint(data, pos)
+
+
+def _stamp(data: bytes, start: int, end: int) -> int:
+    """The timestamp of a Sample message at ``data[start:end]``."""
+    if end - start >= 11 and data[start] == 0x09 and data[start + 9] == 0x10:
+        pos = start + 10  # the agent's layout: value (fixed64) then timestamp (varint)
+        stamp = shift = 0
+        while pos < end:
+            byte = data[pos]
+            stamp |= (byte & 0x7F) << shift
+            pos += 1
+            if byte < 0x80:
+                break
+            shift += 7
+        if pos == end:
+            return stamp - (1 << 64) if stamp >= 1 << 63 else stamp
+    pos, stamp = start, 0
+    while pos < end:
+        tag, pos = read_varint(data, pos)
+        if tag == 0x10:
+            stamp, pos = read_varint(data, pos)
+            if stamp >= 1 << 63:
+                stamp -= 1 << 64
+        else:
+            pos = _skip(data, pos, tag)
+    return stamp
 
 
 def _label(data: bytes) -> tuple[str, str]:
@@ -215,18 +284,23 @@ class GatewayMetrics:
                            registry=registry)
         self.received = Counter("commune_gateway_received_samples",
                                 "Samples accepted from agents.", ["commune"], registry=registry)
+        self.dropped = Counter("commune_gateway_dropped_samples",
+                               "Samples dropped: too_old (max_sample_age), too_new "
+                               "(max_sample_ahead: the agent's clock is wrong).", ["reason"],
+                               registry=registry)
 
 
 @dataclasses.dataclass(frozen=True)
 class Decoded:
     """A checked, relabelled body ready to forward."""
 
-    body: bytes  # snappy-compressed
+    raw: bytes  # uncompressed: the forwarder merges and compresses
     samples: int
+    dropped: dict[str, int]
 
 
 def decode(body: bytes, ident: Identity, relabeler: Relabeler, max_decoded: int) -> Decoded:
-    """Decompress, check, relabel and recompress one request body."""
+    """Decompress, check and relabel one request body."""
     try:
         raw = remote_write.decompress(body, max_decoded)
     except OverflowError as exc:
@@ -237,5 +311,5 @@ def decode(body: bytes, ident: Identity, relabeler: Relabeler, max_decoded: int)
         remote_write.parse_write_request(raw)
     except ValueError as exc:
         raise BadRequest("protobuf", str(exc)) from None
-    out, samples = relabeler.relabel(raw, ident)
-    return Decoded(remote_write.compress(out), samples)
+    out, samples, dropped = relabeler.relabel(raw, ident)
+    return Decoded(out, samples, dropped)

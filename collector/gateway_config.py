@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from agent.schema import ExistingFile, Invalid, load_file
@@ -31,6 +32,7 @@ QUEUE_BYTES = ByteSize(256 << 20)
 MAX_BODY_BYTES = ByteSize(8 << 20)
 MAX_DECODED_BYTES = ByteSize(64 << 20)
 ACK_TIMEOUT = Duration(10)
+MAX_SAMPLE_AHEAD = Duration(600)
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,18 @@ class Receiver:
     timeout: Duration = RECEIVER_TIMEOUT
     bearer_token_file: ExistingFile | None = None
     ca_file: ExistingFile | None = None
-    queue_bytes: ByteSize = QUEUE_BYTES
+    queue_bytes: ByteSize = QUEUE_BYTES  # uncompressed bytes waiting; when full, agents get 503
+    concurrency: int = 4  # posts in flight to this receiver
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. Mimir's X-Scope-OrgID
+
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Invalid(f"expected an http(s) URL like 'http://127.0.0.1:9090/api/v1/write', "
                           f"got {self.url!r}", key="url")
+        if not 1 <= self.concurrency <= 64:
+            raise Invalid(f"expected 1 to 64, got {self.concurrency}", key="concurrency")
 
     @property
     def label(self) -> str:
@@ -85,6 +92,12 @@ class GatewayConfig:
     max_body_bytes: ByteSize = MAX_BODY_BYTES  # compressed; larger bodies get 413
     max_decoded_bytes: ByteSize = MAX_DECODED_BYTES  # after snappy; larger get 413
     ack_timeout: Duration = ACK_TIMEOUT
+    # Drop (and count) samples older than this: set it to the receivers' out-of-order window,
+    # past which Prometheus refuses them (2.42 with a 500, which would be retried forever).
+    max_sample_age: Duration | None = None
+    # Drop (and count) samples stamped further ahead than this: an agent with a wrong clock
+    # would otherwise move the receiver's head forward and get everyone else's samples refused.
+    max_sample_ahead: Duration = MAX_SAMPLE_AHEAD
     job: str = "commune-agent"
 
     def __post_init__(self) -> None:

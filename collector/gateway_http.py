@@ -4,9 +4,10 @@
     ... serving http://:9820/api/v1/write (1 receivers, 166 tokens)
 
 ``POST /api/v1/write`` with ``Authorization: Bearer TOKEN``: 204 once every receiver took the
-samples; 401 wrong token; 411 no Content-Length; 413 too large; 400 bad snappy/protobuf or a
-receiver refused the samples (the agent drops them); 503 a receiver is unreachable or its queue
-is full (the agent keeps them and retries). ``/metrics``, ``/-/healthy``, ``/-/ready``.
+samples (retried until ``ack_timeout``, then given up: the agent still has them); 401 wrong
+token; 411 no Content-Length; 413 too large; 400 bad snappy/protobuf or a receiver refused the
+samples (the agent drops them); 503 a receiver is unreachable or its queue is full (the agent
+keeps them and retries). ``/metrics``, ``/-/healthy``, ``/-/ready``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import signal
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -83,6 +85,9 @@ class GatewayHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "commune-collector"
     timeout = 60
+    # Headers and body go out in two writes; with Nagle on, the second waits for the client's
+    # delayed ACK (40 ms) on every kept-alive request.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         if self.path.split("?", 1)[0] != WRITE_PATH:
@@ -115,13 +120,18 @@ class GatewayHandler(BaseHTTPRequestHandler):
         except BadRequest as exc:
             server.metrics.bad.labels(exc.reason).inc()
             return 400, str(exc)
+        for reason, count in decoded.dropped.items():
+            if count:
+                server.metrics.dropped.labels(reason).inc(count)
         if not decoded.samples:
             return 204, ""
+        deadline = time.monotonic() + config.ack_timeout
         try:
-            futures = server.forwarder.submit(decoded.body, decoded.samples)
+            futures = server.forwarder.submit(decoded.raw, decoded.samples, deadline)
         except QueueFull as exc:
             return 503, str(exc)
-        done, pending = concurrent.futures.wait(futures, config.ack_timeout)
+        # Each receiver gives up the body at the deadline, so this wait ends soon after.
+        done, pending = concurrent.futures.wait(futures, config.ack_timeout + 5)
         if pending:
             return 503, "a receiver has not taken the samples yet; retry later"
         for future in done:

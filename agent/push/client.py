@@ -15,7 +15,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from prometheus_client.core import Metric
@@ -33,7 +33,8 @@ SENT = MetricSpec("commune_push_sent_samples_total", "counter",
                   "Samples the gateway accepted.")
 DROPPED = MetricSpec("commune_push_dropped_samples_total", "counter",
                      "Samples given up: spool_full (oldest dropped to stay under "
-                     "max_spool_bytes) or rejected (the gateway answered 4xx).", ("reason",))
+                     "max_spool_bytes), rejected (the gateway answered 4xx) or spool_error "
+                     "(the spool could not be written).", ("reason",))
 LAG = MetricSpec("commune_push_lag_seconds", "gauge",
                  "How far the newest delivered sample trails the newest spooled one.")
 OLDEST_AGE = MetricSpec("commune_push_oldest_sample_age_seconds", "gauge",
@@ -41,7 +42,7 @@ OLDEST_AGE = MetricSpec("commune_push_oldest_sample_age_seconds", "gauge",
 HEARTBEAT = MetricSpec("commune_agent_heartbeat_timestamp_seconds", "gauge",
                        "When the agent last spooled its heartbeat; pushed every interval.")
 METRICS = (SPOOL_BYTES, SENT, DROPPED, LAG, OLDEST_AGE, HEARTBEAT)
-DROP_REASONS = ("spool_full", "rejected")
+DROP_REASONS = ("spool_full", "rejected", "spool_error")
 
 
 class Rejected(Exception):
@@ -56,14 +57,15 @@ class Poster:
     """POSTs remote-write bodies over one kept-alive HTTP(S) connection."""
 
     def __init__(self, url: str, token: str | None, timeout: float,
-                 ca_file: str | None = None, user_agent: str = "commune-agent") -> None:
+                 ca_file: str | None = None, user_agent: str = "commune-agent",
+                 headers: Mapping[str, str] | None = None) -> None:
         parts = urlsplit(url)
         self.https = parts.scheme == "https"
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.https else 80)
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.timeout = timeout
-        self.headers = {**remote_write.HEADERS, "User-Agent": user_agent}
+        self.headers = {**remote_write.HEADERS, "User-Agent": user_agent, **(headers or {})}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
         self.context = ssl.create_default_context(cafile=ca_file) if self.https else None
@@ -84,7 +86,7 @@ class Poster:
             conn = self._connection()
             conn.request("POST", self.path, body, self.headers)
             resp = conn.getresponse()
-            text = resp.read(512)
+            text = resp.read()  # all of it, or the kept-alive connection is out of step
             if resp.will_close:
                 self.close()
         except (OSError, http.client.HTTPException) as exc:
@@ -92,7 +94,7 @@ class Poster:
             raise Retry(f"{type(exc).__name__}: {exc}") from None
         if 200 <= resp.status < 300:
             return
-        message = f"HTTP {resp.status}: {text.decode(errors='replace').strip()}"
+        message = f"HTTP {resp.status}: {text[:300].decode(errors='replace').strip()}"
         if resp.status == 429 or resp.status >= 500:
             raise Retry(message)
         raise Rejected(message)
@@ -139,6 +141,7 @@ class PushClient:
         self.poster = Poster(config.url, token, config.timeout, config.ca_file)
         self.sent = 0
         self.rejected = 0
+        self.write_errors = 0  # samples lost because the spool could not be written
         self.heartbeat = 0.0
         self._last_ms = 0
         self._newest_spooled_ms = 0
@@ -171,7 +174,13 @@ class PushClient:
             # Strictly increasing stamps keep every series in order even if the clock steps back.
             stamp = max(int(self.clock() * 1000), self._last_ms + 1)
             self._last_ms = stamp
-            self.spool.append(encode_record(stamp, entries), len(entries), stamp)
+            try:
+                self.spool.append(encode_record(stamp, entries), len(entries), stamp)
+            except OSError as exc:
+                self.write_errors += len(entries)
+                log.error("push: cannot write to the spool in %s: %s; %d samples lost",
+                          self.config.spool_dir, exc, len(entries))
+                return
             self._newest_spooled_ms = stamp
         self._wake.set()
 
@@ -190,6 +199,7 @@ class PushClient:
         out[SENT].add_metric([], self.sent)
         out[DROPPED].add_metric(["spool_full"], self.spool.dropped)
         out[DROPPED].add_metric(["rejected"], self.rejected)
+        out[DROPPED].add_metric(["spool_error"], self.write_errors)
         lag = max(0, self._newest_spooled_ms - self._newest_sent_ms) / 1000
         out[LAG].add_metric([], lag if self._newest_spooled_ms else 0.0)
         oldest = self.spool.oldest_timestamp_ms()
@@ -251,9 +261,12 @@ class PushClient:
                 log.exception("push: heartbeat failed")
             self._stop.wait(self.interval)
 
-    def start(self) -> None:
-        """Start the heartbeat and sender threads."""
-        for target, name in ((self._beat_loop, "push-heartbeat"), (self._send_loop, "push")):
+    def start(self, heartbeat: bool = True) -> None:
+        """Start the sender thread and (unless told not to) the heartbeat thread."""
+        loops = [(self._send_loop, "push")]
+        if heartbeat:
+            loops.append((self._beat_loop, "push-heartbeat"))
+        for target, name in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)

@@ -212,8 +212,17 @@ class Spool:
                 self._roll()
             seg = self._segments[-1]
             assert self._active is not None
-            self._active.write(record)
-            self._active.flush()
+            try:
+                self._active.write(record)
+                self._active.flush()
+            except OSError:
+                # Disk full or gone: cut the partial record, or every later one would be lost
+                # behind it at the next start.
+                with contextlib.suppress(OSError):
+                    self._active.close()
+                    os.truncate(seg.path, seg.size)
+                self._active = open(seg.path, "ab")  # noqa: SIM115 - kept open while active
+                raise
             seg.add(seg.size + len(record), samples, timestamp_ms)
             self.dropped += dropped
             return dropped
@@ -288,7 +297,7 @@ class Spool:
         self._segments.remove(seg)
         with contextlib.suppress(FileNotFoundError):
             seg.path.unlink()
-        self._cursor = (self._segments[0].id, 0) if self._segments else (seg.id + 1, 0)
+        self._cursor = (next((s.id for s in self._segments if s.id > seg.id), seg.id + 1), 0)
         self._save_cursor()
 
     def done(self, batch: Batch, delivered: bool) -> None:

@@ -38,6 +38,8 @@ def test_outage_and_agent_restart_lose_no_sample(tmp_path: Path, prometheus: Pro
                  what="ticks spooled during the outage")
         assert agent.metric("commune_push_spool_bytes") > 0
         assert agent.metric("commune_push_oldest_sample_age_seconds") > 1
+        assert agent.metric("commune_agent_heartbeat_timestamp_seconds") > time.time() - 60
+        assert agent.metric("commune_push_lag_seconds") > 1
         agent.stop()  # restarted while the link is down: the spool is on disk
         agent = PushAgent(agent_config, tmp_path, name="agent-2")
         wait_for(lambda: read_ticks(ticks) >= down_ticks + OUTAGE_SAMPLES, 60,
