@@ -138,7 +138,8 @@ def remove_items(text: str, seq: yaml.Node, match: Callable[[yaml.Node], bool]) 
         key_line = first - 1
         while key_line > 0 and lines[key_line].lstrip().startswith(("#", "\n")):
             key_line -= 1
-        lines[key_line] = lines[key_line].rstrip("\n").rstrip() + " []\n"
+        head, sep, comment = lines[key_line].rstrip("\n").partition(" #")
+        lines[key_line] = head.rstrip() + " []" + (f"  #{comment}" if sep else "") + "\n"
         return "".join(lines), len(doomed)
     for item in reversed(doomed):
         del lines[item.start_mark.line:_last_line(item) + 1]

@@ -15,7 +15,7 @@ from collector.cli import main
 from collector.enroll import EnrollError, NodeRequest, enroll, revoke
 from collector.gateway_config import load_gateway_config, token_digest
 from collector.inventory import load_inventory
-from collector.yamledit import append_item, compose, remove_items
+from collector.yamledit import append_item, compose, quote, remove_items
 from tests.rollout.conftest import Province
 
 URL = "http://127.0.0.1:9820/api/v1/write"
@@ -179,3 +179,21 @@ def test_edits_keep_comments_in_odd_layouts():
     assert added.endswith("  - {commune: '2', node: b}\n  - {commune: '3', node: c}\n# tail\n")
     bare = append_item("receivers: []\n", compose("receivers: []\n"), "tokens", "{x: 1}")
     assert bare == "receivers: []\ntokens:\n  - {x: 1}\n"
+
+
+def test_enroll_and_revoke_on_the_example_gateway_config(province: Province, tmp_path: Path):
+    example = Path(__file__).resolve().parents[2] / "configs" / "gateway" / "example.yml"
+    gateway = tmp_path / "example.yml"
+    original = example.read_text()
+    gateway.write_text(original)
+    issued = enroll(NodeRequest("14797", "lan-2"), province.inventory, gateway, URL, 60)
+    assert _diff(original, gateway.read_text()) == [
+        f'+   - {{commune: "14797", node: lan-2, sha256: '
+        f'{quote(token_digest(issued.enrolment.token))}}}']
+    revoke("14797", "lan-2", gateway)
+    assert gateway.read_text() == original
+    revoke("16318", "lan-1", gateway)
+    text = gateway.read_text()
+    assert "tokens: []  # one per pushing node" in text
+    assert "# token: openssl rand -hex 32" in text and "sha256: 5b0c" not in text
+    assert compose(text).value[-1][1].value == []
