@@ -17,6 +17,7 @@
 # --no-systemd. --no-systemd writes the unit but does not start it: it prints
 # "start: COMMAND" and waits for whoever runs COMMAND (the test) to bring the agent up.
 set -euo pipefail
+umask 022  # the service user must read the venv; secrets get 0600 explicitly
 
 PROG=install-agent
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -77,6 +78,10 @@ elif [ "$(id -u)" -ne 0 ]; then
     die "run as root (sudo bash $0 ...), or use --root DIR for a test install"
 fi
 [ -z "$WHEELHOUSE" ] || [ -d "$WHEELHOUSE" ] || die "--wheelhouse $WHEELHOUSE: no such folder"
+# An unpacked release from scripts/build-wheelhouse.sh has wheelhouse/ next to deploy/.
+if [ -z "$WHEELHOUSE" ] && [ -d "$SOURCE/wheelhouse" ] && [ ! -f "$SOURCE/setup.cfg" ]; then
+    WHEELHOUSE=$SOURCE/wheelhouse
+fi
 [ -z "$CONFIG" ] || [ -f "$CONFIG" ] || die "--config $CONFIG: no such file"
 [ -z "$TOKEN" ] || [ -f "$TOKEN" ] || die "--token-file $TOKEN: no such file"
 if [ -n "$CONFIG" ] && [ -z "$TOKEN" ]; then die "--config needs --token-file too"; fi

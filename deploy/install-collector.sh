@@ -16,6 +16,7 @@
 # Test options: --root DIR (everything under DIR, DIR-prefixed paths, no user, no owners, no
 # systemctl) and --no-systemd (units written, nothing started).
 set -euo pipefail
+umask 022  # the service user must read the venv; secrets get 0600 explicitly
 
 PROG=install-collector
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -60,6 +61,10 @@ elif [ "$(id -u)" -ne 0 ]; then
     die "run as root (sudo bash $0 ...), or use --root DIR for a test install"
 fi
 [ -z "$WHEELHOUSE" ] || [ -d "$WHEELHOUSE" ] || die "--wheelhouse $WHEELHOUSE: no such folder"
+# An unpacked release from scripts/build-wheelhouse.sh has wheelhouse/ next to deploy/.
+if [ -z "$WHEELHOUSE" ] && [ -d "$SOURCE/wheelhouse" ] && [ ! -f "$SOURCE/setup.cfg" ]; then
+    WHEELHOUSE=$SOURCE/wheelhouse
+fi
 
 VENV=$ROOT$PREFIX
 ETC=$ROOT/etc/commune-collector

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,12 +31,12 @@ class Installed:
         self.returncode: int | None = None
         self.agent: Process | None = None
 
-    def run(self, args: Sequence[str], wheels: Path, logdir: Path,
-            start_agent: bool = True) -> Installed:
+    def run(self, args: Sequence[str], wheels: Path | None, logdir: Path,
+            start_agent: bool = True, script: Path = INSTALL) -> Installed:
         """Run the installer; start the agent from the "start:" command it prints."""
-        argv = ["bash", str(INSTALL), "--root", str(self.root), "--prefix", PREFIX,
-                "--no-systemd", "--wheelhouse", str(wheels), "--listen",
-                f"{LOOPBACK}:{self.port}", "--ready-timeout", "60", *args]
+        argv = ["bash", str(script), "--root", str(self.root), "--prefix", PREFIX,
+                "--no-systemd", "--listen", f"{LOOPBACK}:{self.port}", "--ready-timeout", "60",
+                *(["--wheelhouse", str(wheels)] if wheels else []), *args]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, cwd=self.root.parent)
         assert proc.stdout is not None
@@ -57,10 +58,18 @@ class Installed:
             self.agent = None
 
 
-def install(root: Path, args: Sequence[str], wheels: Path, logdir: Path,
-            port: int | None = None, start_agent: bool = True) -> Installed:
+def install(root: Path, args: Sequence[str], wheels: Path | None, logdir: Path,
+            port: int | None = None, start_agent: bool = True,
+            script: Path = INSTALL) -> Installed:
     """Install into ``root`` (a fresh port unless given)."""
-    return Installed(root, port or free_port()).run(args, wheels, logdir, start_agent)
+    return Installed(root, port or free_port()).run(args, wheels, logdir, start_agent, script)
+
+
+def release(wheels: Path, out: Path) -> Path:
+    """An unpacked release like scripts/build-wheelhouse.sh makes: deploy/ + wheelhouse/."""
+    shutil.copytree(ROOT / "deploy", out / "deploy")
+    shutil.copytree(wheels, out / "wheelhouse")
+    return out / "deploy" / "install-agent.sh"
 
 
 def uninstall(root: Path) -> subprocess.CompletedProcess[str]:

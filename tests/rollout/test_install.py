@@ -14,7 +14,7 @@ from collector.cli import main
 from tests.peers import LOOPBACK, Prometheus, free_port, wait_for
 from tests.push.peers import PROMETHEUS_PUSH_ARGS, PROMETHEUS_PUSH_CONFIG, Gateway
 from tests.rollout.conftest import INVENTORY, gateway_yaml
-from tests.rollout.installer import Installed, install, tree, uninstall
+from tests.rollout.installer import Installed, install, release, tree, uninstall
 
 
 def _province(tmp_path: Path, receiver: str) -> tuple[Path, Path]:
@@ -120,8 +120,11 @@ def test_revoked_token_fails_the_install_with_what_to_do(tmp_path: Path, wheels:
     (root / "etc" / "hostname").write_text("node\n")  # not ours: uninstall keeps it
     installed = None
     try:
-        installed = install(root, ["--enrol", code], wheels, tmp_path)
+        # From an unpacked release (deploy/ + wheelhouse/), no --wheelhouse, no checkout.
+        script = release(wheels, tmp_path / "release")
+        installed = install(root, ["--enrol", code], None, tmp_path, script=script)
         assert installed.returncode == 1, installed.output
+        assert f"from {tmp_path}/release/wheelhouse (offline)" in installed.output
         assert "the gateway refused this node's token" in installed.output
         assert "done" not in installed.output
     finally:
