@@ -155,9 +155,11 @@ def enroll(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: 
             raise EnrollError(f"{exc}{_suggest(inventory, request.commune)}") from None
         has_node = any(n.name == request.node for n in commune.nodes)
         if has_node and not reissue:
+            taken = {n.name for n in commune.nodes}
+            free = next(f"lan-{i}" for i in range(1, len(taken) + 2) if f"lan-{i}" not in taken)
             raise EnrollError(
                 f"commune {commune.code} ({commune.name}) already has a node {request.node!r} in "
-                f"{inventory_path}; choose another --node (e.g. lan-{len(commune.nodes) + 1}), or "
+                f"{inventory_path}; choose another --node (e.g. {free}), or "
                 f"add --reissue to give that node a new token")
         if reissue and not has_node:
             raise EnrollError(f"--reissue: commune {commune.code} has no node {request.node!r} "

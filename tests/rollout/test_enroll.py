@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import stat
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def test_duplicate_node_is_refused_and_changes_nothing(province: Province, capsy
     assert main(["enroll", "--commune", "16318", "--node", "lan-1", *province.args(),
                  "--gateway-url", URL]) == 2
     err = capsys.readouterr().err
-    assert "already has a node 'lan-1'" in err and "--reissue" in err
+    assert "already has a node 'lan-1'" in err and "(e.g. lan-2)" in err and "--reissue" in err
     assert (province.inventory.read_text(), province.gateway.read_text()) == before
 
 
@@ -197,3 +198,15 @@ def test_enroll_and_revoke_on_the_example_gateway_config(province: Province, tmp
     assert "tokens: []  # one per pushing node" in text
     assert "# token: openssl rand -hex 32" in text and "sha256: 5b0c" not in text
     assert compose(text).value[-1][1].value == []
+
+
+def test_concurrent_enrolments_lose_no_edit(province: Province):
+    names = [f"lan-{i}" for i in range(2, 10)]
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        issued = list(pool.map(lambda name: enroll(NodeRequest("16318", name),
+                                                    province.inventory, province.gateway,
+                                                    URL, 60), names))
+    nodes = [n.name for n in load_inventory(province.inventory).commune("16318").nodes]
+    assert sorted(nodes) == sorted(["lan-1", *names])
+    digests = {t.sha256 for t in load_gateway_config(str(province.gateway)).tokens}
+    assert digests == {token_digest(i.enrolment.token) for i in issued}
