@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -46,3 +47,24 @@ def test_a_bad_unit_is_caught(tmp_path: Path):
     done = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
                           text=True, timeout=60, cwd=tmp_path)
     assert done.returncode != 0 and "/opt/commune-collector/bin/commune-collector" in done.stderr
+
+
+def test_exposure_of_the_long_running_units_is_low(tmp_path: Path):
+    """systemd's own hardening score (0 = fully locked down, 10 = unprotected), offline."""
+    scores = {}
+    for name, prefix in (("commune-agent.service", "/opt/commune-agent"),
+                         ("commune-collector-gateway.service", "/opt/commune-collector")):
+        venv = tmp_path / prefix.lstrip("/")
+        (venv / "bin").mkdir(parents=True)
+        for script in ("commune-agent", "commune-collector"):
+            (venv / "bin" / script).symlink_to(VENV_BIN / script)
+        unit = tmp_path / name
+        unit.write_text((SYSTEMD / name).read_text().replace(prefix, str(venv)))
+        done = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", done.stdout)
+        assert match, done.stdout[-500:]
+        scores[name] = float(match.group(1))
+    print(f"\nsystemd-analyze security exposure: {scores}")
+    assert all(score < 3.0 for score in scores.values()), scores
