@@ -9,8 +9,8 @@ the node's bearer token and the code's expiry (Unix seconds). The installer turn
           --spool-dir /var/lib/commune-agent/spool
     wrote /etc/commune-agent/agent.yml (commune 16318, node lan-1) and /etc/commune-agent/token
 
-The expiry is checked here, on the node: a code copied into a ticket or a chat is useless after
-it (default 24h). The token itself stays valid until ``commune-collector revoke``.
+The expiry is checked here, on the node, and on the province side by ``commune-collector
+expire``, which removes the token of a code that expired before its node ever pushed.
 """
 
 from __future__ import annotations

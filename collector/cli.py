@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
-from collector import enroll, gateway_cli, reload, render_cli
+from collector import enroll, expire, gateway_cli, reload, render_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     render_cli.add_parser(sub)
     gateway_cli.add_parser(sub)
     enroll.add_parser(sub)
+    expire.add_parser(sub)
     reload.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":

@@ -33,6 +33,7 @@ import yaml
 
 from agent.enrolment import Enrolment, agent_yaml, write_private
 from agent.units import Duration
+from collector.expire import Pending, add_pending, read_ledger, write_ledger
 from collector.gateway_config import load_gateway_config, token_digest
 from collector.inventory import ROLES, ConfigError, Inventory, UnknownCommune, load_inventory
 from collector.yamledit import (
@@ -140,8 +141,14 @@ def _suggest(inventory: Inventory, code: str) -> str:
 
 # -- enrol -----------------------------------------------------------------------------------
 def enroll(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: str,
-           valid: float, reissue: bool = False, now: float | None = None) -> Issued:
-    """Add the node to the inventory (unless ``reissue``) and store a new token's digest."""
+           valid: float, reissue: bool = False, now: float | None = None,
+           pending: bool = True) -> Issued:
+    """Add the node to the inventory (unless ``reissue``) and store a new token's digest.
+
+    With ``pending``, the code is recorded for ``commune-collector expire``, which removes the
+    token if the node has not pushed by the code's expiry.
+    """
+    now = time.time() if now is None else now
     if request.role not in ROLES:
         raise EnrollError(f"--role {request.role!r}: expected one of {', '.join(ROLES)}")
     if not url.startswith(("http://", "https://")):
@@ -203,7 +210,9 @@ def enroll(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: 
         finally:
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
-    now = time.time() if now is None else now
+        if pending:
+            add_pending(gateway_path, Pending(commune.code, request.node, token_digest(token),
+                                              now + valid))
     return Issued(Enrolment(url, commune.code, request.node, token, now + valid), commune.name,
                   not has_node)
 
@@ -244,6 +253,9 @@ def revoke(commune: str, node: str, gateway_path: Path, inventory_path: Path | N
         finally:
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
+        left = [p for p in read_ledger(gateway_path) if (p.commune, p.node) != (commune, node)]
+        if len(left) != len(read_ledger(gateway_path)):
+            write_ledger(gateway_path, left)
     return count
 
 
@@ -296,7 +308,7 @@ def run_enroll(args: argparse.Namespace) -> int:
     request = NodeRequest(args.commune, args.node, args.role, args.address)
     try:
         issued = enroll(request, args.inventory, args.gateway_config, args.gateway_url,
-                        float(args.valid), args.reissue)
+                        float(args.valid), args.reissue, pending=args.offline is None)
     except (EnrollError, EditError, ConfigError) as exc:
         print(f"commune-collector enroll: {exc}", file=sys.stderr)
         return 2

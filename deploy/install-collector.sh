@@ -126,7 +126,8 @@ step "rendering $INV_PATH into $STATE/prometheus"
 mkd "$UNIT_DIR" 755
 UNITS=(commune-collector-gateway.service commune-collector-gateway.path
        commune-collector-gateway-restart.service commune-collector-render.service
-       commune-collector-render.path)
+       commune-collector-render.path commune-collector-expire.service
+       commune-collector-expire.timer)
 for unit in "${UNITS[@]}"; do
     record "$UNIT_DIR/$unit"
     # One pass per path, the inventory last: $INV_PATH may itself contain /etc/commune-collector.
@@ -137,6 +138,7 @@ for unit in "${UNITS[@]}"; do
         -e "s|@INVENTORY@|$INV_PATH|g" \
         -e "s|--web.listen-address :9820|--web.listen-address $LISTEN|" \
         -e "s|http://127.0.0.1:9090 http://127.0.0.1:9093|$PROMETHEUS $ALERTMANAGER|" \
+        -e "s|--prometheus http://127.0.0.1:9090|--prometheus $PROMETHEUS|" \
         "$HERE/systemd/$unit" > "$UNIT_DIR/$unit.tmp"
     chmod 644 "$UNIT_DIR/$unit.tmp"
     mv "$UNIT_DIR/$unit.tmp" "$UNIT_DIR/$unit"
@@ -146,11 +148,12 @@ write_manifest
 if [ "$SYSTEMD" = 1 ]; then
     systemctl daemon-reload
     systemctl enable --quiet commune-collector-gateway.service commune-collector-gateway.path \
-        commune-collector-render.path
+        commune-collector-render.path commune-collector-expire.timer
     CREATED+=("unit commune-collector-gateway.service" "unit commune-collector-gateway.path"
-              "unit commune-collector-render.path")
+              "unit commune-collector-render.path" "unit commune-collector-expire.timer")
     write_manifest
-    systemctl start commune-collector-gateway.path commune-collector-render.path
+    systemctl start commune-collector-gateway.path commune-collector-render.path \
+        commune-collector-expire.timer
     if grep -q 'sha256' "$GATEWAY"; then systemctl restart commune-collector-gateway.service; fi
 fi
 echo "done: commune-collector is installed in $VENV; enrol nodes with:"

@@ -17,7 +17,8 @@ from tests.rollout.installer import ROOT, tree
 PREFIX = "/opt/commune-collector"
 UNITS = ("commune-collector-gateway.service", "commune-collector-gateway.path",
          "commune-collector-gateway-restart.service", "commune-collector-render.service",
-         "commune-collector-render.path")
+         "commune-collector-render.path", "commune-collector-expire.service",
+         "commune-collector-expire.timer")
 
 
 def _install(root: Path, wheels: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -76,6 +77,13 @@ def test_collector_install_enrol_serve_render_reload_uninstall(tmp_path: Path, w
         assert reloaded.returncode == 0, reloaded.stderr
         assert reloaded.stdout.splitlines() == [f"reloaded {prometheus.url}",
                                                 f"reloaded {alertmanager.url}"]
+
+        # The expire unit's command runs against the same Prometheus: the node never pushed
+        # but its code is still valid, so nothing changes.
+        [expire_cmd] = _exec_starts(units[5])
+        assert expire_cmd[-1] == prometheus.url
+        expired = subprocess.run(expire_cmd, capture_output=True, text=True, timeout=60)
+        assert expired.returncode == 0 and "no enrolment to settle" in expired.stdout, expired
 
         # Upgrade in place: the enrolled token and the edited inventory stay.
         kept = (inventory.read_text(), gateway_file.read_text())

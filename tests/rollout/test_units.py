@@ -22,7 +22,7 @@ def test_collector_units_verify(tmp_path: Path):
         target = tmp_path / unit.name
         target.write_text(unit.read_text().replace("/opt/commune-collector", str(prefix)))
         units.append(target)
-    assert {u.suffix for u in units} == {".service", ".path"} and len(units) == 5
+    assert {u.suffix for u in units} == {".service", ".path", ".timer"} and len(units) == 7
     done = subprocess.run(["systemd-analyze", "verify", *map(str, units)], capture_output=True,
                           text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
