@@ -120,8 +120,6 @@ trap write_manifest EXIT
 # 1. the venv
 install_venv
 
-
-
 # 2. the user
 [ -n "$ROOT" ] || add_user "$SERVICE_USER" /var/lib/commune-agent "commune-monitor agent"
 
