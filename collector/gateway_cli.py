@@ -19,6 +19,9 @@ def add_parser(sub: Any) -> None:
                        help="gateway YAML: receivers, tokens, optional inventory")
     serve.add_argument("--web.listen-address", dest="listen_address", default=DEFAULT_LISTEN,
                        metavar="HOST:PORT", help=f"where to listen (default {DEFAULT_LISTEN})")
+    serve.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
+                       help="exporter-toolkit web config: tls_server_config, "
+                            "http_server_config.headers")
     serve.add_argument("--log.level", dest="log_level", default="info",
                        choices=("debug", "info", "warn", "error"))
 
@@ -33,9 +36,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         listen = HostPort.parse(args.listen_address)
         config = load_gateway_config(args.config_file)
+        web_config = None
+        if args.web_config_file:
+            from agent.webconfig import load_web_config
+
+            web_config = load_web_config(args.web_config_file)
+            if web_config.basic_auth_users:
+                raise ValueError(f"{args.web_config_file}: basic_auth_users is not used by the "
+                                 "gateway (agents send bearer tokens); remove it")
         from collector.gateway_http import serve
 
-        return serve(config, listen)
+        return serve(config, listen, web_config)
     except ConfigError as exc:
         print(f"commune-collector: {exc}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from agent.push import remote_write
-from agent.push.client import Poster, Rejected, Retry
+from agent.push.poster import Poster, Rejected, Retry
 from collector.gateway_config import Receiver
 
 log = logging.getLogger(__name__)

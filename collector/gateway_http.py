@@ -19,11 +19,12 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from agent.push.client import Rejected
+from agent.push.poster import Rejected
 from agent.schema import HostPort
 from collector.gateway import (
     BadRequest,
@@ -35,6 +36,9 @@ from collector.gateway import (
 )
 from collector.gateway_config import GatewayConfig
 from collector.gateway_forward import Forwarder, QueueFull
+
+if TYPE_CHECKING:
+    from agent.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +53,23 @@ class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: HostPort, config: GatewayConfig) -> None:
+    def __init__(self, address: HostPort, config: GatewayConfig,
+                 web_config: WebConfig | None = None) -> None:
         self.config = config
+        self.headers: dict[str, str] = {}
         self.registry = CollectorRegistry()
         self.metrics = GatewayMetrics(self.registry)
         self.relabeler = Relabeler(config, inventory_labels(config.inventory, config.tokens))
         host = address.host or "::"
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host, address.port), GatewayHandler)
+        if web_config is not None:
+            self.headers = dict(web_config.http_server_config.headers)
+            tls = web_config.tls_server_config
+            if tls is not None:
+                # Handshakes happen on the first read, in each connection's thread.
+                self.socket = tls.context().wrap_socket(self.socket, server_side=True,
+                                                        do_handshake_on_connect=False)
         self.forwarder = Forwarder(config.receivers, self.registry)
         self.stopping = False
 
@@ -163,6 +176,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, content_type: str, close: bool = False) -> None:
         self.send_response(status)
+        for name, value in self.server.headers.items():
+            self.send_header(name, value)
         if status != 204:
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -174,18 +189,20 @@ class GatewayHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        if log.isEnabledFor(logging.DEBUG):  # called on every request: skip the formatting
+            log.debug("%s %s", self.address_string(), format % args)
 
 
-def serve(config: GatewayConfig, listen: HostPort) -> int:
+def serve(config: GatewayConfig, listen: HostPort, web_config: WebConfig | None = None) -> int:
     """Run the gateway until SIGTERM or Ctrl-C."""
-    server = GatewayServer(listen, config)
+    server = GatewayServer(listen, config, web_config)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     thread = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
     thread.start()
-    log.info("serving http://%s%s (%d receivers, %d tokens)", listen, WRITE_PATH,
+    scheme = "https" if web_config and web_config.tls_server_config else "http"
+    log.info("serving %s://%s%s (%d receivers, %d tokens)", scheme, listen, WRITE_PATH,
              len(config.receivers), len(config.tokens))
     stop.wait()
     server.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import sys
 import textwrap
 import urllib.parse
@@ -56,15 +57,19 @@ class Gateway(Process):
     """``commune-collector serve`` on a loopback port (the same port again after restart)."""
 
     def __init__(self, config: Path, workdir: Path, port: int | None = None,
-                 name: str = "gateway") -> None:
+                 name: str = "gateway", web_config: Path | None = None,
+                 ca_file: Path | None = None) -> None:
         self.port = port or free_port()
-        self.url = f"http://{LOOPBACK}:{self.port}"
+        scheme = "https" if web_config else "http"
+        self.url = f"{scheme}://{LOOPBACK}:{self.port}"
         self.write_url = f"{self.url}/api/v1/write"
+        extra = ["--web.config.file", str(web_config)] if web_config else []
         super().__init__([str(VENV_BIN / "commune-collector"), "serve", "--config.file",
-                          str(config), "--web.listen-address", f"{LOOPBACK}:{self.port}"],
-                         workdir / f"{name}-{self.port}.log")
-        wait_for(lambda: http_get(f"{self.url}/-/ready")[0] == 200 or not self.alive(), 15,
-                 what=f"gateway ready ({self.log_path})")
+                          str(config), "--web.listen-address", f"{LOOPBACK}:{self.port}",
+                          *extra], workdir / f"{name}-{self.port}.log")
+        context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+        wait_for(lambda: http_get(f"{self.url}/-/ready", context=context)[0] == 200
+                 or not self.alive(), 15, what=f"gateway ready ({self.log_path})")
         assert self.alive(), self.log()
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:

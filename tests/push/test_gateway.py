@@ -246,3 +246,28 @@ def test_inventory_labels_are_set_from_the_token(tmp_path: Path,
         inventory_labels(config.inventory, (*config.tokens, *load_gateway_config(str(
             write_gateway_config(tmp_path / "h.yml", ["http://127.0.0.1:9/x"], [stranger])
         )).tokens))
+
+
+def test_known_series_take_the_fast_path_with_the_same_result(tmp_path: Path) -> None:
+    path = write_gateway_config(tmp_path / "g.yml", ["http://127.0.0.1:9/api/v1/write"], [TOKEN],
+                                extra="max_sample_age: 1h\n")
+    relabeler = Relabeler(load_gateway_config(str(path)), {})
+    ident = relabeler.identify(TOKEN.token)
+    assert ident is not None
+    labels = remote_write.encode_labels([("__name__", "m"), ("commune", "1"), ("x", "y")])
+
+    def one(stamp: int) -> bytes:
+        return remote_write.encode_series(labels, [(stamp, 2.5)])
+
+    now = now_ms()
+    first = relabeler.relabel(one(now), ident)  # fills the cache
+    assert relabeler.relabel(one(now), ident) == first  # served from the cache
+    assert first[1] == 1
+    (ts,) = remote_write.parse_write_request(first[0]).timeseries
+    assert (ts.samples[0].timestamp, ts.samples[0].value) == (now, 2.5)
+    assert {lbl.name: lbl.value for lbl in ts.labels}["commune"] == "14797"
+    # Out of the window, a known series is still dropped and counted.
+    assert relabeler.relabel(one(now - 2 * 3600_000), ident)[1:] == (
+        0, {"too_old": 1, "too_new": 0})
+    assert relabeler.relabel(one(now + 3600_000), ident)[1:] == (
+        0, {"too_old": 0, "too_new": 1})

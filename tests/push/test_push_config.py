@@ -80,4 +80,4 @@ def test_example_gateway_config_loads() -> None:
 
     config = load_gateway_config(str(ROOT / "configs/gateway/example.yml"))
     assert [r.url for r in config.receivers] == ["http://127.0.0.1:9090/api/v1/write"]
-    assert config.tokens[0].commune == "16318" and config.max_sample_age == 4 * 86400
+    assert config.tokens[0].commune == "16318" and config.max_sample_age == 7 * 86400
