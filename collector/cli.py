@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
-from collector import gateway_cli, render_cli
+from collector import enroll, expire, gateway_cli, reload, render_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,6 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     render_cli.add_parser(sub)
     gateway_cli.add_parser(sub)
+    enroll.add_parser(sub)
+    expire.add_parser(sub)
+    reload.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return gateway_cli.run(args)

@@ -13,7 +13,7 @@ PEERS_BIN=(
     victoria-metrics
     curl
     openssl
-    unshare ip ss sysctl journalctl
+    unshare ip ss sysctl journalctl systemd-analyze
 )
 PACKAGES=(
     prometheus prometheus-alertmanager prometheus-node-exporter
