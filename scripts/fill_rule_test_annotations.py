@@ -19,11 +19,10 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-BLOCK = re.compile(r"^\s*(?:name: (?P<name>.*),\s*)?alertname: (?P<alert>\S+), time: (?P<time>\S+), ?$")
+BLOCK = re.compile(r"^\s*alertname: (?P<alert>\S+), time: (?P<time>\S+), ?$")
 PAIR = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
@@ -31,11 +30,14 @@ def _parse_labels(text: str) -> dict[str, str]:
     return {k: json.loads(f'"{v}"') for k, v in PAIR.findall(text)}
 
 
-def rendered(test_file: Path) -> dict[tuple[str, str, str, frozenset[tuple[str, str]]], dict[str, str]]:
+Key = tuple[str, str, str, frozenset[tuple[str, str]]]
+
+
+def rendered(test_file: Path) -> dict[Key, dict[str, str]]:
     """(test name, alertname, eval time, labels) -> annotations, from promtool's failure report."""
     out = subprocess.run(["promtool", "test", "rules", test_file.name], cwd=test_file.parent,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
-    found: dict[tuple[str, str, str, frozenset[tuple[str, str]]], dict[str, str]] = {}
+    found: dict[Key, dict[str, str]] = {}
     name = alert = time = ""
     in_got = False
     labels: dict[str, str] | None = None
@@ -64,16 +66,13 @@ def rendered(test_file: Path) -> dict[tuple[str, str, str, frozenset[tuple[str, 
     return found
 
 
-def _duration_text(node: Any) -> str:
-    return str(node)
-
-
 def fill(test_file: Path) -> int:
     """Insert the rendered annotations into ``test_file``; return how many alerts were filled."""
     got = rendered(test_file)
     text = test_file.read_text()
     lines = text.splitlines(keepends=True)
     root = yaml.compose(text)
+    assert root is not None, f"{test_file}: empty"
     inserts: list[tuple[int, list[str]]] = []
     tests = next(v for k, v in root.value if k.value == "tests")
     for test in tests.value:
@@ -92,7 +91,6 @@ def fill(test_file: Path) -> int:
                 annotations = got.get((name, alert, eval_time, frozenset(labels.items())))
                 if annotations is None:
                     continue
-                indent = " " * efields["exp_labels"].start_mark.column
                 indent = " " * (exp.start_mark.column)
                 block = [f"{indent}exp_annotations:\n"]
                 block += [f"{indent}  {k}: {json.dumps(v, ensure_ascii=False)}\n"

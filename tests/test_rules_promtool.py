@@ -68,11 +68,12 @@ def test_promtool_test_rules_can_fail(tmp_path: Path) -> None:
     """A wrong expectation makes promtool fail: the unit tests are not vacuous."""
     promtool = require_binary("promtool")
     source = (TEST_DIR / "availability_test.yml").read_text()
-    broken = source.replace("exp_labels: {severity: critical, scope: commune, runbook: network-basic,"
-                            " commune: \"14797\"", "exp_labels: {severity: warning, scope: commune, "
-                            "runbook: network-basic, commune: \"14797\"", 1)
+    good = ('exp_labels: {severity: critical, scope: commune, runbook: network-basic, '
+            'commune: "14797"')
+    broken = source.replace(good, good.replace("critical", "warning"), 1)
     assert broken != source
-    (tmp_path / "broken_test.yml").write_text(broken.replace("../../configs", str(ROOT / "configs")))
+    broken = broken.replace("../../configs", str(ROOT / "configs"))
+    (tmp_path / "broken_test.yml").write_text(broken)
     out = subprocess.run([promtool, "test", "rules", "broken_test.yml"], cwd=tmp_path,
                          capture_output=True, text=True)
     assert out.returncode != 0
