@@ -1,0 +1,117 @@
+"""``commune-collector render``: inventory -> prometheus.yml, file_sd/, rules/, alertmanager.yml.
+
+    $ commune-collector render --inventory configs/inventory/thanh-hoa.yml --out build/prom
+    rendered 166 communes (0 scrape, 166 push nodes) into build/prom:
+      prometheus.yml, alertmanager.yml, agent-probe-targets.yml, README, file_sd/ (3 roles), ...
+    start Prometheus with:
+      prometheus --config.file=build/prom/prometheus.yml \\
+            --web.enable-remote-write-receiver --web.enable-lifecycle \\
+            --storage.tsdb.path=/var/lib/prometheus/metrics2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent.schema import HostPort
+from agent.units import Duration
+from collector.inventory import ConfigError, load_inventory
+from collector.render import (
+    INVENTORY_RULES,
+    RenderOptions,
+    prometheus_command,
+    read_rules,
+    render,
+    write_files,
+)
+
+# Rules are taken from configs/prometheus/rules next to configs/inventory/ by default.
+DEFAULT_RULES = Path("..") / "prometheus" / "rules"
+
+
+def _typed(parse: Any, flag: str) -> Any:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}") from None
+    convert.__name__ = flag
+    return convert
+
+
+def add_parser(sub: Any) -> None:
+    """Add the ``render`` subcommand to the ``commune-collector`` subparsers."""
+    defaults = RenderOptions()
+    p = sub.add_parser("render", help="render Prometheus/Alertmanager config from the inventory",
+                       description="Render prometheus.yml, file_sd/, rules/ and alertmanager.yml "
+                                   "from the province inventory.")
+    p.add_argument("--inventory", required=True, metavar="FILE", type=Path,
+                   help="the inventory, e.g. configs/inventory/thanh-hoa.yml")
+    p.add_argument("--out", required=True, metavar="DIR", type=Path,
+                   help="output folder (created; its rules/ and file_sd/ are owned by render)")
+    p.add_argument("--rules", metavar="DIR", type=Path,
+                   help="Prometheus rule files to copy (default: ../prometheus/rules next to the "
+                        "inventory's folder, if present)")
+    p.add_argument("--alertmanager", metavar="HOST:PORT", type=_typed(HostPort.parse, "address"),
+                   default=defaults.alertmanager,
+                   help=f"where Prometheus sends alerts (default {defaults.alertmanager})")
+    p.add_argument("--out-of-order-window", metavar="DURATION", type=_typed(Duration.parse, "d"),
+                   default=defaults.out_of_order_window,
+                   help="how old a pushed sample may be and still be stored; at least as long as "
+                        f"the agents' spool can hold (default {defaults.out_of_order_window})")
+    p.add_argument("--scrape-interval", metavar="DURATION", type=_typed(Duration.parse, "d"),
+                   default=defaults.scrape_interval)
+    p.add_argument("--scrape-timeout", metavar="DURATION", type=_typed(Duration.parse, "d"),
+                   help="default: 10s, or the scrape interval if shorter")
+    p.add_argument("--evaluation-interval", metavar="DURATION", type=_typed(Duration.parse, "d"),
+                   default=defaults.evaluation_interval)
+    p.add_argument("--gateway", metavar="HOST:PORT", action="append", default=[],
+                   type=_typed(HostPort.parse, "address"),
+                   help="a commune-collector serve to scrape for its own metrics (repeatable)")
+    p.add_argument("--webhook-url", metavar="URL",
+                   help="send every Alertmanager receiver's alerts to this webhook")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render; 0 on success, 2 on a bad inventory or option, 1 when files cannot be written."""
+    try:
+        options = RenderOptions(
+            alertmanager=args.alertmanager, out_of_order_window=args.out_of_order_window,
+            scrape_interval=args.scrape_interval, scrape_timeout=args.scrape_timeout,
+            evaluation_interval=args.evaluation_interval, gateways=tuple(args.gateway),
+            webhook_url=args.webhook_url)
+    except ValueError as exc:
+        print(f"commune-collector render: {exc}", file=sys.stderr)
+        return 2
+    try:
+        inventory = load_inventory(args.inventory)
+    except ConfigError as exc:
+        print(f"commune-collector: {exc}", file=sys.stderr)
+        return 2
+    rules_dir = args.rules or args.inventory.resolve().parent / DEFAULT_RULES
+    if args.rules is not None and not args.rules.is_dir():
+        print(f"commune-collector render: --rules {args.rules}: no such folder", file=sys.stderr)
+        return 2
+    rules = read_rules(rules_dir)
+    try:
+        files = render(inventory, options, rules)
+    except ValueError as exc:
+        print(f"commune-collector render: {exc}", file=sys.stderr)
+        return 2
+    try:
+        write_files(files, args.out)
+    except OSError as exc:
+        print(f"commune-collector render: cannot write into {args.out}: {exc}", file=sys.stderr)
+        return 1
+    nodes = [node for _, node in inventory.nodes()]
+    scraped = sum(node.mode == "scrape" for node in nodes)
+    print(f"rendered {len(inventory.communes)} communes ({scraped} scrape, "
+          f"{len(nodes) - scraped} push nodes) into {args.out}:\n"
+          f"  prometheus.yml, alertmanager.yml, agent-probe-targets.yml, README, "
+          f"file_sd/ (3 roles), rules/ ({len(rules)} copied + {INVENTORY_RULES})\n"
+          f"start Prometheus with:\n  {prometheus_command(args.out)}")
+    return 0

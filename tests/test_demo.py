@@ -1,0 +1,40 @@
+"""make demo: the rendered config brings up Prometheus scraping the agent, and Alertmanager."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from pathlib import Path
+
+from tests.peers import LOOPBACK, Process, free_port, http_get, wait_for
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_demo_renders_and_runs(tmp_path: Path) -> None:
+    ports = {"AGENT_PORT": free_port(), "PROMETHEUS_PORT": free_port(),
+             "ALERTMANAGER_PORT": free_port()}
+    env = {k: str(v) for k, v in ports.items()}
+    demo = Process([str(ROOT / "scripts/demo.sh")], tmp_path / "demo.log",
+                   env={**env, "DEMO_SECONDS": "120", "DEMO_DIR": str(tmp_path / "demo")})
+    with demo:
+        wait_for(lambda: "demo is running" in demo.log(), 60, what="demo up")
+        assert f"Alertmanager    http://127.0.0.1:{ports['ALERTMANAGER_PORT']}/" in demo.log()
+        assert (tmp_path / "demo/render/file_sd/lan-node.json").is_file()
+        prom = f"http://{LOOPBACK}:{ports['PROMETHEUS_PORT']}"
+        query = urllib.parse.urlencode({"query": 'up{commune="16318", role="lan-node"} == 1'})
+
+        def scraped() -> bool:
+            status, body, _ = http_get(f"{prom}/api/v1/query?{query}")
+            return status == 200 and len(json.loads(body)["data"]["result"]) == 1
+
+        wait_for(scraped, 30, what="Prometheus scraping the demo agent with inventory labels")
+
+        def alertmanagers() -> list[str]:
+            status, body, _ = http_get(f"{prom}/api/v1/alertmanagers")
+            assert status == 200, body
+            return [a["url"] for a in json.loads(body)["data"]["activeAlertmanagers"]]
+
+        assert wait_for(alertmanagers, 30, what="Alertmanager known to Prometheus") == [
+            f"http://127.0.0.1:{ports['ALERTMANAGER_PORT']}/api/v2/alerts"]
+    assert "demo stopped" in demo.log_path.read_text()
