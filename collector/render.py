@@ -31,7 +31,7 @@ import yaml
 
 from agent.schema import HostPort
 from agent.units import Duration
-from collector.alertmanager import alertmanager_config
+from collector.alertmanager import alertmanager_config, alertmanager_files
 from collector.inventory import ROLES, Commune, Inventory, Node
 
 AGENT_JOB = "commune-agent"
@@ -202,6 +202,7 @@ def render(inventory: Inventory, options: RenderOptions,
     files: dict[str, bytes] = {
         "prometheus.yml": _yaml(prometheus_config(inventory, options), header),
         "alertmanager.yml": _yaml(alertmanager_config(inventory, options.webhook_url), header),
+        **alertmanager_files(),
         "README": _readme(options, source),
         "agent-probe-targets.yml": _yaml(probe_targets(inventory), header + (
             "# The province targets every commune agent probes: copy this list under\n"
