@@ -41,7 +41,7 @@ SAME_THING: tuple[str, ...] = ("alertname", "commune", "instance", "target", "de
 
 INHIBIT_RULES: tuple[dict[str, Any], ...] = (
     {"source_matchers": ['alertname="TTHCPortalDown"'],
-     "target_matchers": ['alertname=~"CommunePortalSlow|TTHCPortalSLOBurnFast|TTHCPortalSLOBurnSlow"']},
+     "target_matchers": ['alertname=~"CommunePortalSlow|TTHCPortalSLOBurn(Fast|Slow)"']},
     {"source_matchers": ['alertname=~"TTHCPortalDown|ProvinceServiceDown"'],
      "target_matchers": ['alertname="CommuneTargetUnreachable"'], "equal": ["target"]},
     {"source_matchers": ['alertname="CommuneUplinkDown"'],

@@ -1,0 +1,100 @@
+"""collector/alertmanager.py: routes, inhibitions and the bilingual template, checked by amtool."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from collector.alertmanager import (
+    TEMPLATE,
+    alertmanager_config,
+    alertmanager_files,
+    region_slug,
+)
+from collector.inventory import load_inventory
+from tests.peers import require_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+PROVINCE = ROOT / "configs" / "inventory" / "thanh-hoa.yml"
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("am")
+    config = alertmanager_config(load_inventory(PROVINCE), "http://127.0.0.1:9/hook")
+    (out / "alertmanager.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    for rel, content in alertmanager_files().items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(content)
+    return out / "alertmanager.yml"
+
+
+def amtool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([require_binary("amtool"), *args], capture_output=True, text=True)
+
+
+def route(config_file: Path, *labels: str) -> list[str]:
+    out = amtool("config", "routes", "test", f"--config.file={config_file}", *labels)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().split(",")
+
+
+def test_amtool_check_config(config_file: Path) -> None:
+    out = amtool("check-config", str(config_file))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "1 templates" in out.stdout
+
+
+def test_a_broken_template_fails_the_check(config_file: Path, tmp_path: Path) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "commune.tmpl").write_text(TEMPLATE.replace("{{ end }}", "", 1))
+    (tmp_path / "alertmanager.yml").write_text(config_file.read_text())
+    assert amtool("check-config", str(tmp_path / "alertmanager.yml")).returncode != 0
+
+
+def test_routes_by_severity_and_region(config_file: Path) -> None:
+    assert route(config_file, "alertname=CommuneUplinkDown", "severity=critical", "scope=commune",
+                 "region=Huyện Mường Lát", "commune=14866") == [
+        "critical", "technicians-huyen-muong-lat"]
+    assert route(config_file, "alertname=InterfaceErrors", "severity=warning", "scope=commune",
+                 "region=Thành phố Thanh Hóa", "commune=14797") == [
+        "warning", "technicians-thanh-pho-thanh-hoa"]
+    # province-wide incidents go to the province team only
+    assert route(config_file, "alertname=TTHCPortalDown", "severity=critical",
+                 "scope=province", "target=tthc-portal") == ["critical"]
+
+
+def test_every_region_has_technicians(config_file: Path) -> None:
+    config = yaml.safe_load(config_file.read_text())
+    receivers = {r["name"] for r in config["receivers"]}
+    regions = {c.group for c in load_inventory(PROVINCE).communes}
+    assert {f"technicians-{region_slug(r)}" for r in regions} <= receivers
+    assert len(receivers) == 4 + len(regions)
+    assert all(r["webhook_configs"][0]["url"] == "http://127.0.0.1:9/hook"
+               for r in config["receivers"])
+
+
+def test_region_slug() -> None:
+    assert region_slug("Thành phố Thanh Hóa") == "thanh-pho-thanh-hoa"
+    assert region_slug("Huyện Đông Sơn") == "huyen-dong-son"
+
+
+def test_inhibitions_name_one_cause(config_file: Path) -> None:
+    rules = yaml.safe_load(config_file.read_text())["inhibit_rules"]
+    by_source = {r["source_matchers"][0]: r for r in rules}
+    uplink = by_source['alertname="CommuneUplinkDown"']
+    assert uplink["equal"] == ["commune"] and 'scope="commune"' in uplink["target_matchers"]
+    portal = by_source['alertname="TTHCPortalDown"']
+    assert "CommunePortalSlow" in portal["target_matchers"][0]
+    severity = by_source['severity="critical"']
+    assert {"alertname", "commune", "target", "mountpoint"} <= set(severity["equal"])
+
+
+def test_template_title_renders(config_file: Path) -> None:
+    out = amtool("template", "render", f"--template.glob={config_file.parent}/templates/*.tmpl",
+                 '--template.text={{ template "commune.title" . }}')
+    assert out.returncode == 0, out.stderr
+    assert "RESOLVED" in out.stdout  # amtool's example data is not "firing"
