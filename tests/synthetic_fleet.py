@@ -133,7 +133,7 @@ class FleetExporter(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: FleetExporter
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
         code = query.get("commune", [""])[0]
         if code not in self.server.index:
