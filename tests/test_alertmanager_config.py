@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,8 @@ from collector.alertmanager import (
     region_slug,
 )
 from collector.inventory import load_inventory
-from tests.peers import require_binary
+from tests.peers import require_binary, wait_for
+from tests.render_peers import Alertmanager
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVINCE = ROOT / "configs" / "inventory" / "thanh-hoa.yml"
@@ -98,3 +101,63 @@ def test_template_title_renders(config_file: Path) -> None:
                  '--template.text={{ template "commune.title" . }}')
     assert out.returncode == 0, out.stderr
     assert "RESOLVED" in out.stdout  # amtool's example data is not "firing"
+
+
+def _post_alerts(url: str, alerts: list[dict[str, dict[str, str]]]) -> None:
+    request = urllib.request.Request(f"{url}/api/v2/alerts", data=json.dumps(alerts).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        assert resp.status == 200
+
+
+def test_inhibitions_in_a_real_alertmanager(config_file: Path, tmp_path: Path) -> None:
+    """One incident, one alert: what a real Alertmanager keeps active and what it inhibits."""
+    commune = {"commune": "14797", "commune_name": "Phường Hạc Thành",
+               "region": "Thành phố Thanh Hóa", "terrain": "lowland", "scope": "commune"}
+    other = {**commune, "commune": "16531", "commune_name": "Phường Sầm Sơn"}
+    alerts = [
+        # commune 14797: uplink down silences its other alerts
+        {**commune, "alertname": "CommuneUplinkDown", "severity": "critical"},
+        {**commune, "alertname": "CommuneLinkPacketLoss", "severity": "warning"},
+        {**commune, "alertname": "InterfaceErrors", "severity": "warning",
+         "device": "core-switch", "ifIndex": "1"},
+        # the portal down silences the per-commune portal alerts of other communes
+        {"alertname": "TTHCPortalDown", "severity": "critical", "scope": "province",
+         "target": "tthc-portal", "kind": "http"},
+        {**other, "alertname": "CommuneTargetUnreachable", "severity": "warning",
+         "target": "tthc-portal", "kind": "http"},
+        {**other, "alertname": "CommunePortalSlow", "severity": "warning",
+         "target": "tthc-portal", "kind": "http"},
+        # but not what is about another target
+        {**other, "alertname": "CommuneTargetUnreachable", "severity": "warning",
+         "target": "tthc-db", "kind": "tcp"},
+        # critical silences the warning of the same disk, not of another disk
+        {**other, "alertname": "CommuneDiskNearlyFull", "severity": "critical",
+         "instance": "n1", "mountpoint": "/var"},
+        {**other, "alertname": "CommuneDiskNearlyFull", "severity": "warning",
+         "instance": "n1", "mountpoint": "/var"},
+        {**other, "alertname": "CommuneDiskNearlyFull", "severity": "warning",
+         "instance": "n1", "mountpoint": "/"},
+    ]
+    am = Alertmanager(config_file, tmp_path)
+    try:
+        _post_alerts(am.url, [{"labels": labels} for labels in alerts])
+
+        def states() -> dict[tuple[str, ...], str] | None:
+            got = {(a["labels"]["alertname"], a["labels"].get("commune", ""),
+                    a["labels"].get("target", a["labels"].get("mountpoint", "")),
+                    a["labels"]["severity"]): a["status"]["state"] for a in am.alerts()}
+            # inhibition is computed when the alerts are listed; wait until all are there
+            return got if len(got) == len(alerts) and "unprocessed" not in got.values() else None
+
+        got = wait_for(states, 15, what="alerts processed")
+        assert {k for k, state in got.items() if state == "active"} == {
+            ("CommuneUplinkDown", "14797", "", "critical"),
+            ("TTHCPortalDown", "", "tthc-portal", "critical"),
+            ("CommuneTargetUnreachable", "16531", "tthc-db", "warning"),
+            ("CommuneDiskNearlyFull", "16531", "/var", "critical"),
+            ("CommuneDiskNearlyFull", "16531", "/", "warning"),
+        }
+        assert sum(state == "suppressed" for state in got.values()) == 5
+    finally:
+        am.stop()
