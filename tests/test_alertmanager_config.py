@@ -144,7 +144,8 @@ def test_inhibitions_in_a_real_alertmanager(config_file: Path, tmp_path: Path) -
         _post_alerts(am.url, [{"labels": labels} for labels in alerts])
 
         def states() -> dict[tuple[str, ...], str] | None:
-            got = {(a["labels"]["alertname"], a["labels"].get("commune", ""),
+            got: dict[tuple[str, ...], str] = {(
+                a["labels"]["alertname"], a["labels"].get("commune", ""),
                     a["labels"].get("target", a["labels"].get("mountpoint", "")),
                     a["labels"]["severity"]): a["status"]["state"] for a in am.alerts()}
             # inhibition is computed when the alerts are listed; wait until all are there
