@@ -144,10 +144,10 @@ def test_inhibitions_in_a_real_alertmanager(config_file: Path, tmp_path: Path) -
         _post_alerts(am.url, [{"labels": labels} for labels in alerts])
 
         def states() -> dict[tuple[str, ...], str] | None:
-            got: dict[tuple[str, ...], str] = {(
-                a["labels"]["alertname"], a["labels"].get("commune", ""),
-                    a["labels"].get("target", a["labels"].get("mountpoint", "")),
-                    a["labels"]["severity"]): a["status"]["state"] for a in am.alerts()}
+            got: dict[tuple[str, ...], str] = {
+                (a["labels"]["alertname"], a["labels"].get("commune", ""),
+                 a["labels"].get("target", a["labels"].get("mountpoint", "")),
+                 a["labels"]["severity"]): a["status"]["state"] for a in am.alerts()}
             # inhibition is computed when the alerts are listed; wait until all are there
             return got if len(got) == len(alerts) and "unprocessed" not in got.values() else None
 
