@@ -35,6 +35,8 @@ CONTRACT_METRICS = frozenset({
 })
 # Prometheus' own series: scrape health and alert state.
 PROMETHEUS_METRICS = frozenset({"up", "ALERTS"})
+# Written by commune-collector render (rules/commune-inventory.yml): one series per node.
+RENDERED_METRICS = frozenset({"commune_inventory_node_info"})
 # /proc/meminfo fields become node_memory_<field>_bytes at run time (not declared specs).
 HOST_DYNAMIC = frozenset({"node_memory_MemAvailable_bytes", "node_memory_MemTotal_bytes"})
 
@@ -66,7 +68,7 @@ def recording_names() -> frozenset[str]:
 
 def known_metrics() -> frozenset[str]:
     """Everything a rule or a panel may query."""
-    return (CONTRACT_METRICS | PROMETHEUS_METRICS | HOST_DYNAMIC | declared_metrics()
+    return (CONTRACT_METRICS | PROMETHEUS_METRICS | RENDERED_METRICS | HOST_DYNAMIC | declared_metrics()
             | recording_names())
 
 
