@@ -68,8 +68,8 @@ def recording_names() -> frozenset[str]:
 
 def known_metrics() -> frozenset[str]:
     """Everything a rule or a panel may query."""
-    return (CONTRACT_METRICS | PROMETHEUS_METRICS | RENDERED_METRICS | HOST_DYNAMIC | declared_metrics()
-            | recording_names())
+    return (CONTRACT_METRICS | PROMETHEUS_METRICS | RENDERED_METRICS | HOST_DYNAMIC
+            | declared_metrics() | recording_names())
 
 
 def metric_names(expr: str) -> set[str]:
