@@ -59,6 +59,7 @@ def exposition(code: str, index: int, now: float, failing: str = "") -> str:
                     seconds * (1 + index / 10)))
     add(_series("probe_http_status_code", portal, 200))
     add(_series("probe_ssl_earliest_cert_expiry", portal, t + 30 * 86400))
+    add(_series("probe_ssl_last_chain_expiry_timestamp_seconds", portal, t + 30 * 86400))
     add(_series("commune_probe_sip_status_code", {"target": "vc-sip", "kind": "sip"}, 200))
     icmp = {"target": "gateway", "kind": "icmp"}
     add(_series("commune_probe_icmp_packet_loss_ratio", icmp, 0.01 * (index % 5)))
@@ -85,7 +86,8 @@ def exposition(code: str, index: int, now: float, failing: str = "") -> str:
         add(_series("ifHighSpeed", port, 100))
     vc = {"device": "vc-1", "vendor": "poly"}
     add(_series("commune_vc_up", vc, 1))
-    add(_series("commune_vc_registered", vc, 1))
+    add(_series("commune_vc_registered", {**vc, "protocol": "sip"}, 1))
+    add(_series("commune_vc_registered", {**vc, "protocol": "h323"}, 0))
     add(_series("commune_vc_in_call", vc, 1))
     for direction in ("rx", "tx"):
         add(_series("commune_vc_packet_loss_ratio", {**vc, "direction": direction}, 0.001))
