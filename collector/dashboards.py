@@ -71,7 +71,7 @@ def _layout(panels: list[Panel]) -> list[Panel]:
 
 def _variable(name: str, label: str, query: str) -> dict[str, Any]:
     return {"name": name, "label": label, "type": "query", "datasource": DS,
-            "query": {"query": query, "refId": name}, "definition": query, "refresh": 2,
+            "query": {"query": query, "refId": name}, "refresh": 2,
             "sort": 1, "includeAll": False, "multi": False}
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from collector import dashboards
 from tests.metric_names import known_metrics, metric_names
@@ -140,3 +142,38 @@ def test_provisioning_files() -> None:
     source = yaml.safe_load(
         (DASHBOARD_DIR / "provisioning/datasources/prometheus.yml").read_text())
     assert source["datasources"][0]["type"] == "prometheus"
+
+
+def _lost_or_changed(original: Any, model: Any, path: str = "") -> list[str]:
+    """Paths of ``original`` that a round trip through the schema model dropped or changed."""
+    if isinstance(original, dict) and isinstance(model, dict):
+        problems = []
+        for key, value in original.items():
+            if key not in model:
+                problems.append(f"{path}/{key}: not in Grafana's schema")
+            else:
+                problems += _lost_or_changed(value, model[key], f"{path}/{key}")
+        return problems
+    if isinstance(original, list) and isinstance(model, list):
+        if len(original) != len(model):
+            return [f"{path}: {len(original)} items became {len(model)}"]
+        return [p for i, (a, b) in enumerate(zip(original, model, strict=True))
+                for p in _lost_or_changed(a, b, f"{path}[{i}]")]
+    return [] if original == model else [f"{path}: {original!r} became {model!r}"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_dashboard_fits_grafanas_schema(path: Path) -> None:
+    """A round trip through grafana-foundation-sdk's Dashboard model (generated from Grafana's
+    schema) keeps every field we wrote: no misspelt or unknown key, no wrong type."""
+    board = json.loads(path.read_text(encoding="utf-8"))
+    model = Dashboard.from_json(board)
+    again = json.loads(JSONEncoder(sort_keys=True).encode(model))
+    assert _lost_or_changed(board, again) == []
+
+
+def test_schema_check_catches_a_misspelt_key() -> None:
+    board = json.loads(FILES[0].read_text(encoding="utf-8"))
+    board["panels"][0]["gridpos"] = board["panels"][0].pop("gridPos")
+    again = json.loads(JSONEncoder().encode(Dashboard.from_json(board)))
+    assert any("gridpos" in p for p in _lost_or_changed(board, again))
