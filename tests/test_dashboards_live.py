@@ -68,7 +68,8 @@ def test_the_fleet_is_scraped_with_inventory_labels(prometheus: Prometheus) -> N
                          ids=lambda v: v if len(v) < 60 else v[:60])
 def test_panel_query_returns_data(prometheus: Prometheus, board: str, title: str,
                                   expr: str) -> None:
-    result = prometheus.query(expr)  # raises on a query error
+    prometheus.query(expr)  # raises on a query error
     if "ALERTS" in expr and "vector(0)" not in expr:
         return  # an alert-only panel: no alert fires in a healthy synthetic fleet
-    assert result, f"{board} / {title}: {expr!r} returned nothing"
+    # A scrape that times out on a loaded machine marks its series stale for a second: retry.
+    wait_for(lambda: prometheus.query(expr), 10, what=f"{board} / {title}: {expr!r} returns data")
