@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -170,3 +173,71 @@ def test_inhibitions_in_a_real_alertmanager(config_file: Path, tmp_path: Path) -
         assert sum(state == "suppressed" for state in got.values()) == 5
     finally:
         am.stop()
+
+
+class _ChatHandler(BaseHTTPRequestHandler):
+    server: _Chat
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.server.posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class _Chat(ThreadingHTTPServer):
+    """A chat webhook (Slack's format) on loopback: Alertmanager renders our template into it."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ChatHandler)
+        self.posts: list[dict[str, Any]] = []
+
+
+def test_bilingual_template_in_a_real_notification(config_file: Path, tmp_path: Path) -> None:
+    """A chat receiver using commune.title / commune.text gets Vietnamese and English text."""
+    chat = _Chat()
+    thread = threading.Thread(target=chat.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config = yaml.safe_load(config_file.read_text())
+        config["templates"] = [str(config_file.parent / "templates" / "*.tmpl")]
+        config["route"] = {"receiver": "chat", "group_by": ["commune"], "group_wait": "1s"}
+        config["receivers"] = [{"name": "chat", "slack_configs": [{
+            "api_url": f"http://127.0.0.1:{chat.server_address[1]}/hook",
+            "title": '{{ template "commune.title" . }}',
+            "text": '{{ template "commune.text" . }}'}]}]
+        config["inhibit_rules"] = []
+        (tmp_path / "am.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
+        am = Alertmanager(tmp_path / "am.yml", tmp_path)
+        try:
+            _post_alerts(am.url, [{
+                "labels": {"alertname": "CommuneUplinkDown", "severity": "critical",
+                           "scope": "commune", "commune": "14866",
+                           "commune_name": "Xã Mường Chanh", "region": "Huyện Mường Lát",
+                           "terrain": "mountain", "runbook": "network-basic"},
+                "annotations": {
+                    "summary_vi": "Mất kết nối đường truyền: Xã Mường Chanh (14866)",
+                    "summary_en": "Uplink down: Xã Mường Chanh (14866)",
+                    "description_vi": "Mọi phép thử tới các dịch vụ của tỉnh đều thất bại.",
+                    "description_en": "Every probe to the province's services fails.",
+                    "diag": "commune-diag run network-basic --commune 14866"}}])
+            wait_for(lambda: chat.posts, 20, what="a chat notification")
+        finally:
+            am.stop()
+    finally:
+        chat.shutdown()
+        chat.server_close()
+    attachment = chat.posts[0]["attachments"][0]
+    assert attachment["title"] == ("[ĐANG XẢY RA / FIRING x1] CommuneUplinkDown - Xã Mường Chanh")
+    text = attachment["text"]
+    for line in ("[ĐANG XẢY RA / FIRING] CRITICAL",
+                 "VI: Mất kết nối đường truyền: Xã Mường Chanh (14866)",
+                 "    Mọi phép thử tới các dịch vụ của tỉnh đều thất bại.",
+                 "EN: Uplink down: Xã Mường Chanh (14866)",
+                 "    Every probe to the province's services fails.",
+                 "Xã / Commune: Xã Mường Chanh (14866), Huyện Mường Lát, miền núi / mountain",
+                 "Chẩn đoán / Diagnose: commune-diag run network-basic --commune 14866"):
+        assert line in text.splitlines(), (line, text)
