@@ -178,7 +178,7 @@ def test_inhibitions_in_a_real_alertmanager(config_file: Path, tmp_path: Path) -
 class _ChatHandler(BaseHTTPRequestHandler):
     server: _Chat
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self.server.posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         self.send_response(200)
         self.end_headers()
