@@ -152,9 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def scrape_config(fleet: Sequence[Commune], address: str) -> dict[str, Any]:
+def scrape_config(fleet: Sequence[Commune], address: str, interval: str = "1s") -> dict[str, Any]:
     """One Prometheus job scraping every commune, inventory labels per target (as file_sd)."""
-    return {"job_name": "commune-agent", "scrape_interval": "1s", "scrape_timeout": "1s",
+    return {"job_name": "commune-agent", "scrape_interval": interval, "scrape_timeout": interval,
             "static_configs": [
                 {"targets": [address], "labels": {
                     "__param_commune": c.code, "commune": c.code, "commune_name": c.name,

@@ -1,20 +1,22 @@
 """Benchmark: evaluation time of every rule group for the 166 communes (target: < 1 s a cycle).
 
 A real Prometheus scrapes a synthetic fleet of the 166 inventory communes (every contract metric,
-inventory labels per target) every second and evaluates configs/prometheus/rules every second.
+inventory labels per target) every 5 s and evaluates configs/prometheus/rules every second.
 The 6-hour heartbeat window is backfilled first (promtool tsdb create-blocks-from openmetrics,
 one sample per 15 s, as in production), so `max_over_time(...[6h])` reads full windows; the
 5- and 10-minute windows hold only the seconds the run lasts (a lower bound for those).
 The synthetic fleet is a worst case for the alert groups: one port of every switch flaps and most
 RTTs are high, so hundreds of alerts are pending or firing and their annotations are templated
 at every evaluation. Printed: the last and the worst duration of each group
-(prometheus_rule_group_last_duration_seconds), and the worst cycles of all groups summed as a
-ratio of the 1 s target (groups run concurrently, so the sum overstates one cycle).
+(prometheus_rule_group_last_duration_seconds, sampled every second; the median is the figure to
+read on a shared machine), and the medians and the worst cycles of all groups summed as a ratio
+of the 1 s target (groups run concurrently, so a sum overstates one cycle).
 """
 
 from __future__ import annotations
 
 import re
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -80,26 +82,26 @@ def test_rule_evaluation_for_the_province(tmp_path: Path) -> None:
         prom = Prometheus(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(ROOT / "configs/prometheus/rules/*.yml")],
-            "scrape_configs": [scrape_config(fleet, exporter.address)],
+            "scrape_configs": [scrape_config(fleet, exporter.address, "5s")],
         }, allow_unicode=True), tmp_path)
         try:
             wait_for(lambda: len(prom.query("commune:probe_success:max")) == 166, 60,
                      what="166 communes recorded")
-            worst: dict[str, float] = {}
+            samples: dict[str, list[float]] = {}
             deadline = time.monotonic() + RUN_SECONDS
             while time.monotonic() < deadline:
                 for group, value in _self_metrics(prom, GROUP_DURATION).items():
-                    worst[group] = max(worst.get(group, 0.0), value)
+                    samples.setdefault(group, []).append(value)
                 time.sleep(1)
-            last = _self_metrics(prom, GROUP_DURATION)
             series = sum(_self_metrics(prom, "prometheus_tsdb_head_series").values())
         finally:
             prom.stop()
     print(f"\nrule evaluation, 166 communes, {series:.0f} head series, {RUN_SECONDS} s run:")
-    for group in sorted(worst):
-        print(f"  {group:32s} last {last.get(group, 0) * 1000:8.2f} ms   "
-              f"worst {worst[group] * 1000:8.2f} ms")
-    total = sum(worst.values())
-    print(f"  all groups, worst cycles summed: {total * 1000:.1f} ms = "
-          f"{total / TARGET_SECONDS:.3f} x the {TARGET_SECONDS:.0f} s target")
-    assert len(worst) >= 10  # every group was evaluated (no timing assertion: see tests/bench)
+    for group in sorted(samples):
+        print(f"  {group:32s} median {statistics.median(samples[group]) * 1000:8.2f} ms   "
+              f"worst {max(samples[group]) * 1000:8.2f} ms")
+    for what, pick in (("medians", statistics.median), ("worst cycles", max)):
+        total = sum(pick(v) for v in samples.values())
+        print(f"  all groups, {what} summed: {total * 1000:.1f} ms = "
+              f"{total / TARGET_SECONDS:.3f} x the {TARGET_SECONDS:.0f} s target")
+    assert len(samples) >= 10  # every group was evaluated (no timing assertion: see tests/bench)
