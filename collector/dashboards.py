@@ -45,6 +45,16 @@ def stat(title: str, expr: str, unit: str = "short", thresholds: list[tuple[str,
             "gridPos": {"w": w, "h": h}}
 
 
+def status_grid(title: str, expr: str, legend: str, w: int = 24, h: int = 12) -> Panel:
+    """One coloured tile per series (0 red 'mất / down', 1 green 'OK'): a status grid."""
+    panel = stat(title, expr, thresholds=[("red", None), ("green", 1)], w=w, h=h)
+    panel["targets"][0]["legendFormat"] = legend
+    panel["options"].update(textMode="name", graphMode="none", orientation="auto")
+    panel["fieldConfig"]["defaults"]["mappings"] = [{"type": "value", "options": {
+        "0": {"text": "mất / down", "color": "red"}, "1": {"text": "OK", "color": "green"}}}]
+    return panel
+
+
 def table(title: str, expr: str, unit: str = "short", w: int = 12, h: int = 10) -> Panel:
     """An instant-query table (one row per series), sorted as the query sorts it."""
     return {"type": "table", "title": title, "datasource": DS,
@@ -96,7 +106,7 @@ def province() -> dict[str, Any]:
     """Tổng quan tỉnh / Province overview: every commune at a glance, worst first."""
     return dashboard("commune-province", "Tổng quan tỉnh / Province overview", [
         stat("Xã mất kết nối / Communes with uplink down",
-             "count(commune:probe_success:max == 0) or vector(0)",
+             "count(commune:uplink_probe_success:max == 0) or vector(0)",
              thresholds=[("green", None), ("red", 1)]),
         stat("Xã truy cập được cổng TTHC / Communes reaching the portal",
              f"target:probe_success:ratio_communes{{{PORTAL}}}", "percentunit",
@@ -105,8 +115,10 @@ def province() -> dict[str, Any]:
              [("red", None), ("orange", 0.9), ("green", 0.99)]),
         stat("Cảnh báo đang mở / Open alerts", 'count(ALERTS{alertstate="firing"}) or vector(0)',
              thresholds=[("green", None), ("orange", 1)]),
+        status_grid("Lưới trạng thái các xã / Commune status grid (uplink)",
+                    "sort(commune:uplink_probe_success:max)", "{{commune_name}}"),
         table("Trạng thái các xã (xấu nhất trước) / Commune status, worst first",
-              "sort(commune:probe_success:max)", h=14),
+              "sort(commune:uplink_probe_success:max)", h=14),
         table("Đường truyền tệ nhất: mất gói / Worst links: packet loss",
               "topk(20, commune:commune_probe_icmp_packet_loss_ratio:max_avg5m)", "percentunit",
               h=14),
@@ -125,7 +137,7 @@ def province() -> dict[str, Any]:
 def commune() -> dict[str, Any]:
     """Chi tiết xã / Commune detail, for the commune chosen in ``$commune``."""
     return dashboard("commune-detail", "Chi tiết xã / Commune detail", [
-        stat("Đường truyền / Uplink (1 = up)", f"commune:probe_success:max{C}",
+        stat("Đường truyền / Uplink (1 = up)", f"commune:uplink_probe_success:max{C}",
              thresholds=[("red", None), ("green", 1)]),
         stat("Mất gói / Packet loss", f"commune:commune_probe_icmp_packet_loss_ratio:max_avg5m{C}",
              "percentunit", [("green", None), ("orange", 0.05), ("red", 0.1)]),
