@@ -297,9 +297,39 @@ def fleet() -> dict[str, Any]:
     ], tags=("fleet",))
 
 
+def security() -> dict[str, Any]:
+    """An ninh kết nối / Connection security: TLS, certificates, what stands between a commune and
+    the province's services. Only probe metrics: no security-module metrics exist yet."""
+    return dashboard("commune-security", "An ninh kết nối TTHC / TTHC connection security", [
+        stat("Cổng TTHC qua HTTPS / Portal over HTTPS (min over communes)",
+             f"min(probe_http_ssl{{{PORTAL}}})", thresholds=[("red", None), ("green", 1)]),
+        stat("Chứng chỉ khác nhau / Distinct portal certificates seen",
+             f'count(count_values("expiry", probe_ssl_last_chain_expiry_timestamp_seconds'
+             f'{{{PORTAL}}}))', thresholds=[("green", None), ("orange", 2)]),
+        stat("Xã lỗi TLS / Communes failing TLS",
+             'count(commune_probe_failure_reason{reason="tls"} == 1) or vector(0)',
+             thresholds=[("green", None), ("red", 1)]),
+        stat("Xã sai nội dung / Communes failing the content check",
+             'count(commune_probe_failure_reason{reason="content"} == 1) or vector(0)',
+             thresholds=[("green", None), ("red", 1)]),
+        table("Chứng chỉ theo dịch vụ / Certificate left by target",
+              "min by (target) (probe_ssl_last_chain_expiry_timestamp_seconds) - time()", "s"),
+        table("Lỗi phép thử theo nguyên nhân / Probe failures by reason",
+              "sum by (target, reason) (commune_probe_failure_reason == 1)"),
+        table("Xã thấy chứng chỉ khác số đông / Communes seeing another portal certificate",
+              f"probe_ssl_last_chain_expiry_timestamp_seconds{{{PORTAL}}} != on () group_left "
+              f"quantile(0.5, probe_ssl_last_chain_expiry_timestamp_seconds{{{PORTAL}}}) "
+              "or on () vector(0)", w=24),
+        timeseries("Chuyển hướng / Redirects", [
+            ("max by (target) (probe_http_redirects)", "{{target}}")]),
+        timeseries("Thời gian DNS / DNS lookup time (p90 over communes)", [
+            ("quantile by (target) (0.9, probe_dns_lookup_time_seconds)", "{{target}}")], "s"),
+    ], tags=("security",))
+
+
 DASHBOARDS = {"province-overview": province, "commune-detail": commune,
               "tthc-portal": portal, "vc-hardware": vc, "network-devices": network,
-              "fleet-health": fleet}
+              "fleet-health": fleet, "security": security}
 
 
 def render_json(build: Callable[[], dict[str, Any]]) -> str:

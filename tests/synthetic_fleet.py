@@ -58,6 +58,9 @@ def exposition(code: str, index: int, now: float, failing: str = "") -> str:
         add(_series("probe_http_duration_seconds", {**portal, "phase": phase},
                     seconds * (1 + index / 10)))
     add(_series("probe_http_status_code", portal, 200))
+    add(_series("probe_http_ssl", portal, 1))
+    add(_series("probe_http_redirects", portal, 1))
+    add(_series("probe_dns_lookup_time_seconds", portal, 0.004 + 0.001 * index))
     add(_series("probe_ssl_earliest_cert_expiry", portal, t + 30 * 86400))
     add(_series("probe_ssl_last_chain_expiry_timestamp_seconds", portal, t + 30 * 86400))
     add(_series("commune_probe_sip_status_code", {"target": "vc-sip", "kind": "sip"}, 200))

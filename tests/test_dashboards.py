@@ -44,7 +44,7 @@ def boards() -> dict[str, dict[str, Any]]:
 
 def test_the_dashboards_are_there(boards: dict[str, dict[str, Any]]) -> None:
     assert set(boards) == {"province-overview", "commune-detail", "tthc-portal", "vc-hardware",
-                           "network-devices", "fleet-health"}
+                           "network-devices", "fleet-health", "security"}
 
 
 def test_checked_in_json_is_what_the_generator_writes(tmp_path: Path) -> None:
