@@ -4,7 +4,7 @@
 The bilingual annotation texts are golden output: after changing a text in
 configs/prometheus/rules/, run
 
-    scripts/fill_rule_test_annotations.py tests/rules/*_test.yml
+    .venv/bin/python scripts/fill_rule_test_annotations.py tests/rules/*_test.yml
 
 then READ the diff: every expected alert in tests/rules/ that has labels but no
 ``exp_annotations`` gets the annotations promtool rendered for the alert with exactly those
