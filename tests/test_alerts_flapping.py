@@ -9,25 +9,14 @@ shortened) posts to a webhook receiver in the test, which counts the notificatio
 from __future__ import annotations
 
 import contextlib
-import json
-import re
-import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tests.alert_peers import Webhook, prometheus_and_alertmanager, scaled, serving
+from tests.peers import LOOPBACK, wait_for
 
-from collector.alertmanager import alertmanager_config, alertmanager_files
-from collector.inventory import load_inventory
-from tests.peers import LOOPBACK, Prometheus, wait_for
-from tests.render_peers import Alertmanager
-
-ROOT = Path(__file__).resolve().parent.parent
-RULES = ROOT / "configs" / "prometheus" / "rules"
-PROVINCE = ROOT / "configs" / "inventory" / "thanh-hoa.yml"
 REGION = 'region="Thành phố Thanh Hóa",terrain="lowland"'
 FLAPPING = f'commune="14797",commune_name="Phường Hạc Thành",{REGION}'
 HEALTHY = [f'commune="{code}",commune_name="{name}",{REGION}'
@@ -35,12 +24,6 @@ HEALTHY = [f'commune="{code}",commune_name="{name}",{REGION}'
                               ("15925", "Phường Nguyệt Viên"))]
 HEALTHY_FOR = 3.0             # seconds before the flapping starts
 CYCLES = ((3.0, 1.0),) * 5    # (down, up) seconds: each down phase outlasts the scaled `for: 2s`
-
-
-def scaled(text: str) -> str:
-    """Durations / 60: '2m' -> '2s', '[6h]' -> '[6m]' (rule text only, annotations untouched)."""
-    text = re.sub(r"\b(\d+)m\b", r"\1s", text)
-    return re.sub(r"\b(\d+)h\b", r"\1m", text)
 
 
 def link_up(elapsed: float) -> bool:
@@ -91,43 +74,6 @@ class _ExporterHandler(BaseHTTPRequestHandler):
         pass
 
 
-class Webhook(ThreadingHTTPServer):
-    """Alertmanager's webhook receiver: keeps every notification it is sent."""
-
-    def __init__(self) -> None:
-        super().__init__((LOOPBACK, 0), _WebhookHandler)
-        self.notifications: list[dict[str, Any]] = []
-
-    @property
-    def url(self) -> str:
-        """Where Alertmanager posts."""
-        return f"http://{LOOPBACK}:{self.server_address[1]}/hook"
-
-
-class _WebhookHandler(BaseHTTPRequestHandler):
-    server: Webhook
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.notifications.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serving(server: ThreadingHTTPServer) -> Iterator[None]:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_schedule_flaps() -> None:
     assert link_up(0) and not link_up(HEALTHY_FOR + 1) and link_up(HEALTHY_FOR + 3.5)
     assert not link_up(HEALTHY_FOR + 4.5) and link_up(HEALTHY_FOR + 30)
@@ -139,43 +85,22 @@ def test_scaled_rules_keep_annotations() -> None:
 
 
 def test_flapping_uplink_gives_one_notification(tmp_path: Path) -> None:
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    for name in ("recording.yml", "availability.yml"):
-        (rules / name).write_text(scaled((RULES / name).read_text()))
     webhook, exporter = Webhook(), Exporter()
     with contextlib.ExitStack() as stack:
         stack.enter_context(serving(webhook))
-        config = alertmanager_config(load_inventory(PROVINCE), webhook.url)
-        config["route"].update(group_wait="1s", group_interval="1m", repeat_interval="1h")
-        for route in config["route"]["routes"]:
-            route["group_wait"] = "1s"
-        (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
-        for rel, content in alertmanager_files().items():
-            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-            (tmp_path / rel).write_bytes(content)
-        am = Alertmanager(tmp_path / "alertmanager.yml", tmp_path)
-        stack.callback(am.stop)
         stack.enter_context(serving(exporter))
         exporter.started = time.monotonic()
-        prom = Prometheus(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(rules / "*.yml")],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am.address]}]}]},
-            "scrape_configs": [{"job_name": "probes", "honor_labels": True, "static_configs": [
-                {"targets": [f"{LOOPBACK}:{exporter.server_address[1]}"]}]}],
-        }), tmp_path)
-        stack.callback(prom.stop)
+        prom = stack.enter_context(prometheus_and_alertmanager(
+            tmp_path, ("recording.yml", "availability.yml"), webhook.url,
+            [{"job_name": "probes", "honor_labels": True, "static_configs": [
+                {"targets": [f"{LOOPBACK}:{exporter.server_address[1]}"]}]}]))
         flapping_ends = HEALTHY_FOR + sum(d + u for d, u in CYCLES)
         wait_for(lambda: webhook.notifications, flapping_ends + 10, what="a notification")
         # Sit out the rest of the flapping and a few evaluations after it.
         time.sleep(max(0.0, flapping_ends + 3 - (time.monotonic() - exporter.started)))
-        firing = [(n["receiver"], a["labels"]["alertname"]) for n in webhook.notifications
-                  for a in n["alerts"] if a["status"] == "firing"]
-        assert sorted(firing) == [("critical", "CommuneUplinkDown"),
-                                  ("technicians-thanh-pho-thanh-hoa", "CommuneUplinkDown")]
-        assert all(n["status"] == "firing" for n in webhook.notifications)
-        assert {a["labels"]["commune"] for n in webhook.notifications for a in n["alerts"]} == {
-            "14797"}
+        assert webhook.alerts("firing") == [
+            ("critical", "CommuneUplinkDown", "14797"),
+            ("technicians-thanh-pho-thanh-hoa", "CommuneUplinkDown", "14797")]
+        assert webhook.alerts("resolved") == []
         # The alert went through several down/up cycles in Prometheus, yet stayed one alert.
         assert prom.query('ALERTS{alertname="CommuneUplinkDown", alertstate="firing"}')
