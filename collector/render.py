@@ -8,7 +8,8 @@ Output folder (all paths in prometheus.yml are relative to it, so the folder can
                             region, terrain, role (written for every role, maybe empty)
     rules/*.yml             copied from configs/prometheus/rules (this folder is owned by render)
     rules/commune-inventory.yml  commune_inventory_node_info: one series per inventory node
-    alertmanager.yml        routes by severity (collector/alertmanager.py)
+    alertmanager.yml        routes by severity and region, inhibitions (collector/alertmanager.py)
+    templates/commune.tmpl  the bilingual notification template alertmanager.yml refers to
     agent-probe-targets.yml the inventory's province_targets, for the agents' probe module
     README                  how to start Prometheus and Alertmanager on these files
 
