@@ -203,15 +203,16 @@ def test_bilingual_template_in_a_real_notification(config_file: Path, tmp_path: 
     thread.start()
     try:
         config = yaml.safe_load(config_file.read_text())
-        config["templates"] = [str(config_file.parent / "templates" / "*.tmpl")]
+        assert config["templates"] == ["templates/commune.tmpl"]  # relative to the config file
         config["route"] = {"receiver": "chat", "group_by": ["commune"], "group_wait": "1s"}
         config["receivers"] = [{"name": "chat", "slack_configs": [{
             "api_url": f"http://127.0.0.1:{chat.server_address[1]}/hook",
             "title": '{{ template "commune.title" . }}',
             "text": '{{ template "commune.text" . }}'}]}]
         config["inhibit_rules"] = []
-        (tmp_path / "am.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
-        am = Alertmanager(tmp_path / "am.yml", tmp_path)
+        chat_config = config_file.parent / "alertmanager-chat.yml"  # beside templates/
+        chat_config.write_text(yaml.safe_dump(config, allow_unicode=True))
+        am = Alertmanager(chat_config, tmp_path)
         try:
             _post_alerts(am.url, [{
                 "labels": {"alertname": "CommuneUplinkDown", "severity": "critical",
