@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from collector.inventory import load_inventory
 from tests.peers import require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,3 +121,16 @@ def test_commune_alerts_keep_the_inventory_labels() -> None:
 def test_recording_rule_names_follow_the_convention() -> None:
     for _, rule in _rules("record"):
         assert re.fullmatch(r"[a-z_]+:[a-zA-Z_]+:[a-z0-9_]+", rule["record"]), rule["record"]
+
+
+def test_rules_name_the_inventorys_province_targets() -> None:
+    """The province targets the rules hard-code are the inventory's `province_targets`."""
+    names = {t.name for t in load_inventory(ROOT / "configs/inventory/thanh-hoa.yml")
+             .province_targets}
+    text = "\n".join(p.read_text() for p in RULE_FILES)
+    named = set()
+    for alternatives in re.findall(r'target=~"([a-z|-]+)"', text):
+        named |= set(alternatives.split("|"))
+    named |= set(re.findall(r'target="([a-z-]+)"', text))
+    assert named and named <= names, named - names
+    assert "tthc-portal" in named
