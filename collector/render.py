@@ -8,7 +8,8 @@ Output folder (all paths in prometheus.yml are relative to it, so the folder can
                             region, terrain, role (written for every role, maybe empty)
     rules/*.yml             copied from configs/prometheus/rules (this folder is owned by render)
     rules/commune-inventory.yml  commune_inventory_node_info: one series per inventory node
-    alertmanager.yml        routes by severity (collector/alertmanager.py)
+    alertmanager.yml        routes by severity and region, inhibitions (collector/alertmanager.py)
+    templates/commune.tmpl  the bilingual notification template alertmanager.yml refers to
     agent-probe-targets.yml the inventory's province_targets, for the agents' probe module
     README                  how to start Prometheus and Alertmanager on these files
 
@@ -31,7 +32,7 @@ import yaml
 
 from agent.schema import HostPort
 from agent.units import Duration
-from collector.alertmanager import alertmanager_config
+from collector.alertmanager import alertmanager_config, alertmanager_files
 from collector.inventory import ROLES, Commune, Inventory, Node
 
 AGENT_JOB = "commune-agent"
@@ -202,6 +203,7 @@ def render(inventory: Inventory, options: RenderOptions,
     files: dict[str, bytes] = {
         "prometheus.yml": _yaml(prometheus_config(inventory, options), header),
         "alertmanager.yml": _yaml(alertmanager_config(inventory, options.webhook_url), header),
+        **alertmanager_files(),
         "README": _readme(options, source),
         "agent-probe-targets.yml": _yaml(probe_targets(inventory), header + (
             "# The province targets every commune agent probes: copy this list under\n"

@@ -78,7 +78,9 @@ def test_province_render_passes_promtool_and_amtool(tmp_path: Path) -> None:
     am = subprocess.run([require_binary("amtool"), "check-config", str(out / "alertmanager.yml")],
                         capture_output=True, text=True, check=False)
     assert am.returncode == 0, am.stdout + am.stderr
-    assert "4 receivers" in am.stdout
+    # default + one per severity + one per region's technicians
+    regions = {c.group for c in load_inventory(PROVINCE).communes}
+    assert f"{4 + len(regions)} receivers" in am.stdout
     config = yaml.safe_load((out / "prometheus.yml").read_text())
     assert config["storage"]["tsdb"]["out_of_order_time_window"] == "1d"
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
