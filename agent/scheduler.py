@@ -163,7 +163,7 @@ class Scheduler:
         return list(with_labels(self._self_families(), self.labels))
 
     def _assemble(self) -> Snapshot:
-        own = render(with_labels(self._self_families(), self.labels))
+        own = render(self.own_families())
         return Snapshot.of([run.rendered for run in self.runs] + [own], self.clock())
 
     async def collect_all(self) -> None:
