@@ -131,7 +131,8 @@ def _security(t: float, bad: bool) -> list[str]:
     for check in ("auth", "listen", "neighbours", "integrity", "certs", "updates"):
         add(_series("commune_security_check_up", {"check": check},
                     int(not (bad and check == "updates"))))
-    for reason, source_class, per_second in (("bad_password", "wan", 0.05), ("invalid_user", "wan", 0.02),
+    for reason, source_class, per_second in (("bad_password", "wan", 0.05),
+                                             ("invalid_user", "wan", 0.02),
                                              ("bad_password", "lan", 0.01)):
         add(_series("commune_auth_failures_total", {"service": "ssh", "reason": reason,
                                                     "source_class": source_class},
