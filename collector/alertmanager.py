@@ -37,15 +37,17 @@ TEMPLATE_FILE = "templates/commune.tmpl"
 # What names one thing an alert is about: a critical alert silences the warning of the same
 # alert only on the same thing (disk /var critical does not silence / warning).
 SAME_THING: tuple[str, ...] = ("alertname", "commune", "instance", "target", "device",
-                               "mountpoint", "ifIndex")
+                               "mountpoint", "ifIndex", "path", "file")
 
 INHIBIT_RULES: tuple[dict[str, Any], ...] = (
     {"source_matchers": ['alertname="TTHCPortalDown"'],
      "target_matchers": ['alertname=~"CommunePortalSlow|TTHCPortalSLOBurn(Fast|Slow)"']},
     {"source_matchers": ['alertname=~"TTHCPortalDown|ProvinceServiceDown"'],
      "target_matchers": ['alertname="CommuneTargetUnreachable"'], "equal": ["target"]},
+    # A security finding (runbook security) is never a consequence of a broken uplink: kept.
     {"source_matchers": ['alertname="CommuneUplinkDown"'],
-     "target_matchers": ['scope="commune"', 'alertname!="CommuneUplinkDown"'],
+     "target_matchers": ['scope="commune"', 'alertname!="CommuneUplinkDown"',
+                         'runbook!="security"'],
      "equal": ["commune"]},
     {"source_matchers": ['alertname=~"CommuneAgentDown|CommuneAgentSilent"'],
      "target_matchers": ['scope="commune"', 'alertname!~"CommuneAgentDown|CommuneAgentSilent"'],

@@ -206,6 +206,29 @@ def portal() -> dict[str, Any]:
               f"sort(commune_target:probe_success:max{{{PORTAL}}})"),
         table("Xã chậm nhất / Slowest communes",
               f"topk(20, commune_target:probe_duration_seconds:avg5m{{{PORTAL}}})", "s"),
+        # The web servers' own access logs (agent's logs module).
+        stat("Tỉ lệ lỗi 5xx (máy chủ) / 5xx ratio (server logs)",
+             "max(file:commune_http_server_errors:ratio_rate5m) or vector(0)", "percentunit",
+             [("green", None), ("orange", 0.05), ("red", 0.25)]),
+        stat("Yêu cầu mỗi giây / Requests per second",
+             "sum(file:commune_http_requests:rate5m) or vector(0)", "reqps"),
+        stat("p90 thời gian xử lý / p90 request time (server logs)",
+             "max(file:commune_http_request_duration_seconds:p90_rate5m)", "s",
+             [("green", None), ("orange", 1), ("red", 2)]),
+        stat("Nhật ký đọc được / Logs followed", "min(commune_logs_file_up)",
+             thresholds=[("red", None), ("green", 1)]),
+        timeseries("Yêu cầu theo mã trạng thái / Requests by status class", [
+            ("sum by (status_class) (file_status_class:commune_http_requests:rate5m)",
+             "{{status_class}}")], "reqps"),
+        timeseries("Thời gian xử lý (nhật ký) / Request time from the logs", [
+            ("file:commune_http_request_duration_seconds:p90_rate5m", "p90 {{instance}} {{file}}"),
+            ("histogram_quantile(0.5, sum by (le, route) "
+             "(rate(commune_http_request_duration_seconds_bucket[5m])))", "p50 {{route}}")], "s"),
+        timeseries("Yêu cầu đáng ngờ theo loại / Suspicious requests by kind", [
+            ("sum by (kind) (file_kind:commune_http_suspicious_requests:rate5m)", "{{kind}}")],
+            "reqps"),
+        table("Nguồn gây loạt lỗi 401/403/404 / Error-burst sources",
+              "topk(20, commune_http_error_burst_source_responses)"),
     ], tags=("tthc",))
 
 
@@ -298,9 +321,54 @@ def fleet() -> dict[str, Any]:
 
 
 def security() -> dict[str, Any]:
-    """An ninh kết nối / Connection security: TLS, certificates, what stands between a commune and
-    the province's services. Only probe metrics: no security-module metrics exist yet."""
-    return dashboard("commune-security", "An ninh kết nối TTHC / TTHC connection security", [
+    """An ninh / Security: the agents' security module (logins, sockets, LAN devices, integrity,
+    certificates, updates) and the TLS of the province's services seen from the communes."""
+    auth = "instance_service_source:commune_auth_failures:rate5m"
+    return dashboard("commune-security", "An ninh / Security", [
+        stat("Đăng nhập sai từ Internet / Failed logins from the WAN (/s)",
+             f'sum({auth}{{source_class="wan"}}) or vector(0)', "short",
+             [("green", None), ("orange", 0.2), ("red", 2)]),
+        stat("Đăng nhập sai trong mạng xã / Failed logins from LAN or local (/s)",
+             f'sum({auth}{{source_class=~"lan|local"}}) or vector(0)', "short",
+             [("green", None), ("red", 0.05)]),
+        stat("Cổng lạ đang mở / Unexpected listening sockets",
+             "sum(commune_unexpected_listen_sockets) or vector(0)",
+             thresholds=[("green", None), ("orange", 1)]),
+        stat("Thiết bị lạ trong mạng xã / Unknown LAN devices",
+             "sum(commune_lan_unknown_devices) or vector(0)",
+             thresholds=[("green", None), ("orange", 1)]),
+        stat("Tệp khác bản gốc / Files differing from the baseline",
+             "sum(instance_path_set:commune_integrity_differences:sum) or vector(0)",
+             thresholds=[("green", None), ("red", 1)]),
+        stat("Máy thiếu bản vá bảo mật / Nodes with pending security updates",
+             'count(commune_pending_updates{kind="security"} > 0) or vector(0)',
+             thresholds=[("green", None), ("orange", 1)]),
+        stat("Chứng chỉ cục bộ sớm hết hạn / Soonest local certificate expiry",
+             "min(commune_cert_expiry_timestamp_seconds) - time()", "s",
+             [("red", None), ("orange", 3 * 86400), ("green", 14 * 86400)]),
+        stat("Kiểm tra an ninh lỗi / Security checks failing",
+             "count(commune_security_check_up == 0) or vector(0)",
+             thresholds=[("green", None), ("orange", 1)]),
+        timeseries("Đăng nhập sai theo nguồn / Failed logins by source class", [
+            (f"sum by (source_class) ({auth})", "{{source_class}}")]),
+        timeseries("Đăng nhập sai theo lý do / Failed logins by reason", [
+            ("sum by (reason) (instance:commune_auth_failures:rate5m)", "{{reason}}")]),
+        table("Nguồn đăng nhập sai nhiều nhất / Top failed-login sources",
+              "topk(20, commune_auth_failures_top_source)"),
+        table("Cổng lạ / Unexpected listening sockets", "commune_unexpected_listen == 1"),
+        table("Thiết bị lạ theo xã / Unknown LAN devices by commune",
+              "sort_desc(commune_lan_unknown_devices > 0)"),
+        table("Thiết bị mới thấy / LAN devices first seen (newest first)",
+              "sort_desc(topk(50, commune_lan_device_first_seen_timestamp_seconds))",
+              "dateTimeAsIso"),
+        table("Thay đổi tính toàn vẹn / Integrity changes",
+              "instance_path_set:commune_integrity_differences:sum > 0"),
+        table("Chứng chỉ cục bộ (sớm hết hạn trước) / Local certificates, soonest first",
+              "sort(commune_cert_expiry_timestamp_seconds - time())", "s"),
+        table("Bản cập nhật chờ cài / Pending updates",
+              'sort_desc(commune_pending_updates{kind="security"})'),
+        table("Dịch vụ không mã hoá, SNMP mặc định / Cleartext services, default SNMP community",
+              "commune_insecure_service == 1 or commune_snmp_default_community == 1"),
         stat("Cổng TTHC qua HTTPS / Portal over HTTPS (min over communes)",
              f"min(probe_http_ssl{{{PORTAL}}})", thresholds=[("red", None), ("green", 1)]),
         stat("Chứng chỉ khác nhau / Distinct portal certificates seen",

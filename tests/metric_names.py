@@ -10,6 +10,8 @@ import yaml
 from agent import scheduler
 from agent.modules import host
 from agent.modules.base import MetricSpec
+from agent.modules.logs import module as logs
+from agent.modules.security import module as security
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "configs" / "prometheus" / "rules"
@@ -47,13 +49,15 @@ KEYWORDS = frozenset({"and", "or", "unless", "by", "without", "on", "ignoring", 
 def declared_metrics() -> frozenset[str]:
     """Metrics declared by the agent's modules in this tree (MetricSpec at module top level)."""
     names: set[str] = set()
-    for module in (host, scheduler):
+    for module in (host, scheduler, security, logs):
         for value in vars(module).values():
             specs = value if isinstance(value, (tuple, dict)) else (value,)
             for item in (specs.values() if isinstance(specs, dict) else specs):
                 spec = item[1] if isinstance(item, tuple) and len(item) > 1 else item
                 if isinstance(spec, MetricSpec):
                     names.add(spec.name)
+                    if spec.kind == "histogram":
+                        names |= {f"{spec.name}_{s}" for s in ("bucket", "sum", "count")}
     return frozenset(names)
 
 

@@ -118,7 +118,79 @@ def exposition(code: str, index: int, now: float, failing: str = "") -> str:
     add(_series("node_time_seconds", {}, t))
     add(_series("commune_diag_check_success", {"runbook": "network-basic", "check": "ping-gateway"},
                 1))
+    lines += _security(t, bad)
+    lines += _web_logs(t, bad)
     return "\n".join(lines) + "\n"
+
+
+def _security(t: float, bad: bool) -> list[str]:
+    """The security module's series; only the ``failing`` commune is under attack and behind
+    (so that the alerts stay quiet for the rest, as in a healthy province)."""
+    lines: list[str] = []
+    add = lines.append
+    for check in ("auth", "listen", "neighbours", "integrity", "certs", "updates"):
+        add(_series("commune_security_check_up", {"check": check},
+                    int(not (bad and check == "updates"))))
+    for reason, source_class, per_second in (("bad_password", "wan", 0.05),
+                                             ("invalid_user", "wan", 0.02),
+                                             ("bad_password", "lan", 0.01)):
+        add(_series("commune_auth_failures_total", {"service": "ssh", "reason": reason,
+                                                    "source_class": source_class},
+                    int(t * per_second * (5 if bad else 1))))
+    add(_series("commune_auth_failures_total",
+                {"service": "sudo", "reason": "bad_password", "source_class": "local"}, 3))
+    add(_series("commune_auth_failures_top_source", {"source": "203.0.113.7"}, 120))
+    add(_series("commune_auth_failures_top_source", {"source": "10.38.1.55"}, 6))
+    if bad:
+        add(_series("commune_unexpected_listen", {"proto": "tcp", "port": "8080",
+                                                  "process": "python3"}, 1))
+    add(_series("commune_unexpected_listen_sockets", {}, int(bad)))
+    add(_series("commune_insecure_service", {"service": "telnet"}, int(bad)))
+    add(_series("commune_insecure_service", {"service": "ftp"}, 0))
+    add(_series("commune_snmp_default_community", {"address": "10.38.1.2:161",
+                                                   "community": "public"}, int(bad)))
+    add(_series("commune_lan_unknown_devices", {}, 2 + int(bad)))
+    add(_series("commune_lan_device_first_seen_timestamp_seconds",
+                {"mac": "00:1b:21:0a:0b:0d", "vendor": "Intel"}, t - 3600))
+    for kind in ("changed", "added", "removed"):
+        add(_series(f"commune_integrity_{kind}_files", {"path_set": "portal"},
+                    int(bad and kind == "changed")))
+    add(_series("commune_cert_expiry_timestamp_seconds", {"path": "/etc/ssl/portal.pem"},
+                t + (5 if bad else 60) * 86400))
+    add(_series("commune_pending_updates", {"kind": "all"}, 12))
+    add(_series("commune_pending_updates", {"kind": "security"}, 3 if bad else 0))
+    return lines
+
+
+def _web_logs(t: float, bad: bool) -> list[str]:
+    """The logs module's series of a web server's access log (label ``file``)."""
+    lines: list[str] = []
+    add = lines.append
+    log = {"file": "portal"}
+    for status_class, per_second in (("2xx", 20), ("3xx", 2), ("4xx", 1), ("5xx", 0.5)):
+        add(_series("commune_http_requests_total", {**log, "method": "GET",
+                                                    "status_class": status_class,
+                                                    "route": "dossier"},
+                    int(t * per_second * (4 if bad and status_class == "5xx" else 1))))
+    cumulative = 0.0
+    for le, share in (("0.1", 0.5), ("0.5", 0.3), ("1.0", 0.1), ("2.5", 0.05), ("+Inf", 0.05)):
+        cumulative += share
+        add(_series("commune_http_request_duration_seconds_bucket",
+                    {**log, "route": "dossier", "le": le}, int(t * 23.5 * cumulative)))
+    add(_series("commune_http_request_duration_seconds_sum", {**log, "route": "dossier"}, t * 8))
+    add(_series("commune_http_request_duration_seconds_count", {**log, "route": "dossier"},
+                int(t * 23.5)))
+    for kind, per_second in (("sql_injection", 0.02), ("path_traversal", 0.01),
+                             ("scanner_user_agent", 0.005)):
+        add(_series("commune_http_suspicious_requests_total", {**log, "kind": kind},
+                    int(t * per_second * (5 if bad else 1))))
+    add(_series("commune_http_error_bursts_total", log, int(t / 3600)))
+    add(_series("commune_http_error_burst_source_responses", {**log, "source": "198.51.100.9"},
+                40))
+    add(_series("commune_logs_file_up", log, 1))
+    add(_series("commune_logs_lines_total", log, int(t * 23.5)))
+    add(_series("commune_logs_lines_failed_total", log, 0))
+    return lines
 
 
 class FleetExporter(ThreadingHTTPServer):

@@ -125,6 +125,9 @@ def test_inhibitions_in_a_real_alertmanager(config_file: Path, tmp_path: Path) -
         {**commune, "alertname": "CommuneLinkPacketLoss", "severity": "warning"},
         {**commune, "alertname": "InterfaceErrors", "severity": "warning",
          "device": "core-switch", "ifIndex": "1"},
+        # but not a security finding of the same commune
+        {**commune, "alertname": "FileIntegrityChanged", "severity": "warning",
+         "runbook": "security", "instance": "n2", "path_set": "ssh"},
         # the portal down silences the per-commune portal alerts of other communes
         {"alertname": "TTHCPortalDown", "severity": "critical", "scope": "province",
          "target": "tthc-portal", "kind": "http"},
@@ -142,6 +145,13 @@ def test_inhibitions_in_a_real_alertmanager(config_file: Path, tmp_path: Path) -
          "instance": "n1", "mountpoint": "/var"},
         {**other, "alertname": "CommuneDiskNearlyFull", "severity": "warning",
          "instance": "n1", "mountpoint": "/"},
+        # critical silences the warning of the same certificate, not of another one
+        {**other, "alertname": "LocalCertificateExpiring", "severity": "critical",
+         "runbook": "security", "instance": "n1", "path": "/etc/ssl/db.pem"},
+        {**other, "alertname": "LocalCertificateExpiring", "severity": "warning",
+         "runbook": "security", "instance": "n1", "path": "/etc/ssl/db.pem"},
+        {**other, "alertname": "LocalCertificateExpiring", "severity": "warning",
+         "runbook": "security", "instance": "n1", "path": "/etc/ssl/portal.pem"},
     ]
     am = Alertmanager(config_file, tmp_path)
     try:
@@ -153,11 +163,15 @@ def test_inhibitions_in_a_real_alertmanager(config_file: Path, tmp_path: Path) -
             ("CommuneTargetUnreachable", "16531", "tthc-db", "warning"),
             ("CommuneDiskNearlyFull", "16531", "/var", "critical"),
             ("CommuneDiskNearlyFull", "16531", "/", "warning"),
+            ("FileIntegrityChanged", "14797", "", "warning"),
+            ("LocalCertificateExpiring", "16531", "/etc/ssl/db.pem", "critical"),
+            ("LocalCertificateExpiring", "16531", "/etc/ssl/portal.pem", "warning"),
         }
 
         def states() -> dict[tuple[str, ...], str]:
             return {(a["labels"]["alertname"], a["labels"].get("commune", ""),
-                     a["labels"].get("target", a["labels"].get("mountpoint", "")),
+                     a["labels"].get("target", a["labels"].get("mountpoint",
+                                                               a["labels"].get("path", ""))),
                      a["labels"]["severity"]): a["status"]["state"] for a in am.alerts()}
 
         def active() -> set[tuple[str, ...]]:
@@ -170,7 +184,7 @@ def test_inhibitions_in_a_real_alertmanager(config_file: Path, tmp_path: Path) -
         time.sleep(1)  # and it stays so
         got = states()
         assert {k for k, state in got.items() if state == "active"} == expected_active
-        assert sum(state == "suppressed" for state in got.values()) == 5
+        assert sum(state == "suppressed" for state in got.values()) == 6
     finally:
         am.stop()
 

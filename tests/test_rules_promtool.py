@@ -18,7 +18,8 @@ RULES_DIR = ROOT / "configs" / "prometheus" / "rules"
 RULE_FILES = sorted(RULES_DIR.glob("*.yml"))
 TEST_DIR = ROOT / "tests" / "rules"
 TEST_FILES = sorted(TEST_DIR.glob("*_test.yml"))
-RUNBOOKS = {"network-basic", "portal-slow", "interfaces", "disk-mem", "services", "vc-endpoint"}
+RUNBOOKS = {"network-basic", "portal-slow", "interfaces", "disk-mem", "services", "vc-endpoint",
+            "security"}
 ANNOTATIONS = {"summary_vi", "summary_en", "description_vi", "description_en", "diag"}
 INVENTORY_LABELS = ("commune", "commune_name", "region", "terrain")
 

@@ -130,3 +130,18 @@ def test_interfaces_on_a_real_node(diag, sshd, ssh_args) -> None:
     for name in ("errors", "drops"):
         assert result[name]["exit_code"] == 0 and len(result[name]["values"]) == 1
         assert 0 <= result[name]["values"][0] <= 1
+
+
+def test_security_on_a_real_node(diag, sshd, ssh_args, http_port) -> None:
+    """The security runbook lists the sockets of the node (here a test HTTP server's), reads the
+    failed logins and counts pending security updates, changing nothing."""
+    run = diag("run", "security", "--host", f"127.0.0.1:{sshd.port}", "--json", *ssh_args)
+    result = checks(run)
+    assert list(result) == ["listening", "failed-logins", "security-updates"]
+    assert result["listening"]["status"] == "pass", result["listening"]
+    assert f"127.0.0.1:{http_port}" in result["listening"]["stdout"]
+    assert f"127.0.0.1:{sshd.port}" in result["listening"]["stdout"]
+    assert result["failed-logins"]["status"] == "pass", result["failed-logins"]
+    updates = result["security-updates"]
+    assert len(updates["values"]) == 1 and updates["values"][0] >= 0
+    assert updates["status"] == ("pass" if updates["values"][0] == 0 else "fail")

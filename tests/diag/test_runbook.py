@@ -12,7 +12,8 @@ from collector.diag.judge import judge
 from collector.diag.runbook import Expect, Threshold, find_runbook, list_runbook_files, load_runbook
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = ("network-basic", "portal-slow", "interfaces", "disk-mem", "services", "vc-endpoint")
+SHIPPED = ("network-basic", "portal-slow", "interfaces", "disk-mem", "services", "vc-endpoint",
+           "security")
 
 
 def write(tmp_path: Path, text: str) -> Path:
