@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from agent.modules.logs.tail import Position
+from agent.tail import Position
 
 log = logging.getLogger(__name__)
 
