@@ -19,7 +19,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import os
 import re
 import time
 from collections import OrderedDict
@@ -32,6 +31,7 @@ from agent.modules.base import MetricSpec
 from agent.modules.security.config import AuthConfig
 from agent.modules.security.journal import JournalReader
 from agent.modules.security.topn import WindowedTop
+from agent.statefile import replace_file
 from agent.tail import Position, Tailer
 
 log = logging.getLogger(__name__)
@@ -204,10 +204,7 @@ class AuthCheck:
         positions = {t.path: {"dev": p.device, "ino": p.inode, "offset": p.offset}
                      for t in self.tails if (p := t.position()) is not None}
         try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(positions))
-            os.replace(tmp, self.state_file)
+            replace_file(self.state_file, json.dumps(positions))
         except OSError as exc:
             log.warning("security: cannot save log positions to %s: %s", self.state_file, exc)
 
