@@ -9,6 +9,6 @@ from pathlib import Path
 def replace_file(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file renamed over it (parents made); OSError."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
+    tmp = path.with_name(f"{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
