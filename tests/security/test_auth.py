@@ -11,8 +11,7 @@ from agent.modules.security.auth import AuthCheck, AuthFailures, source_class
 from agent.modules.security.config import AuthConfig
 from agent.units import ByteSize
 from tests.peers import wait_for
-from tests.security.helpers import samples, value
-from tests.security.sshd_peer import Sshd
+from tests.security.helpers import failing_sshd, samples, value
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "security" / "auth.log"
 FAILURES = "commune_auth_failures_total"
@@ -74,7 +73,7 @@ def test_top_sources_stay_bounded_under_100k_distinct_sources() -> None:
 
 
 def test_real_sshd_failed_logins_are_read_from_its_log(tmp_path: Path) -> None:
-    with Sshd(tmp_path / "sshd") as sshd:
+    with failing_sshd(tmp_path / "sshd") as sshd:
         check = AuthCheck(AuthConfig(files=(str(sshd.log_file),)), str(tmp_path / "state"))
         check.collect()  # starts at the end: the startup lines are not news
         assert sshd.fail_password("root") != 0

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.agent_process import Agent
 from tests.peers import Prometheus, http_get, wait_for
-from tests.security.sshd_peer import Sshd
+from tests.security.helpers import failing_sshd
 
 
 def scrape(agent: Agent) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -27,7 +27,7 @@ def failures(agent: Agent, reason: str) -> float:
 
 
 def test_agent_counts_sshd_failures_and_prometheus_sees_them(tmp_path: Path) -> None:
-    with Sshd(tmp_path / "sshd") as sshd:
+    with failing_sshd(tmp_path / "sshd") as sshd:
         config = textwrap.dedent(f"""\
             commune: "16318"
             interval: 1s

@@ -18,7 +18,7 @@ from agent.modules.security.module import METRICS, SecurityModule
 from agent.schema import ConfigError, load_yaml
 from tests.peers import LOOPBACK
 from tests.security.helpers import value
-from tests.security.snmpd_peer import free_udp_port
+from tests.snmpd import free_udp_port
 
 
 def test_registered_with_light_config() -> None:

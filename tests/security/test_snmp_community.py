@@ -9,7 +9,7 @@ from agent.modules.security.snmp_community import SnmpCommunityCheck, accepted, 
 from agent.schema import HostPort
 from agent.units import Duration
 from tests.security.helpers import value
-from tests.security.snmpd_peer import Snmpd, free_udp_port
+from tests.snmpd import Snmpd, free_udp_port
 
 METRIC = "commune_snmp_default_community"
 

@@ -17,7 +17,7 @@ from agent.modules.base import MetricSpec
 from agent.modules.logs.config import LogsConfig
 from agent.modules.logs.counts import FileCounts
 from agent.modules.logs.state import load_positions, save_positions
-from agent.modules.logs.tail import Position, Tailer
+from agent.tail import Position, Tailer
 
 log = logging.getLogger(__name__)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from agent.modules.logs.tail import Position
+from agent.statefile import replace_file
+from agent.tail import Position
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,4 @@ def save_positions(path: str, positions: Mapping[str, Position]) -> None:
     """Write the positions to ``path`` (a temporary file renamed over it); raise OSError."""
     data = {"files": {name: {"device": p.device, "inode": p.inode, "offset": p.offset}
                       for name, p in sorted(positions.items())}}
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
+    replace_file(Path(path), json.dumps(data))

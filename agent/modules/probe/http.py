@@ -34,11 +34,10 @@ from agent.modules.probe.result import (
     ProbeResult,
     Reason,
 )
+from agent.modules.probe.tcp import connect_socket, open_tls
 from agent.modules.probe.tls import (
     PeerExpiry,
-    classify_tls_error,
     client_context,
-    os_error_text,
     peer_expiry,
     record_expiry,
 )
@@ -192,21 +191,11 @@ class HttpProbe:
         sock.setblocking(False)
         writer: asyncio.StreamWriter | None = None
         try:
-            try:
-                await loop.sock_connect(sock, address)
-            except OSError as exc:
-                raise ProbeFailed("connect", f"connect to {address[0]}:{port}: "
-                                             f"{os_error_text(exc)}") from None
+            await connect_socket(sock, address, port)
             start = phases.timed("connect", start)
             if tls:
-                try:
-                    reader, writer = await asyncio.open_connection(
-                        sock=sock, ssl=self.context,
-                        server_hostname=(same_host and self.target.server_name) or host)
-                except (ssl.SSLError, ssl.CertificateError) as exc:
-                    raise ProbeFailed("tls", classify_tls_error(exc)) from None
-                except OSError as exc:
-                    raise ProbeFailed("tls", f"TLS handshake: {exc}") from None
+                reader, writer = await open_tls(
+                    sock, self.context, (same_host and self.target.server_name) or host)
                 start = phases.timed("tls", start)
                 expiry = peer_expiry(writer.get_extra_info("ssl_object"))
             else:

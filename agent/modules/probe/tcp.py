@@ -7,6 +7,7 @@ import re
 import socket
 import ssl
 import time
+from typing import Any
 
 from agent.modules.probe.config import H323Target, TcpTarget
 from agent.modules.probe.result import CONNECT_DURATION, ProbeFailed, ProbeResult
@@ -30,31 +31,41 @@ async def resolve(host: str, port: int, type_: int = socket.SOCK_STREAM) -> tupl
     return family, address
 
 
+async def connect_socket(sock: socket.socket, address: tuple[Any, ...], port: int) -> None:
+    """Connect the non-blocking ``sock``; ProbeFailed("connect") says why it could not."""
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, address)
+    except OSError as exc:
+        raise ProbeFailed("connect", f"connect to {address[0]}:{port}: "
+                                     f"{os_error_text(exc)}") from None
+
+
+async def open_tls(sock: socket.socket, context: ssl.SSLContext, server_hostname: str,
+                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Streams over a TLS handshake on the connected ``sock``; ProbeFailed("tls") if it fails."""
+    try:
+        return await asyncio.open_connection(sock=sock, ssl=context,
+                                             server_hostname=server_hostname)
+    except (ssl.SSLError, ssl.CertificateError) as exc:
+        raise ProbeFailed("tls", classify_tls_error(exc)) from None
+    except OSError as exc:
+        raise ProbeFailed("tls", f"TLS handshake: {exc}") from None
+
+
 async def connect(host: str, port: int, result: ProbeResult,
                   context: ssl.SSLContext | None = None, server_name: str | None = None,
                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Open a TCP (and TLS) connection, recording the connect time and certificate expiry."""
     family, address = await resolve(host, port)
-    loop = asyncio.get_running_loop()
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setblocking(False)
     start = time.perf_counter()
     try:
-        try:
-            await loop.sock_connect(sock, address)
-        except OSError as exc:
-            raise ProbeFailed("connect", f"connect to {address[0]}:{port}: "
-                                         f"{os_error_text(exc)}") from None
+        await connect_socket(sock, address, port)
         result.add(CONNECT_DURATION, time.perf_counter() - start)
         if context is None:
             return await asyncio.open_connection(sock=sock)
-        try:
-            reader, writer = await asyncio.open_connection(
-                sock=sock, ssl=context, server_hostname=server_name or host)
-        except (ssl.SSLError, ssl.CertificateError) as exc:
-            raise ProbeFailed("tls", classify_tls_error(exc)) from None
-        except OSError as exc:
-            raise ProbeFailed("tls", f"TLS handshake: {exc}") from None
+        reader, writer = await open_tls(sock, context, server_name or host)
         record_expiry(result, peer_expiry(writer.get_extra_info("ssl_object")))
         return reader, writer
     except BaseException:

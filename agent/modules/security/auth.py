@@ -19,12 +19,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import os
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
 from pathlib import Path
 
 from prometheus_client.core import Metric
@@ -32,8 +30,9 @@ from prometheus_client.core import Metric
 from agent.modules.base import MetricSpec
 from agent.modules.security.config import AuthConfig
 from agent.modules.security.journal import JournalReader
-from agent.modules.security.tail import LogTail, Position
 from agent.modules.security.topn import WindowedTop
+from agent.statefile import replace_file
+from agent.tail import Position, Tailer
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +178,8 @@ class AuthCheck:
         self.config = config
         self.state_file = Path(state_dir) / "auth-positions.json" if state_dir else None
         saved = self._load_positions()
-        self.tails = [LogTail(path, config.from_start, saved.get(path)) for path in config.files]
+        self.tails = [Tailer(path, config.from_start, resume=saved.get(path))
+                      for path in config.files]
         self.failures = AuthFailures(config.top_sources, config.tracked_sources,
                                      float(config.top_window))
         self.journal = JournalReader(config.journal, state_dir) if config.journal else None
@@ -189,10 +189,11 @@ class AuthCheck:
             return {}
         try:
             data = json.loads(self.state_file.read_text())
-            return {path: Position(**pos) for path, pos in data.items()}
+            return {path: Position(int(pos["dev"]), int(pos["ino"]), int(pos["offset"]))
+                    for path, pos in data.items()}
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("security: ignoring unreadable %s (%s); logs are read from their end",
                         self.state_file, exc)
             return {}
@@ -200,12 +201,10 @@ class AuthCheck:
     def _save_positions(self) -> None:
         if self.state_file is None:
             return
-        positions = {t.path: asdict(p) for t in self.tails if (p := t.position()) is not None}
+        positions = {t.path: {"dev": p.device, "ino": p.inode, "offset": p.offset}
+                     for t in self.tails if (p := t.position()) is not None}
         try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(positions))
-            os.replace(tmp, self.state_file)
+            replace_file(self.state_file, json.dumps(positions))
         except OSError as exc:
             log.warning("security: cannot save log positions to %s: %s", self.state_file, exc)
 

@@ -19,6 +19,7 @@ from prometheus_client.core import Metric
 
 from agent.modules.base import MetricSpec
 from agent.modules.security.config import IntegrityConfig, PathSet
+from agent.statefile import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +86,8 @@ class PathSetState:
                                f"to write a new one from the current files") from None
 
     def _write_baseline(self, hashes: dict[str, str], now: float) -> None:
-        self.baseline_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.baseline_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"created": now, "files": hashes}, indent=0, sort_keys=True))
-        os.replace(tmp, self.baseline_file)
+        replace_file(self.baseline_file,
+                     json.dumps({"created": now, "files": hashes}, indent=0, sort_keys=True))
         self.baseline, self.baseline_time = hashes, now
 
     def hashes(self) -> tuple[dict[str, str], bool]:

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 from agent.modules.security.config import JournalConfig
+from agent.statefile import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,7 @@ class JournalReader:
         if self.state_file is None or self.cursor is None:
             return
         try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_file.with_suffix(".tmp")
-            tmp.write_text(self.cursor + "\n")
-            os.replace(tmp, self.state_file)
+            replace_file(self.state_file, self.cursor + "\n")
         except OSError as exc:
             log.warning("security: cannot save the journal cursor to %s: %s", self.state_file, exc)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 import time
@@ -21,6 +20,7 @@ from prometheus_client.core import Metric
 
 from agent.modules.base import MetricSpec
 from agent.modules.security.config import NeighboursConfig, normalise_mac
+from agent.statefile import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,7 @@ class NeighboursCheck:
         if self.state_file is None:
             return
         try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.first_seen))
-            os.replace(tmp, self.state_file)
+            replace_file(self.state_file, json.dumps(self.first_seen))
         except OSError as exc:
             log.warning("security: cannot save %s: %s", self.state_file, exc)
 

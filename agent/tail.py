@@ -1,7 +1,9 @@
 """Incremental reading of a growing file, across rotation and truncation, whole lines only.
 
-Each ``read()`` returns the complete lines written since the last call (at most ``max_bytes``
-of them; the rest waits for the next call):
+Shared by the ``logs`` module (access logs, as bytes) and the security module's ``auth`` check
+(auth logs, as text). Each ``read()`` returns the complete lines written since the last call (at
+most ``max_bytes`` of them; the rest waits for the next call); ``read_lines()`` returns them as
+text, invalid UTF-8 replaced by U+FFFD so one bad byte never hides the rest of a line:
 
 - on the very first open the reader starts at the end of the file (unless ``from_start``), so an
   agent started on a server does not replay years of history; a file that appears later
@@ -24,6 +26,8 @@ from typing import BinaryIO
 
 # A "line" longer than this without a newline is passed on as it is, so memory stays bounded.
 MAX_LINE_BYTES = 1 << 20
+# Reads go in pieces of at most this, so a large ``max_bytes`` is not one large buffer.
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,11 @@ class Tailer:
             return None
         return Position(*self._identity, self._offset - len(self._partial))
 
+    @property
+    def readable(self) -> bool:
+        """True while a file is open (it existed and could be read)."""
+        return self._file is not None
+
     def pending_bytes(self) -> int:
         """Bytes written to the followed file(s) and not read yet."""
         if self._file is None:
@@ -88,20 +97,31 @@ class Tailer:
             pending += st.st_size
         return max(pending, 0)
 
-    def read(self) -> bytes:
-        """New complete lines (ending with a newline), at most about ``max_bytes`` of them."""
+    def read_lines(self, max_bytes: int | None = None) -> list[str]:
+        """New complete lines as text, without their newlines; invalid UTF-8 becomes U+FFFD."""
+        data = self.read(max_bytes)
+        return data[:-1].decode("utf-8", "replace").split("\n") if data else []
+
+    def read(self, max_bytes: int | None = None) -> bytes:
+        """New complete lines (ending with a newline), at most about ``max_bytes`` of them.
+
+        ``max_bytes`` defaults to the one given to the constructor.
+        """
         out: list[bytes] = []
-        budget = self.max_bytes
+        budget = self.max_bytes if max_bytes is None else max_bytes
         if self._file is None and not self._open():
             return b""
         while True:
             assert self._file is not None
             self._check_truncated()
-            data = self._file.read(budget) if budget > 0 else b""
-            budget -= len(data)
-            self._offset += len(data)
-            self.stats.read_bytes += len(data)
-            out.append(self._lines(data))
+            while budget > 0:
+                data = self._file.read(min(budget, _CHUNK))
+                if not data:
+                    break
+                budget -= len(data)
+                self._offset += len(data)
+                self.stats.read_bytes += len(data)
+                out.append(self._lines(data))
             if budget <= 0 and os.fstat(self._file.fileno()).st_size > self._offset:
                 break  # more in this file: next time
             # At the end of the open file: has the path moved on to a new file?
