@@ -144,7 +144,10 @@ def test_ctrl_c_stops_cleanly(sshd, ssh_args, tmp_path) -> None:
         [sys.executable, "-m", "collector.diag.cli", "run", str(book), *hosts,
          "--concurrency", "3", *ssh_args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        cwd=Path(__file__).resolve().parents[2])
+        cwd=Path(__file__).resolve().parents[2],
+        # As from a terminal: a shell running the suite in the background ignores SIGINT, and
+        # Python only installs its Ctrl-C handler when SIGINT is not ignored at start.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_for(lambda: sshd.log().count("Starting session: command") >= sessions + 3, 20,
                  what="three sessions started")
