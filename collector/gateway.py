@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
 from agent.push import remote_write
 from agent.push.remote_write import read_varint, varint
 from collector.gateway_config import GatewayConfig, Token
+from collector.inventory import UnknownCommune, load_inventory
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +58,17 @@ def inventory_labels(path: str | None, tokens: tuple[Token, ...]) -> dict[tuple[
                                                                           dict[str, str]]:
     """``commune_name``, ``region``, ``terrain``, ``role`` per (commune, node) from an inventory.
 
-    The inventory loader (collector/inventory.py) is imported only when an inventory is
-    configured.
+    Raise ValueError naming every token whose commune is not in the inventory.
     """
     if path is None:
         return {}
-    inventory: Any = importlib.import_module("collector.inventory").load_inventory(path)
+    inventory = load_inventory(path)
     out: dict[tuple[str, str], dict[str, str]] = {}
     problems = []
     for token in tokens:
-        commune = next((c for c in inventory.communes if c.code == token.commune), None)
-        if commune is None:
+        try:
+            commune = inventory.commune(token.commune)
+        except UnknownCommune:
             problems.append(f"commune {token.commune!r} of node {token.node!r} is not in {path}")
             continue
         labels = {"commune_name": commune.name, "region": commune.group,

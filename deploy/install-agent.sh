@@ -164,11 +164,14 @@ fi
 "$VENV/bin/commune-agent" check-config "$ETC/agent.yml" \
     || die "$ETC/agent.yml is not valid (see above); fix it and run this script again"
 
-# 4. the unit: CAP_NET_RAW only for ICMP probes (ping needs a raw socket)
+# 4. the unit: CAP_NET_RAW only for ICMP probes (ping needs a raw socket when the sysctl
+# net.ipv4.ping_group_range does not allow ping sockets): kinds icmp and path (traceroute)
 mkd "$UNIT_DIR" 755
 record "$UNIT"
 CAPS=
-if grep -Eq "^[^#]*kind:[[:space:]]*[\"']?icmp" "$ETC/agent.yml"; then CAPS=CAP_NET_RAW; fi
+if grep -Eq "^[^#]*kind:[[:space:]]*[\"']?(icmp|path)([\"',}[:space:]]|$)" "$ETC/agent.yml"; then
+    CAPS=CAP_NET_RAW
+fi
 sed -e "s|/opt/commune-agent|$VENV|g" \
     -e "s|/etc/commune-agent|$ETC|g" \
     -e "s|/var/lib/commune-agent|$STATE|g" \

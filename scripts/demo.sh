@@ -1,22 +1,50 @@
 #!/usr/bin/env bash
-# Run the suite on this machine, on loopback only: an agent, and a Prometheus and an Alertmanager
-# started on the config `commune-collector render` writes from a one-commune loopback inventory.
-# Everything lives under .demo/ and stops with Ctrl-C (or after DEMO_SECONDS when set).
+# Run the suite on this machine, on loopback only: a scraped agent (commune 16318), a second agent
+# pushing (commune 14797) through the gateway (`commune-collector serve`, with a token generated
+# here), and a Prometheus and an Alertmanager started on the config `commune-collector render`
+# writes from a two-commune loopback inventory. Everything lives under .demo/ and stops with
+# Ctrl-C (or after DEMO_SECONDS when set). Ports: AGENT_PORT, PUSH_AGENT_PORT, GATEWAY_PORT,
+# PROMETHEUS_PORT, ALERTMANAGER_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 demo=${DEMO_DIR:-$root/.demo}
 bin=$root/.venv/bin
 agent_port=${AGENT_PORT:-9810}
+push_agent_port=${PUSH_AGENT_PORT:-9811}
+gateway_port=${GATEWAY_PORT:-9820}
 prom_port=${PROMETHEUS_PORT:-9090}
 am_port=${ALERTMANAGER_PORT:-9093}
-mkdir -p "$demo/prometheus-data" "$demo/alertmanager-data"
+mkdir -p "$demo/prometheus-data" "$demo/alertmanager-data" "$demo/spool"
 
 cat > "$demo/agent.yml" <<YAML
 commune: "16318"
 interval: 5s
 modules:
   host: {}
+YAML
+
+# The pushing agent's token: the agent reads the text, the gateway keeps only its SHA-256.
+umask 077
+openssl rand -hex 32 > "$demo/push-token"
+umask 022
+token_sha256=$(tr -d '\n' < "$demo/push-token" | sha256sum | cut -d' ' -f1)
+cat > "$demo/push-agent.yml" <<YAML
+commune: "14797"
+interval: 5s
+modules:
+  host: {}
+push:
+  url: http://127.0.0.1:$gateway_port/api/v1/write
+  token_file: $demo/push-token
+  spool_dir: $demo/spool
+YAML
+cat > "$demo/gateway.yml" <<YAML
+receivers:
+  - url: http://127.0.0.1:$prom_port/api/v1/write
+inventory: $demo/inventory.yml
+tokens:
+  - {commune: "14797", node: lan-1, sha256: $token_sha256}
 YAML
 
 # A loopback inventory (the province's is configs/inventory/thanh-hoa.yml) rendered into
@@ -31,11 +59,19 @@ communes:
     group: "Demo"
     nodes:
       - {name: lan-1, role: lan-node, mode: scrape, address: "127.0.0.1:$agent_port"}
+  - code: "14797"
+    name: "Demo ward, pushing (loopback)"
+    type: phường
+    terrain: mountain
+    group: "Demo"
+    nodes:
+      - {name: lan-1, role: lan-node, mode: push}
 YAML
 rules=()
 if [ -d configs/prometheus/rules ]; then rules=(--rules configs/prometheus/rules); fi
 "$bin/commune-collector" render --inventory "$demo/inventory.yml" --out "$demo/render" \
-    --alertmanager "127.0.0.1:$am_port" --scrape-interval 5s --evaluation-interval 5s \
+    --alertmanager "127.0.0.1:$am_port" --gateway "127.0.0.1:$gateway_port" \
+    --scrape-interval 5s --evaluation-interval 5s \
     "${rules[@]}" >/dev/null
 
 pids=()
@@ -48,6 +84,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 "$bin/commune-agent" check-config "$demo/agent.yml"
+"$bin/commune-agent" check-config "$demo/push-agent.yml"
 "$bin/commune-agent" --config.file "$demo/agent.yml" \
     --web.listen-address "127.0.0.1:$agent_port" >"$demo/agent.log" 2>&1 &
 pids+=($!)
@@ -58,6 +95,13 @@ pids+=($!)
 prometheus-alertmanager --config.file "$demo/render/alertmanager.yml" \
     --storage.path "$demo/alertmanager-data" --web.listen-address "127.0.0.1:$am_port" \
     --cluster.listen-address= >"$demo/alertmanager.log" 2>&1 &
+pids+=($!)
+
+"$bin/commune-collector" serve --config.file "$demo/gateway.yml" \
+    --web.listen-address "127.0.0.1:$gateway_port" >"$demo/gateway.log" 2>&1 &
+pids+=($!)
+"$bin/commune-agent" --config.file "$demo/push-agent.yml" \
+    --web.listen-address "127.0.0.1:$push_agent_port" >"$demo/push-agent.log" 2>&1 &
 pids+=($!)
 
 wait_ready() {  # url name
@@ -71,13 +115,20 @@ wait_ready() {  # url name
 wait_ready "http://127.0.0.1:$agent_port/-/ready" commune-agent
 wait_ready "http://127.0.0.1:$prom_port/-/ready" prometheus
 wait_ready "http://127.0.0.1:$am_port/-/ready" alertmanager
+wait_ready "http://127.0.0.1:$gateway_port/-/ready" "commune-collector serve"
+wait_ready "http://127.0.0.1:$push_agent_port/-/ready" "the pushing commune-agent"
 
+both='count by (commune, commune_name, instance, job) (node_load1{commune!=""})'
+query=$("$bin/python" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$both")
 cat <<TXT
 
 commune-monitor demo is running (logs in ${demo#"$root"/}/):
-  agent metrics   http://127.0.0.1:$agent_port/metrics
+  scraped agent   http://127.0.0.1:$agent_port/metrics   (commune 16318, scraped by Prometheus)
+  pushing agent   http://127.0.0.1:$push_agent_port/metrics   (commune 14797, pushes through the gateway)
+  gateway         http://127.0.0.1:$gateway_port/metrics   (commune-collector serve)
   Prometheus      http://127.0.0.1:$prom_port/targets
-  a query         http://127.0.0.1:$prom_port/graph?g0.expr=node_load1
+  both communes   http://127.0.0.1:$prom_port/graph?g0.expr=$query&g0.tab=1
+                  ($both)
   Alertmanager    http://127.0.0.1:$am_port/#/alerts
   rendered config ${demo#"$root"/}/render/ (commune-collector render of ${demo#"$root"/}/inventory.yml)
 Press Ctrl-C to stop.

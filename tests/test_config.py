@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from agent.modules import MODULES
 from agent.modules.host_config import HostConfig
 from agent.schema import ConfigError
 from agent.units import ByteSize, Duration
+from tests.peers import VENV_BIN
 
 
 def write(tmp_path: Path, text: str, name: str = "agent.yml") -> Path:
@@ -144,3 +146,19 @@ def test_agent_config_is_frozen(tmp_path: Path) -> None:
     assert isinstance(config, AgentConfig)
     with pytest.raises(AttributeError):
         config.commune = "2"  # type: ignore[misc]
+
+
+AGENT_CONFIGS = sorted((Path(__file__).parents[1] / "configs" / "agent").glob("*.yml"))
+
+
+def test_the_shipped_agent_configs_are_all_checked() -> None:
+    assert {"example.yml", "security.yml", "tthc-web.yml"} <= {p.name for p in AGENT_CONFIGS}
+
+
+@pytest.mark.parametrize("path", AGENT_CONFIGS, ids=lambda p: p.name)
+def test_shipped_agent_config_passes_check_config(path: Path) -> None:
+    # Checked only (loaded, never collected): their addresses are documentation examples.
+    done = subprocess.run([str(VENV_BIN / "commune-agent"), "check-config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{path}: ok (commune ")

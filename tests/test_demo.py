@@ -13,7 +13,8 @@ ROOT = Path(__file__).parents[1]
 
 def test_demo_renders_and_runs(tmp_path: Path) -> None:
     ports = {"AGENT_PORT": free_port(), "PROMETHEUS_PORT": free_port(),
-             "ALERTMANAGER_PORT": free_port()}
+             "ALERTMANAGER_PORT": free_port(), "PUSH_AGENT_PORT": free_port(),
+             "GATEWAY_PORT": free_port()}
     env = {k: str(v) for k, v in ports.items()}
     demo = Process([str(ROOT / "scripts/demo.sh")], tmp_path / "demo.log",
                    env={**env, "DEMO_SECONDS": "120", "DEMO_DIR": str(tmp_path / "demo")})
@@ -29,6 +30,24 @@ def test_demo_renders_and_runs(tmp_path: Path) -> None:
             return status == 200 and len(json.loads(body)["data"]["result"]) == 1
 
         wait_for(scraped, 30, what="Prometheus scraping the demo agent with inventory labels")
+
+        def communes() -> set[tuple[str, str, str]]:
+            both = "count by (commune, terrain, job) (node_load1{commune!=\"\"})"
+            status, body, _ = http_get(f"{prom}/api/v1/query?"
+                                       + urllib.parse.urlencode({"query": both}))
+            assert status == 200, body
+            return {(r["metric"]["commune"], r["metric"]["terrain"], r["metric"]["job"])
+                    for r in json.loads(body)["data"]["result"]}
+
+        # The pushed agent's series come through the gateway, labelled from the inventory.
+        assert wait_for(lambda: len(communes()) == 2 and communes(), 30,
+                        what="both communes' series in Prometheus") == {
+            ("16318", "lowland", "commune-agent"), ("14797", "mountain", "commune-agent")}
+        gateway = f"http://{LOOPBACK}:{ports['GATEWAY_PORT']}"
+        assert f"gateway         {gateway}/metrics" in demo.log()
+        assert "count by (commune, commune_name, instance, job)" in demo.log()
+        token = (tmp_path / "demo/push-token").read_text().strip()
+        assert len(token) == 64 and token not in (tmp_path / "demo/gateway.yml").read_text()
 
         def alertmanagers() -> list[str]:
             status, body, _ = http_get(f"{prom}/api/v1/alertmanagers")

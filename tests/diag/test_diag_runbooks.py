@@ -16,9 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.agent_process import host_config
 from tests.peers import VENV_BIN, Process, free_port, http_get, wait_for
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -102,8 +101,11 @@ def test_portal_slow_when_the_portal_is_down(diag, sshd, ssh_args) -> None:
 
 def test_services_sees_the_agent(diag, sshd, ssh_args, tmp_path) -> None:
     port = free_port()
+    # Host module only: configs/agent/example.yml probes documentation addresses, never loopback.
+    config = tmp_path / "agent.yml"
+    config.write_text(host_config())
     agent = Process([str(VENV_BIN / "commune-agent"), "--config.file",
-                     str(REPO / "configs/agent/example.yml"), "--web.listen-address",
+                     str(config), "--web.listen-address",
                      f"127.0.0.1:{port}"], tmp_path / "agent.log")
     try:
         wait_for(lambda: http_get(f"http://127.0.0.1:{port}/-/healthy")[0] == 200, 20,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import http.client
-import sys
 import threading
 import time
-import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +22,19 @@ from tests.peers import LOOPBACK, Prometheus, http_get, wait_for
 from tests.push.peers import NodeToken, write_gateway_config
 
 TOKEN = NodeToken.new("14797")
+# A real inventory (collector/inventory.py loads it), loopback addresses only.
+LOOPBACK_INVENTORY = """\
+province: {code: "38", name: "Thanh Hóa"}
+communes:
+  - code: "14797"
+    name: "Phường Hạc Thành"
+    type: phường
+    terrain: lowland
+    group: "Thành phố Thanh Hóa"
+    nodes:
+      - {name: lan-1, role: lan-node, mode: push}
+      - {name: vc-1, role: vc, mode: scrape, address: "127.0.0.1:9810"}
+"""
 OTHER = NodeToken.new("16318", "vc-1")
 
 
@@ -188,6 +199,20 @@ def test_serve_reports_config_errors_with_lines(tmp_path: Path,
     assert f"{config}:4:37: tokens[0].sha256: expected 64 lowercase hex digits" in err
 
 
+def test_serve_reports_inventory_errors(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(LOOPBACK_INVENTORY.replace("role: vc,", "role: router,"))
+    config = write_gateway_config(tmp_path / "g.yml", ["http://127.0.0.1:9/api/v1/write"],
+                                  [TOKEN], extra="inventory: inventory.yml\n")
+    assert collector_main(["serve", "--config.file", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{inventory}:10:28: communes[0].nodes[1].role: expected one of" in err
+    inventory.write_text(LOOPBACK_INVENTORY.replace('"14797"', '"16318"'))
+    assert collector_main(["serve", "--config.file", str(config)]) == 2
+    assert "commune '14797' of node 'lan-1' is not in" in capsys.readouterr().err
+
+
 def test_relabel_filters_by_time_and_keeps_odd_but_valid_layouts(tmp_path: Path) -> None:
     path = write_gateway_config(tmp_path / "g.yml", ["http://127.0.0.1:9/api/v1/write"], [TOKEN],
                                 extra="max_sample_age: 1h\n")
@@ -215,17 +240,8 @@ def test_relabel_filters_by_time_and_keeps_odd_but_valid_layouts(tmp_path: Path)
     assert [lbl.name for lbl in ts.labels] == sorted(lbl.name for lbl in ts.labels)
 
 
-def test_inventory_labels_are_set_from_the_token(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    # collector/inventory.py is built on another branch; this stand-in has its agreed API
-    # (helper-notes CONTRACTS.md): load_inventory(path).communes[].code/name/terrain/group/nodes.
-    node = types.SimpleNamespace(name="lan-1", role="lan-node")
-    commune = types.SimpleNamespace(code="14797", name="Phường Hạc Thành", terrain="lowland",
-                                    group="Thành phố Thanh Hóa", nodes=(node,))
-    stub = types.ModuleType("collector.inventory")
-    stub.load_inventory = lambda path: types.SimpleNamespace(communes=(commune,))  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "collector.inventory", stub)
-    (tmp_path / "inventory.yml").write_text("communes: []\n")
+def test_inventory_labels_are_set_from_the_token(tmp_path: Path) -> None:
+    (tmp_path / "inventory.yml").write_text(LOOPBACK_INVENTORY)
     path = write_gateway_config(tmp_path / "g.yml", ["http://127.0.0.1:9/api/v1/write"], [TOKEN],
                                 extra="inventory: inventory.yml\n")
     config = load_gateway_config(str(path))

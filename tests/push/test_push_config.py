@@ -80,4 +80,10 @@ def test_example_gateway_config_loads() -> None:
 
     config = load_gateway_config(str(ROOT / "configs/gateway/example.yml"))
     assert [r.url for r in config.receivers] == ["http://127.0.0.1:9090/api/v1/write"]
-    assert config.tokens[0].commune == "16318" and config.max_sample_age == 7 * 86400
+    assert config.tokens[0].commune == "14797" and config.max_sample_age == 7 * 86400
+    # Its inventory (the province's) gives its token the labels the alert rules use.
+    from collector.gateway import inventory_labels
+
+    assert inventory_labels(config.inventory, config.tokens)[("14797", "lan-1")] == {
+        "commune_name": "Phường Hạc Thành", "region": "Thành phố Thanh Hóa",
+        "terrain": "lowland", "role": "lan-node"}

@@ -185,7 +185,10 @@ def test_edits_keep_comments_in_odd_layouts():
 def test_enroll_and_revoke_on_the_example_gateway_config(province: Province, tmp_path: Path):
     example = Path(__file__).resolve().parents[2] / "configs" / "gateway" / "example.yml"
     gateway = tmp_path / "example.yml"
-    original = example.read_text()
+    # Its inventory path is relative to configs/gateway/: point the copy at the test's.
+    original = example.read_text().replace("inventory: ../inventory/thanh-hoa.yml",
+                                           f"inventory: {province.inventory}")
+    assert f"inventory: {province.inventory}" in original
     gateway.write_text(original)
     issued = enroll(NodeRequest("14797", "lan-2"), province.inventory, gateway, URL, 60)
     assert _diff(original, gateway.read_text()) == [
@@ -193,7 +196,7 @@ def test_enroll_and_revoke_on_the_example_gateway_config(province: Province, tmp
         f'{quote(token_digest(issued.enrolment.token))}}}']
     revoke("14797", "lan-2", gateway)
     assert gateway.read_text() == original
-    revoke("16318", "lan-1", gateway)
+    revoke("14797", "lan-1", gateway)
     text = gateway.read_text()
     assert "tokens: []  # one per pushing node" in text
     assert "# token: openssl rand -hex 32" in text and "sha256: 5b0c" not in text
