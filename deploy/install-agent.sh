@@ -69,19 +69,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-case "$PREFIX" in /*) ;; *) die "--prefix must be an absolute path, got '$PREFIX'" ;; esac
-if [ -n "$ROOT" ]; then
-    mkdir -p "$ROOT"
-    ROOT=$(cd "$ROOT" && pwd)
-    SYSTEMD=0
-elif [ "$(id -u)" -ne 0 ]; then
-    die "run as root (sudo bash $0 ...), or use --root DIR for a test install"
-fi
-[ -z "$WHEELHOUSE" ] || [ -d "$WHEELHOUSE" ] || die "--wheelhouse $WHEELHOUSE: no such folder"
-# An unpacked release from scripts/build-wheelhouse.sh has wheelhouse/ next to deploy/.
-if [ -z "$WHEELHOUSE" ] && [ -d "$SOURCE/wheelhouse" ] && [ ! -f "$SOURCE/setup.cfg" ]; then
-    WHEELHOUSE=$SOURCE/wheelhouse
-fi
+check_target
 [ -z "$CONFIG" ] || [ -f "$CONFIG" ] || die "--config $CONFIG: no such file"
 [ -z "$TOKEN" ] || [ -f "$TOKEN" ] || die "--token-file $TOKEN: no such file"
 if [ -n "$CONFIG" ] && [ -z "$TOKEN" ]; then die "--config needs --token-file too"; fi

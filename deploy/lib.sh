@@ -38,6 +38,22 @@ write_manifest() {  # also on failure (trap): uninstall can then clean up a half
     mv "$MANIFEST.tmp" "$MANIFEST"
 }
 
+check_target() {  # PREFIX, ROOT, SYSTEMD, WHEELHOUSE, SOURCE as the options set them
+    case "$PREFIX" in /*) ;; *) die "--prefix must be an absolute path, got '$PREFIX'" ;; esac
+    if [ -n "$ROOT" ]; then
+        mkdir -p "$ROOT"
+        ROOT=$(cd "$ROOT" && pwd)
+        SYSTEMD=0
+    elif [ "$(id -u)" -ne 0 ]; then
+        die "run as root (sudo bash $0 ...), or use --root DIR for a test install"
+    fi
+    [ -z "$WHEELHOUSE" ] || [ -d "$WHEELHOUSE" ] || die "--wheelhouse $WHEELHOUSE: no such folder"
+    # An unpacked release from scripts/build-wheelhouse.sh has wheelhouse/ next to deploy/.
+    if [ -z "$WHEELHOUSE" ] && [ -d "$SOURCE/wheelhouse" ] && [ ! -f "$SOURCE/setup.cfg" ]; then
+        WHEELHOUSE=$SOURCE/wheelhouse
+    fi
+}
+
 check_python() {
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null \
         || die "$PYTHON is missing or older than 3.10; install python3 (apt-get install python3-venv) or pass --python"
