@@ -1,0 +1,192 @@
+"""The portal slows down, then goes down, then comes back: end to end with real agents.
+
+A local HTTP server stands in for the TTHC portal (normal, slow, or down with 503); three real
+commune-agent processes probe it as ``tthc-portal`` every 4 s (a slow probe must take over
+the SLI's 3 s, and a module's timeout may not exceed its interval; the agents start together so
+their probes are in step); ``commune-collector render``
+of a loopback inventory listing them gives Prometheus its config (scrape every 0.5 s, rules
+every 1 s) and every rule, each duration divided by 60 ('2m' -> '2s'); a real Alertmanager on
+the rendered alertmanager.yml (waits cut to 1-2 s) posts to a webhook receiver in the test.
+Expected: TTHCPortalSLOBurnFast while slow; TTHCPortalDown (and the burn alert resolved) while
+down; TTHCPortalDown resolved once healthy; never a per-commune alert. The time from each onset
+to the webhook is printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.agent_process import Agent
+from tests.alert_peers import Webhook, scaled, serving
+from tests.alertmanager_peer import Alertmanager
+from tests.peers import LOOPBACK, Prometheus, free_port, http_get, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMUNES = {"14797": ("Phường Hạc Thành", "Thành phố Thanh Hóa"),
+            "16531": ("Phường Sầm Sơn", "Thành phố Sầm Sơn"),
+            "15853": ("Phường Đông Tiến", "Huyện Đông Sơn")}
+SLOW_SECONDS = 3.4  # over the SLI's 3 s, under the probe's 3.9 s timeout
+
+
+class Portal(ThreadingHTTPServer):
+    """A stand-in TTHC portal: ``mode`` is normal, slow (SLOW_SECONDS of processing) or down."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__((LOOPBACK, 0), _PortalHandler)
+        self.mode = "normal"
+        self.changed = threading.Event()
+
+    @property
+    def url(self) -> str:
+        """The portal's address for the probe."""
+        return f"http://{LOOPBACK}:{self.server_address[1]}/"
+
+    def set(self, mode: str) -> None:
+        """Switch mode; requests waiting in a slow response answer in the new mode at once."""
+        self.mode = mode
+        self.changed.set()
+        self.changed = threading.Event()
+
+
+class _PortalHandler(BaseHTTPRequestHandler):
+    server: Portal
+
+    def do_GET(self) -> None:
+        if self.server.mode == "slow":
+            self.server.changed.wait(SLOW_SECONDS)
+        status = 503 if self.server.mode == "down" else 200
+        body = b"<html><body>Cong dich vu cong</body></html>"
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _agent_config(code: str, portal_url: str) -> str:
+    return (f'commune: "{code}"\ninterval: 4s\nmodules:\n  probe:\n'
+            f'    targets:\n      - {{name: tthc-portal, kind: http, url: "{portal_url}",'
+            ' timeout: 3900ms}\n')
+
+
+def _inventory(agents: dict[str, Agent], portal_url: str) -> str:
+    communes = [{"code": code, "name": name, "type": "phường", "terrain": "lowland",
+                 "group": region, "nodes": [{"name": "lan-1", "role": "lan-node",
+                                             "mode": "scrape", "address": agents[code].address}]}
+                for code, (name, region) in COMMUNES.items()]
+    return yaml.safe_dump({
+        "province": {"code": "38", "name": "Thanh Hóa"},
+        "province_targets": [{"name": "tthc-portal", "kind": "http", "url": portal_url}],
+        "communes": communes}, allow_unicode=True)
+
+
+def _render(workdir: Path, am_port: int, webhook_url: str) -> Path:
+    out = workdir / "render"
+    subprocess.run([sys.executable, "-m", "collector.cli", "render",
+                    "--inventory", str(workdir / "inventory.yml"), "--out", str(out),
+                    "--rules", str(ROOT / "configs/prometheus/rules"),
+                    "--alertmanager", f"{LOOPBACK}:{am_port}", "--webhook-url", webhook_url,
+                    "--scrape-interval", "500ms", "--scrape-timeout", "500ms",
+                    "--evaluation-interval", "1s"], check=True, capture_output=True)
+    for rule_file in (out / "rules").glob("*.yml"):
+        rule_file.write_text(scaled(rule_file.read_text()))
+    config = yaml.safe_load((out / "alertmanager.yml").read_text())
+    config["route"].update(group_wait="1s", group_interval="2s")
+    for route in config["route"]["routes"]:
+        route["group_wait"] = "1s"
+    (out / "alertmanager.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    return out
+
+
+def _wait_notified(webhook: Webhook, status: str, alertname: str, timeout: float) -> float:
+    start = time.monotonic()
+    wait_for(lambda: any(a[1] == alertname for a in webhook.alerts(status)), timeout,
+             what=f"{status} {alertname} at the webhook")
+    return time.monotonic() - start
+
+
+def _ready(agent: Agent) -> bool:
+    return http_get(f"{agent.url}/-/ready")[0] == 200
+
+
+def _first(webhook: Webhook, alertname: str) -> dict[str, Any]:
+    """The first notified alert named ``alertname``."""
+    alert: dict[str, Any] = next(a for n in webhook.notifications for a in n["alerts"]
+                                 if a["labels"]["alertname"] == alertname)
+    return alert
+
+
+def test_portal_slow_then_down_then_healthy(tmp_path: Path) -> None:
+    webhook, portal = Webhook(), Portal()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(serving(webhook))
+        stack.enter_context(serving(portal))
+        agents = {}
+        for code in COMMUNES:  # started together, ready waited for after: probes in step
+            agents[code] = Agent(tmp_path, _agent_config(code, portal.url), wait=False)
+            stack.callback(agents[code].stop)
+        for agent in agents.values():
+            wait_for(functools.partial(_ready, agent), 15, what=f"agent ready ({agent.log_path})")
+        (tmp_path / "inventory.yml").write_text(_inventory(agents, portal.url))
+        am_port = free_port()
+        out = _render(tmp_path, am_port, webhook.url)
+        # the agents probe exactly the target render tells them to
+        assert yaml.safe_load((out / "agent-probe-targets.yml").read_text())["targets"] == [
+            {"name": "tthc-portal", "kind": "http", "url": portal.url}]
+        am = Alertmanager(out / "alertmanager.yml", tmp_path, port=am_port)
+        stack.callback(am.stop)
+        prom = Prometheus((out / "prometheus.yml").read_text(), out)
+        stack.callback(prom.stop)
+        wait_for(lambda: len(prom.query(
+            'commune_target:probe_success:max{target="tthc-portal"} == 1')) == 3, 30,
+            what="three communes reaching the portal")
+        time.sleep(3)  # a few seconds of a healthy portal in the SLO windows
+        assert webhook.alerts("firing") == []
+
+        # 1. Slow for everyone: the province-wide burn alert, no per-commune slowness alert.
+        portal.set("slow")
+        slow_took = _wait_notified(webhook, "firing", "TTHCPortalSLOBurnFast", 40)
+        assert webhook.alerts("firing") == [("critical", "TTHCPortalSLOBurnFast", "")]
+        burn = _first(webhook, "TTHCPortalSLOBurnFast")
+        assert (burn["labels"]["severity"], burn["labels"]["scope"],
+                burn["labels"]["runbook"]) == ("critical", "province", "portal-slow")
+        assert "Slowest phase (median over communes): processing" in " ".join(
+            burn["annotations"]["description_en"].split())
+
+        # 2. Down for everyone: one province alert; the burn alert gives way to it.
+        portal.set("down")
+        down_took = _wait_notified(webhook, "firing", "TTHCPortalDown", 30)
+        _wait_notified(webhook, "resolved", "TTHCPortalSLOBurnFast", 15)
+        time.sleep(3)  # a per-commune alert (scaled for: 2-5 s) would have fired by now
+        assert webhook.alerts("firing") == [("critical", "TTHCPortalDown", ""),
+                                            ("critical", "TTHCPortalSLOBurnFast", "")]
+        down = _first(webhook, "TTHCPortalDown")["labels"]
+        assert (down["severity"], down["scope"], down["target"], down["kind"]) == (
+            "critical", "province", "tthc-portal", "http")
+
+        # 3. Healthy again: resolved, and no per-commune echo.
+        portal.set("normal")
+        healthy_took = _wait_notified(webhook, "resolved", "TTHCPortalDown", 30)
+        time.sleep(3)
+        assert webhook.alerts("resolved") == [("critical", "TTHCPortalDown", ""),
+                                              ("critical", "TTHCPortalSLOBurnFast", "")]
+        assert webhook.alerts("firing") == [("critical", "TTHCPortalDown", ""),
+                                            ("critical", "TTHCPortalSLOBurnFast", "")]
+        print(f"\nportal slow -> webhook: {slow_took:.1f} s; portal down -> webhook: "
+              f"{down_took:.1f} s; healthy -> resolved: {healthy_took:.1f} s "
+              "(rules scaled down 60x, probes every 4 s, Alertmanager waits 1 s)")
