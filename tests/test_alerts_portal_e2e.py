@@ -9,17 +9,21 @@ every 1 s) and every rule, each duration divided by 60 ('2m' -> '2s'); a real Al
 the rendered alertmanager.yml (waits cut to 1-2 s) posts to a webhook receiver in the test.
 Expected: TTHCPortalSLOBurnFast while slow; TTHCPortalDown (and the burn alert resolved) while
 down; TTHCPortalDown resolved once healthy; never a per-commune alert. The time from each onset
-to the webhook is printed.
+to the webhook is printed. On the way, the province-overview and TTHC-portal panels fed by
+these probes return data, and the open-alert panels show the portal down.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import re
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -120,6 +124,25 @@ def _wait_notified(webhook: Webhook, status: str, alertname: str, timeout: float
     return time.monotonic() - start
 
 
+def _probe_panels() -> list[tuple[str, str, str]]:
+    """The province-overview and TTHC-portal panel queries fed by HTTP probes and agent ``up``
+    (the ICMP, certificate and access-log panels need other modules: test_dashboards_live.py)."""
+    fed = re.compile(r"probe_success|probe_duration|probe_http_duration|probe_http_status_code"
+                     r"|tthc_portal_probe|commune_agent_up|uplink_probe")
+    found = []
+    for board in ("province-overview", "tthc-portal"):
+        for panel in json.loads((ROOT / f"dashboards/{board}.json").read_text())["panels"]:
+            found += [(board, panel["title"], t["expr"]) for t in panel["targets"]
+                      if fed.search(t["expr"])]
+    return found
+
+
+def _panels(board: str, contains: str) -> Iterator[str]:
+    """The queries of ``board``'s panels that contain ``contains``."""
+    for panel in json.loads((ROOT / f"dashboards/{board}.json").read_text())["panels"]:
+        yield from (t["expr"] for t in panel["targets"] if contains in t["expr"])
+
+
 def _ready(agent: Agent) -> bool:
     return http_get(f"{agent.url}/-/ready")[0] == 200
 
@@ -155,7 +178,11 @@ def test_portal_slow_then_down_then_healthy(tmp_path: Path) -> None:
         wait_for(lambda: len(prom.query(
             'commune_target:probe_success:max{target="tthc-portal"} == 1')) == 3, 30,
             what="three communes reaching the portal")
-        time.sleep(3)  # a few seconds of a healthy portal in the SLO windows
+        # The dashboards' probe panels return data from these real agents.
+        for board, title, expr in _probe_panels():
+            wait_for(functools.partial(prom.query, expr), 10,
+                     what=f"{board} / {title}: {expr!r} returns data")
+        time.sleep(2)  # a few seconds of a healthy portal in the SLO windows
         assert webhook.alerts("firing") == []
 
         # 1. Slow for everyone: the province-wide burn alert, no per-commune slowness alert.
@@ -176,6 +203,11 @@ def test_portal_slow_then_down_then_healthy(tmp_path: Path) -> None:
         assert webhook.alerts("firing") == [("critical", "TTHCPortalDown", ""),
                                             ("critical", "TTHCPortalSLOBurnFast", "")]
         down = _first(webhook, "TTHCPortalDown")["labels"]
+        # the province overview's open-alert panels show it
+        for panel in _panels("province-overview", "ALERTS"):
+            assert wait_for(functools.partial(prom.query, panel), 10, what=panel)
+        open_alerts = prom.query(next(_panels("province-overview", "count by (alertname")))
+        assert [s["metric"]["alertname"] for s in open_alerts] == ["TTHCPortalDown"]
         assert (down["severity"], down["scope"], down["target"], down["kind"]) == (
             "critical", "province", "tthc-portal", "http")
 
