@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A stand-in TTHC portal for ``make demo``: a page on loopback that can be made slow or down.
 
-GET /             the portal's page: 200 at once (normal), after --slow-seconds (slow), or 503 (down)
+GET /             the page: 200 at once (normal), after --slow-seconds (slow), or 503 (down)
 POST /-/mode/M    switch to mode M (normal, slow, down); GET /-/mode tells the current mode
 """
 
