@@ -1,11 +1,11 @@
 """The portal slows down, then goes down, then comes back: end to end with real agents.
 
-A local HTTP server stands in for the TTHC portal (normal, slow, or down with 503); three real
-commune-agent processes probe it as ``tthc-portal`` every 4 s (a slow probe must take over
-the SLI's 3 s, and a module's timeout may not exceed its interval; the agents start together so
-their probes are in step); ``commune-collector render``
-of a loopback inventory listing them gives Prometheus its config (scrape every 0.5 s, rules
-every 1 s) and every rule, each duration divided by 60 ('2m' -> '2s'); a real Alertmanager on
+make demo's stand-in TTHC portal (scripts/demo_portal.py: normal, slow, or down with 503) is
+probed as ``tthc-portal`` every 4 s by three real commune-agent processes (a slow probe must take
+over the SLI's 3 s, and a module's timeout may not exceed its interval; the agents start
+together so their probes are in step); ``commune-collector render`` of a loopback inventory
+listing them gives Prometheus its config (scrape every 0.5 s, rules every 1 s) and every rule,
+each duration divided by 60 ('2m' -> '2s'); a real Alertmanager on
 the rendered alertmanager.yml (waits cut to 1-2 s) posts to a webhook receiver in the test.
 Expected: TTHCPortalSLOBurnFast while slow; TTHCPortalDown (and the burn alert resolved) while
 down; TTHCPortalDown resolved once healthy; never a per-commune alert. The time from each onset
@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import json
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -42,44 +42,13 @@ COMMUNES = {"14797": ("Phường Hạc Thành", "Thành phố Thanh Hóa"),
 SLOW_SECONDS = 3.4  # over the SLI's 3 s, under the probe's 3.9 s timeout
 
 
-class Portal(ThreadingHTTPServer):
-    """A stand-in TTHC portal: ``mode`` is normal, slow (SLOW_SECONDS of processing) or down."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__((LOOPBACK, 0), _PortalHandler)
-        self.mode = "normal"
-        self.changed = threading.Event()
-
-    @property
-    def url(self) -> str:
-        """The portal's address for the probe."""
-        return f"http://{LOOPBACK}:{self.server_address[1]}/"
-
-    def set(self, mode: str) -> None:
-        """Switch mode; requests waiting in a slow response answer in the new mode at once."""
-        self.mode = mode
-        self.changed.set()
-        self.changed = threading.Event()
-
-
-class _PortalHandler(BaseHTTPRequestHandler):
-    server: Portal
-
-    def do_GET(self) -> None:
-        if self.server.mode == "slow":
-            self.server.changed.wait(SLOW_SECONDS)
-        status = 503 if self.server.mode == "down" else 200
-        body = b"<html><body>Cong dich vu cong</body></html>"
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+def _demo_portal() -> ModuleType:
+    """scripts/demo_portal.py: make demo's stand-in portal, served here on a free port."""
+    spec = importlib.util.spec_from_file_location("demo_portal", ROOT / "scripts/demo_portal.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _agent_config(code: str, portal_url: str) -> str:
@@ -155,22 +124,23 @@ def _first(webhook: Webhook, alertname: str) -> dict[str, Any]:
 
 
 def test_portal_slow_then_down_then_healthy(tmp_path: Path) -> None:
-    webhook, portal = Webhook(), Portal()
+    webhook, portal = Webhook(), _demo_portal().Portal((LOOPBACK, 0), SLOW_SECONDS)
+    portal_url = f"http://{LOOPBACK}:{portal.server_address[1]}/"
     with contextlib.ExitStack() as stack:
         stack.enter_context(serving(webhook))
         stack.enter_context(serving(portal))
         agents = {}
         for code in COMMUNES:  # started together, ready waited for after: probes in step
-            agents[code] = Agent(tmp_path, _agent_config(code, portal.url), wait=False)
+            agents[code] = Agent(tmp_path, _agent_config(code, portal_url), wait=False)
             stack.callback(agents[code].stop)
         for agent in agents.values():
             wait_for(functools.partial(_ready, agent), 15, what=f"agent ready ({agent.log_path})")
-        (tmp_path / "inventory.yml").write_text(_inventory(agents, portal.url))
+        (tmp_path / "inventory.yml").write_text(_inventory(agents, portal_url))
         am_port = free_port()
         out = _render(tmp_path, am_port, webhook.url)
         # the agents probe exactly the target render tells them to
         assert yaml.safe_load((out / "agent-probe-targets.yml").read_text())["targets"] == [
-            {"name": "tthc-portal", "kind": "http", "url": portal.url}]
+            {"name": "tthc-portal", "kind": "http", "url": portal_url}]
         am = Alertmanager(out / "alertmanager.yml", tmp_path, port=am_port)
         stack.callback(am.stop)
         prom = Prometheus((out / "prometheus.yml").read_text(), out)
@@ -186,7 +156,7 @@ def test_portal_slow_then_down_then_healthy(tmp_path: Path) -> None:
         assert webhook.alerts("firing") == []
 
         # 1. Slow for everyone: the province-wide burn alert, no per-commune slowness alert.
-        portal.set("slow")
+        portal.set_mode("slow")
         slow_took = _wait_notified(webhook, "firing", "TTHCPortalSLOBurnFast", 40)
         assert webhook.alerts("firing") == [("critical", "TTHCPortalSLOBurnFast", "")]
         burn = _first(webhook, "TTHCPortalSLOBurnFast")
@@ -196,7 +166,7 @@ def test_portal_slow_then_down_then_healthy(tmp_path: Path) -> None:
             burn["annotations"]["description_en"].split())
 
         # 2. Down for everyone: one province alert; the burn alert gives way to it.
-        portal.set("down")
+        portal.set_mode("down")
         down_took = _wait_notified(webhook, "firing", "TTHCPortalDown", 30)
         _wait_notified(webhook, "resolved", "TTHCPortalSLOBurnFast", 15)
         time.sleep(3)  # a per-commune alert (scaled for: 2-5 s) would have fired by now
@@ -212,7 +182,7 @@ def test_portal_slow_then_down_then_healthy(tmp_path: Path) -> None:
             "critical", "province", "tthc-portal", "http")
 
         # 3. Healthy again: resolved, and no per-commune echo.
-        portal.set("normal")
+        portal.set_mode("normal")
         healthy_took = _wait_notified(webhook, "resolved", "TTHCPortalDown", 30)
         time.sleep(3)
         assert webhook.alerts("resolved") == [("critical", "TTHCPortalDown", ""),
