@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PEERS  := $(VENV)/.peers
 
-.PHONY: all venv peers test lint unit bench demo clean
+.PHONY: all venv peers test lint unit bench demo demo-incident clean
 
 all: venv
 
@@ -38,6 +38,10 @@ bench: venv peers
 
 demo: venv peers
 	scripts/demo.sh
+
+# Against a running `make demo`: slow, then stop, then restore its stand-in TTHC portal.
+demo-incident: venv
+	scripts/demo-incident.sh
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -15,6 +15,7 @@ push_agent_port=${PUSH_AGENT_PORT:-9811}
 gateway_port=${GATEWAY_PORT:-9820}
 prom_port=${PROMETHEUS_PORT:-9090}
 am_port=${ALERTMANAGER_PORT:-9093}
+portal_port=${PORTAL_PORT:-9812}  # the stand-in TTHC portal (scripts/demo_portal.py)
 mkdir -p "$demo/prometheus-data" "$demo/alertmanager-data" "$demo/spool"
 
 cat > "$demo/agent.yml" <<YAML
@@ -22,6 +23,10 @@ commune: "16318"
 interval: 5s
 modules:
   host: {}
+  # The stand-in portal, probed like the real one (make demo-incident slows it, then stops it).
+  probe:
+    targets:
+      - {name: tthc-portal, kind: http, url: "http://127.0.0.1:$portal_port/", timeout: 4500ms}
 YAML
 
 # The pushing agent's token: the agent reads the text, the gateway keeps only its SHA-256.
@@ -34,6 +39,9 @@ commune: "14797"
 interval: 5s
 modules:
   host: {}
+  probe:
+    targets:
+      - {name: tthc-portal, kind: http, url: "http://127.0.0.1:$portal_port/", timeout: 4500ms}
 push:
   url: http://127.0.0.1:$gateway_port/api/v1/write
   token_file: $demo/push-token
@@ -83,6 +91,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# The stand-in TTHC portal: normal, slow or down on request (POST /-/mode/slow; make demo-incident).
+"$bin/python" scripts/demo_portal.py --port "$portal_port" >"$demo/portal.log" 2>&1 &
+pids+=($!)
+
 "$bin/commune-agent" check-config "$demo/agent.yml"
 "$bin/commune-agent" check-config "$demo/push-agent.yml"
 "$bin/commune-agent" --config.file "$demo/agent.yml" \
@@ -112,6 +124,7 @@ wait_ready() {  # url name
     echo "demo: $2 did not become ready; see $demo/*.log" >&2
     exit 1
 }
+wait_ready "http://127.0.0.1:$portal_port/-/mode" demo-portal
 wait_ready "http://127.0.0.1:$agent_port/-/ready" commune-agent
 wait_ready "http://127.0.0.1:$prom_port/-/ready" prometheus
 wait_ready "http://127.0.0.1:$am_port/-/ready" alertmanager
@@ -130,6 +143,7 @@ commune-monitor demo is running (logs in ${demo#"$root"/}/):
   both communes   http://127.0.0.1:$prom_port/graph?g0.expr=$query&g0.tab=1
                   ($both)
   Alertmanager    http://127.0.0.1:$am_port/#/alerts
+  TTHC portal     http://127.0.0.1:$portal_port/ (stand-in; \`make demo-incident\` slows it, then stops it)
   rendered config ${demo#"$root"/}/render/ (commune-collector render of ${demo#"$root"/}/inventory.yml)
 Press Ctrl-C to stop.
 TXT

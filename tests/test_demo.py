@@ -14,7 +14,7 @@ ROOT = Path(__file__).parents[1]
 def test_demo_renders_and_runs(tmp_path: Path) -> None:
     ports = {"AGENT_PORT": free_port(), "PROMETHEUS_PORT": free_port(),
              "ALERTMANAGER_PORT": free_port(), "PUSH_AGENT_PORT": free_port(),
-             "GATEWAY_PORT": free_port()}
+             "GATEWAY_PORT": free_port(), "PORTAL_PORT": free_port()}
     env = {k: str(v) for k, v in ports.items()}
     demo = Process([str(ROOT / "scripts/demo.sh")], tmp_path / "demo.log",
                    env={**env, "DEMO_SECONDS": "120", "DEMO_DIR": str(tmp_path / "demo")})
@@ -30,6 +30,10 @@ def test_demo_renders_and_runs(tmp_path: Path) -> None:
             return status == 200 and len(json.loads(body)["data"]["result"]) == 1
 
         wait_for(scraped, 30, what="Prometheus scraping the demo agent with inventory labels")
+        # the agent probes the demo's stand-in portal (what make demo-incident slows and stops)
+        _, body, _ = http_get(f"http://{LOOPBACK}:{ports['AGENT_PORT']}/metrics")
+        assert 'probe_success{commune="16318",kind="http",target="tthc-portal"} 1.0' in (
+            body.decode())
 
         def communes() -> set[tuple[str, str, str]]:
             both = "count by (commune, terrain, job) (node_load1{commune!=\"\"})"
