@@ -147,4 +147,5 @@ commune-monitor demo is running (logs in ${demo#"$root"/}/):
   rendered config ${demo#"$root"/}/render/ (commune-collector render of ${demo#"$root"/}/inventory.yml)
 Press Ctrl-C to stop.
 TXT
-if [ -n "${DEMO_SECONDS:-}" ]; then sleep "$DEMO_SECONDS"; else wait; fi
+# `wait` (not a foreground sleep) lets SIGTERM run the cleanup trap at once.
+if [ -n "${DEMO_SECONDS:-}" ]; then sleep "$DEMO_SECONDS" & pids+=($!); wait "$!"; else wait; fi
