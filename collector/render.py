@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import yaml
 
 from agent.schema import HostPort
+from agent.statefile import write_atomically
 from agent.units import Duration
 from collector.alertmanager import alertmanager_config, alertmanager_files
 from collector.inventory import ROLES, Commune, Inventory, Node
@@ -240,12 +240,4 @@ def write_files(files: Mapping[str, bytes], out: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_file() and path.read_bytes() == content:
             continue  # leave unchanged files alone: Prometheus watches file_sd
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(content)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, content)

@@ -7,9 +7,9 @@ failed or timed out; unreachable hosts get ``commune_diag_host_reachable 0`` and
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
+from agent.statefile import write_atomically
 from collector.diag.runner import FleetResult, HostResult
 
 _FAMILIES = (
@@ -66,13 +66,4 @@ def render(fleet: FleetResult) -> str:
 
 def write_textfile(fleet: FleetResult, path: str | os.PathLike[str]) -> None:
     """Write the metrics to ``path`` atomically (a temp file in the same folder, then rename)."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(render(fleet))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(Path(path), render(fleet).encode("utf-8"))
