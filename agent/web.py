@@ -31,36 +31,30 @@ LANDING = b"""<!doctype html>
 """
 
 
-class MetricsServer(ThreadingHTTPServer):
-    """A threaded HTTP(S) server answering from ``snapshot()``."""
+class ListeningServer(ThreadingHTTPServer):
+    """A threaded HTTP(S) server set up from ``--web.listen-address`` and the web config.
+
+    ``:PORT`` listens on IPv4 and IPv6 alike; TLS and response headers come from the web config.
+    The agent's endpoint and the collector's gateway both build on it.
+    """
 
     daemon_threads = True
     request_queue_size = 64
 
-    def __init__(self, address: HostPort, snapshot: Callable[[], Snapshot],
-                 ready: Callable[[], bool], web_config: WebConfig | None = None) -> None:
-        self.snapshot = snapshot
-        self.ready = ready
-        self.auth: BasicAuth | None = None
+    def __init__(self, address: HostPort, handler: type[BaseHTTPRequestHandler],
+                 web_config: WebConfig | None = None) -> None:
         self.headers: dict[str, str] = {}
         host = address.host or "::"
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        super().__init__((host, address.port), Handler)
+        super().__init__((host, address.port), handler)
         if web_config is not None:
-            self._configure(web_config)
-
-    def _configure(self, web_config: WebConfig) -> None:
-        from agent.webconfig import BasicAuth
-
-        self.headers = dict(web_config.http_server_config.headers)
-        if web_config.basic_auth_users:
-            self.auth = BasicAuth(web_config.basic_auth_users)
-        tls = web_config.tls_server_config
-        if tls is not None:
-            # The handshake happens on the first read, in the connection's own thread, so a
-            # slow client never blocks accept().
-            self.socket = tls.context().wrap_socket(self.socket, server_side=True,
-                                                    do_handshake_on_connect=False)
+            self.headers = dict(web_config.http_server_config.headers)
+            tls = web_config.tls_server_config
+            if tls is not None:
+                # The handshake happens on the first read, in the connection's own thread, so
+                # a slow client never blocks accept().
+                self.socket = tls.context().wrap_socket(self.socket, server_side=True,
+                                                        do_handshake_on_connect=False)
 
     def server_bind(self) -> None:
         if self.address_family == socket.AF_INET6:
@@ -72,6 +66,21 @@ class MetricsServer(ThreadingHTTPServer):
     def port(self) -> int:
         """The bound port (useful with port 0)."""
         return int(self.server_address[1])
+
+
+class MetricsServer(ListeningServer):
+    """The agent's endpoint, answering from ``snapshot()``."""
+
+    def __init__(self, address: HostPort, snapshot: Callable[[], Snapshot],
+                 ready: Callable[[], bool], web_config: WebConfig | None = None) -> None:
+        self.snapshot = snapshot
+        self.ready = ready
+        self.auth: BasicAuth | None = None
+        super().__init__(address, Handler, web_config)
+        if web_config is not None and web_config.basic_auth_users:
+            from agent.webconfig import BasicAuth
+
+            self.auth = BasicAuth(web_config.basic_auth_users)
 
     def serve_in_thread(self) -> threading.Thread:
         """Serve in a daemon thread; stop with shutdown()."""

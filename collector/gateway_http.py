@@ -15,10 +15,9 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import signal
-import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -26,6 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from agent.push.poster import Rejected
 from agent.schema import HostPort
+from agent.web import ListeningServer
 from collector.gateway import (
     BadRequest,
     GatewayMetrics,
@@ -47,41 +47,20 @@ WRITE_PATH = "/api/v1/write"
 TEXT = "text/plain; charset=utf-8"
 
 
-class GatewayServer(ThreadingHTTPServer):
+class GatewayServer(ListeningServer):
     """Accepts remote-write from agents and forwards it."""
 
-    daemon_threads = True
     request_queue_size = 128
 
     def __init__(self, address: HostPort, config: GatewayConfig,
                  web_config: WebConfig | None = None) -> None:
         self.config = config
-        self.headers: dict[str, str] = {}
         self.registry = CollectorRegistry()
         self.metrics = GatewayMetrics(self.registry)
         self.relabeler = Relabeler(config, inventory_labels(config.inventory, config.tokens))
-        host = address.host or "::"
-        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        super().__init__((host, address.port), GatewayHandler)
-        if web_config is not None:
-            self.headers = dict(web_config.http_server_config.headers)
-            tls = web_config.tls_server_config
-            if tls is not None:
-                # Handshakes happen on the first read, in each connection's thread.
-                self.socket = tls.context().wrap_socket(self.socket, server_side=True,
-                                                        do_handshake_on_connect=False)
+        super().__init__(address, GatewayHandler, web_config)
         self.forwarder = Forwarder(config.receivers, self.registry)
         self.stopping = False
-
-    def server_bind(self) -> None:
-        if self.address_family == socket.AF_INET6:
-            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
-
-    @property
-    def port(self) -> int:
-        """The bound port."""
-        return int(self.server_address[1])
 
     def close(self, drain_timeout: float = 5.0) -> None:
         """Stop accepting, give receivers ``drain_timeout`` seconds, release the socket."""
