@@ -25,7 +25,7 @@ $(PEERS): scripts/install-peers.sh | $(STAMP)
 	touch $@
 
 lint: venv
-	$(VENV)/bin/ruff check agent collector tests scripts
+	$(VENV)/bin/ruff check agent collector common tests scripts
 	$(VENV)/bin/mypy
 
 unit: venv peers

@@ -19,9 +19,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agent import __version__
 from agent.config import AgentConfig, load_config
-from agent.schema import ConfigError, HostPort
+from common import __version__
+from common.schema import ConfigError, HostPort
 
 PROG = "commune-agent"
 DEFAULT_LISTEN = ":9810"
@@ -131,11 +131,11 @@ def once(config: AgentConfig) -> int:
 def run(config: AgentConfig, options: RunOptions) -> int:
     """Collect in the background and serve until SIGTERM or Ctrl-C."""
     from agent.scheduler import build_scheduler
-    from agent.web import MetricsServer
+    from common.web import MetricsServer
 
     web_config = None
     if options.web_config_file:
-        from agent.webconfig import load_web_config
+        from common.webconfig import load_web_config
 
         web_config = load_web_config(options.web_config_file)
     scheduler = build_scheduler(config)

@@ -19,8 +19,8 @@ import yaml
 
 from agent.modules import MODULES
 from agent.push.config import PushConfig
-from agent.schema import _MISSING, Invalid, Loader, load_file
-from agent.units import Duration
+from common.schema import MISSING, Invalid, Loader, load_file
+from common.units import Duration
 
 DEFAULT_INTERVAL = Duration(15)
 _COMMUNE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -57,7 +57,7 @@ class Modules:
     def __config_load__(cls, loader: Loader, node: yaml.Node, key: str) -> Any:
         items = loader.mapping(node, key)
         if items is None:
-            return _MISSING
+            return MISSING
         entries: list[ModuleEntry] = []
         ok = True
         for name, knode, vnode in items:
@@ -72,7 +72,7 @@ class Modules:
                 ok = False
             else:
                 entries.append(entry)
-        return cls(tuple(entries)) if ok else _MISSING
+        return cls(tuple(entries)) if ok else MISSING
 
     def __iter__(self) -> Any:
         return iter(self.entries)
@@ -94,7 +94,7 @@ def _load_entry(loader: Loader, config_class: type[Any], name: str, node: yaml.N
         sched_node = yaml.MappingNode(node.tag, sched_pairs, node.start_mark, node.end_mark)
         schedule = loader.load_dataclass(ModuleSchedule, sched_node, key)
     config = loader.load_dataclass(config_class, own, key)
-    if config is _MISSING or schedule is _MISSING:
+    if config is MISSING or schedule is MISSING:
         return None
     return ModuleEntry(name, config, schedule.interval, schedule.timeout)
 

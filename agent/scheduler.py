@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from prometheus_client import ProcessCollector
 from prometheus_client.core import Metric
 
-from agent import __version__
 from agent.config import AgentConfig
 from agent.exposition import Snapshot, render, with_labels
 from agent.modules import MODULES
 from agent.modules.base import MetricSpec, Module
+from common import __version__
 
 log = logging.getLogger(__name__)
 

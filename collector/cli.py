@@ -11,8 +11,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from agent import __version__
-from collector import enroll, expire, gateway_cli, reload, render_cli
+from collector.enrolment import enrol, expire
+from collector.gateway import cli as gateway_cli
+from collector.render import cli as render_cli
+from collector.render import reload
+from common import __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     render_cli.add_parser(sub)
     gateway_cli.add_parser(sub)
-    enroll.add_parser(sub)
+    enrol.add_parser(sub)
     expire.add_parser(sub)
     reload.add_parser(sub)
     args = parser.parse_args(argv)

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import yaml
 
-from agent.schema import _MISSING, ConfigError, Invalid, Loader, describe, load_file
+from common.schema import MISSING, ConfigError, Invalid, Loader, describe, load_file
 
 __all__ = ["MODES", "ROLES", "Address", "Commune", "ConfigError", "Defaults", "Inventory", "Node",
            "Province", "ProvinceTarget", "UnknownCommune", "load_inventory"]
@@ -226,7 +226,7 @@ def _unique_sequence(loader: Loader, item_cls: type[Any], node: yaml.Node, key: 
     for i, item in enumerate(node.value):
         item_key = f"{key}[{i}]"
         value = loader.load(item_cls, item, item_key)
-        ok = ok and value is not _MISSING
+        ok = ok and value is not MISSING
         values.append(value)
         id_node = _value_node(item, id_key)
         if id_node is None or not isinstance(id_node, yaml.ScalarNode):
@@ -255,11 +255,11 @@ class Nodes(tuple[Node, ...]):
     def __config_load__(cls, loader: Loader, node: yaml.Node, key: str) -> Any:
         values = _unique_sequence(loader, Node, node, key, "name", "node name")
         if values is None:
-            return _MISSING
+            return MISSING
         if not values:
             loader.error(node, key, "list at least one node, e.g. "
                          "'- {name: lan-1, role: lan-node, mode: push}'")
-            return _MISSING
+            return MISSING
         return cls(values)
 
 
@@ -269,7 +269,7 @@ class Communes(tuple[Commune, ...]):
     @classmethod
     def __config_load__(cls, loader: Loader, node: yaml.Node, key: str) -> Any:
         values = _unique_sequence(loader, Commune, node, key, "code", "commune code")
-        return _MISSING if values is None else cls(values)
+        return MISSING if values is None else cls(values)
 
 
 class ProvinceTargets(tuple[ProvinceTarget, ...]):
@@ -278,7 +278,7 @@ class ProvinceTargets(tuple[ProvinceTarget, ...]):
     @classmethod
     def __config_load__(cls, loader: Loader, node: yaml.Node, key: str) -> Any:
         values = _unique_sequence(loader, ProvinceTarget, node, key, "name", "target name")
-        return _MISSING if values is None else cls(values)
+        return MISSING if values is None else cls(values)
 
 
 class UnknownCommune(KeyError):

@@ -87,7 +87,7 @@ if [ ! -f "$ETC/agent.yml" ] && [ -z "$CODE" ] && [ -z "$CONFIG" ]; then
 fi
 case "$CODE" in ""|cme1.*) ;; *) die "an enrolment code starts with 'cme1.'; copy the whole line printed by 'commune-collector enroll'" ;; esac
 check_python
-if [ -n "$CODE" ]; then  # fail before the slow venv: agent/enrolment.py checks it again
+if [ -n "$CODE" ]; then  # fail before the slow venv: common/enrolment.py checks it again
     "$PYTHON" - "$CODE" <<'PY' || exit 2
 import base64, json, sys, time
 body = sys.argv[1][len("cme1."):]
@@ -119,12 +119,12 @@ if [ -n "$CODE" ]; then
     if [ -f "$ETC/agent.yml" ]; then
         step "keeping $ETC/agent.yml; writing the new token from the enrolment code"
         tmp=$(mktemp -d)
-        "$VENV/bin/python" -m agent.enrolment write --code "$CODE" --config "$tmp/agent.yml" \
+        "$VENV/bin/python" -m common.enrolment write --code "$CODE" --config "$tmp/agent.yml" \
             --token-file "$ETC/token" --spool-dir "$SPOOL" >/dev/null || { rm -rf "$tmp"; exit 2; }
         rm -rf "$tmp"
     else
         step "writing $ETC/agent.yml and $ETC/token from the enrolment code"
-        "$VENV/bin/python" -m agent.enrolment write --code "$CODE" --config "$ETC/agent.yml" \
+        "$VENV/bin/python" -m common.enrolment write --code "$CODE" --config "$ETC/agent.yml" \
             --token-file "$ETC/token" --spool-dir "$SPOOL" >/dev/null || exit 2
     fi
 elif [ -n "$CONFIG" ]; then

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from collector.alertmanager import alertmanager_config, alertmanager_files
 from collector.inventory import load_inventory
+from collector.render.alertmanager import alertmanager_config, alertmanager_files
 from tests.alertmanager_peer import Alertmanager
 from tests.peers import LOOPBACK, Prometheus
 
@@ -79,7 +79,8 @@ def prometheus_and_alertmanager(workdir: Path, rule_files: Iterable[str], webhoo
                                 scrape_configs: list[dict[str, Any]],
                                 group_interval: str = "1m") -> Iterator[Prometheus]:
     """A Prometheus evaluating scaled copies of ``rule_files`` every second, alerting a real
-    Alertmanager rendered by collector/alertmanager.py (waits of 1 s) that posts to the webhook."""
+    Alertmanager rendered by collector/render/alertmanager.py (waits of 1 s) posting to the
+    webhook."""
     rules = workdir / "rules"
     rules.mkdir()
     for name in rule_files:

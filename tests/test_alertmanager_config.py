@@ -1,4 +1,4 @@
-"""collector/alertmanager.py: routes, inhibitions and the bilingual template, checked by amtool."""
+"""render/alertmanager.py: routes, inhibitions and the bilingual template, checked by amtool."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 import yaml
 
-from collector.alertmanager import (
+from collector.inventory import load_inventory
+from collector.render.alertmanager import (
     TEMPLATE,
     alertmanager_config,
     alertmanager_files,
     region_slug,
 )
-from collector.inventory import load_inventory
 from tests.alertmanager_peer import Alertmanager
 from tests.peers import require_binary, wait_for
 

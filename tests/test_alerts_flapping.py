@@ -2,7 +2,7 @@
 
 The rules are a test copy of configs/prometheus/rules with every duration divided by 60 (minutes
 become seconds), scraped and evaluated every second; a tiny exporter in the test flips one
-commune's probes down and up; Alertmanager (config from collector/alertmanager.py, its waits
+commune's probes down and up; Alertmanager (config from collector/render/alertmanager.py, its waits
 shortened) posts to a webhook receiver in the test, which counts the notifications.
 """
 

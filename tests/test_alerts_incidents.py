@@ -2,7 +2,7 @@
 
 Four communes' probes are served by an exporter the test controls (inventory labels per scrape
 target, as render's file_sd gives them); Prometheus evaluates a copy of the rules with every
-duration divided by 60 and alerts a real Alertmanager configured by collector/alertmanager.py;
+duration divided by 60 and alerts a real Alertmanager configured by render/alertmanager.py;
 a webhook receiver in the test records what is notified. Two incidents in turn:
 - commune 16531 loses its uplink (its LAN gateway still answers): CommuneUplinkDown for it, to
   the province team and to the technicians of its region, nothing else; then resolved;

@@ -12,8 +12,8 @@ from agent.cli import main
 from agent.config import AgentConfig, load_config
 from agent.modules import MODULES
 from agent.modules.host_config import HostConfig
-from agent.schema import ConfigError
-from agent.units import ByteSize, Duration
+from common.schema import ConfigError
+from common.units import ByteSize, Duration
 from tests.peers import VENV_BIN
 
 

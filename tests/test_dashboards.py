@@ -1,4 +1,4 @@
-"""dashboards/: generated from collector/dashboards.py, valid Grafana JSON, every query parses."""
+"""dashboards/: from collector/render/dashboards.py, valid Grafana JSON, every query parses."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from collector import dashboards
+from collector.render import dashboards
 from tests.metric_names import known_metrics, metric_names
 from tests.peers import require_binary
 
@@ -51,7 +51,7 @@ def test_checked_in_json_is_what_the_generator_writes(tmp_path: Path) -> None:
     assert dashboards.main([str(tmp_path)]) == 0
     for path in FILES:
         assert (tmp_path / path.name).read_text(encoding="utf-8") == path.read_text(
-            encoding="utf-8"), f"{path.name}: run python -m collector.dashboards dashboards"
+            encoding="utf-8"), f"{path.name}: run python -m collector.render.dashboards dashboards"
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)

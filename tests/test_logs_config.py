@@ -9,7 +9,7 @@ import pytest
 
 from agent.config import load_config
 from agent.modules.logs.config import DEFAULT_BUCKETS, LogsConfig
-from agent.schema import ConfigError
+from common.schema import ConfigError
 
 NGINX_TIMED = (r'(?P<client>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>[A-Z]+) '
                r'(?P<path>[^ "]*)[^"]*" (?P<status>\d{3}) (?P<bytes>\d+) "[^"]*" '

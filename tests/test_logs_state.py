@@ -9,7 +9,7 @@ import pytest
 
 from agent.modules.logs.config import LogFile, LogsConfig
 from agent.modules.logs.module import LogsModule
-from agent.schema import Invalid
+from common.schema import Invalid
 from tests.logs.lines import combined
 
 

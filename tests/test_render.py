@@ -14,7 +14,7 @@ import yaml
 
 from collector.cli import main
 from collector.inventory import load_inventory
-from collector.render import INVENTORY_METRIC, RenderOptions, render, write_files
+from collector.render.output import INVENTORY_METRIC, RenderOptions, render, write_files
 from tests.agent_process import Agent, host_config
 from tests.alertmanager_peer import Alertmanager
 from tests.peers import Prometheus, free_port, require_binary, wait_for

@@ -11,7 +11,7 @@ import pytest
 from agent.config import load_config
 from agent.modules.snmp.config import Secret, SnmpConfig
 from agent.modules.snmp.definitions import SHIPPED_DIRS, known_names, load_definitions
-from agent.schema import ConfigError
+from common.schema import ConfigError
 
 
 def write(tmp_path: Path, snmp: str) -> Path:

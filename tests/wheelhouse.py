@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("agent", "collector")
+PACKAGES = ("agent", "collector", "common")
 
 
 def _installed(name: str) -> md.Distribution:

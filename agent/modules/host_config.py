@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agent.schema import Invalid
+from common.schema import Invalid
 
 # node_exporter 1.5's defaults, so the same filesystems and disks show up.
 DEFAULT_MOUNT_POINTS_EXCLUDE = (

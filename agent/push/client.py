@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable, Sequence
 from prometheus_client.core import Metric
 
 from agent.modules.base import MetricSpec
-from agent.push import remote_write
 from agent.push.config import PushConfig
-from agent.push.poster import Poster, Rejected, Retry
 from agent.push.spool import Batch, Spool, encode_record, iter_payload
+from common import remote_write
+from common.poster import Poster, Rejected, Retry
 
 log = logging.getLogger(__name__)
 

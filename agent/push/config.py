@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from agent.schema import ExistingFile, Invalid
-from agent.units import ByteSize, Duration
+from common.schema import ExistingFile, Invalid
+from common.units import ByteSize, Duration
 
 MIN_SPOOL_BYTES = 16 << 10
 DEFAULT_SPOOL_BYTES = ByteSize(256 << 20)

@@ -30,8 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent import __version__
-from agent.schema import ConfigError
 from collector.diag.report import Exit, Progress, exit_code, write_json, write_table
 from collector.diag.runbook import (
     Runbook,
@@ -43,6 +41,8 @@ from collector.diag.runbook import (
 from collector.diag.runner import Target, run_fleet
 from collector.diag.ssh import SshSettings, parse_host
 from collector.diag.targets import DEFAULT_ROLES
+from common import __version__
+from common.schema import ConfigError
 
 
 class UsageError(Exception):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from agent.statefile import write_atomically
 from collector.diag.runner import FleetResult, HostResult
+from common.statefile import write_atomically
 
 _FAMILIES = (
     ("commune_diag_check_success", "1 if the check passed on the node, 0 if it failed."),

@@ -29,8 +29,8 @@ from typing import Literal
 
 import yaml
 
-from agent.schema import ConfigError, ConfigIssue, Invalid, load_yaml
-from agent.units import Duration
+from common.schema import ConfigError, ConfigIssue, Invalid, load_yaml
+from common.units import Duration
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")

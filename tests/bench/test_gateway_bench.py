@@ -21,14 +21,14 @@ import pytest
 from agent.exposition import with_labels
 from agent.modules.host import HostModule
 from agent.modules.host_config import HostConfig
-from agent.push import remote_write
 from agent.push.client import PushClient, group_batch, series_key
 from agent.push.config import PushConfig
 from agent.push.spool import encode_record
-from agent.schema import ExistingFile
-from agent.units import ByteSize, Duration
-from collector.gateway import Relabeler, decode
-from collector.gateway_config import load_gateway_config
+from collector.gateway.config import load_gateway_config
+from collector.gateway.ingest import Relabeler, decode
+from common import remote_write
+from common.schema import ExistingFile
+from common.units import ByteSize, Duration
 from tests.peers import LOOPBACK, VENV_BIN, Process, Prometheus, free_port, http_get, wait_for
 from tests.push.peers import (
     PROMETHEUS_PUSH_ARGS,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from collector.inventory import load_inventory
-from collector.render import RenderOptions, read_rules, render, write_files
+from collector.render.output import RenderOptions, read_rules, render, write_files
 from tests.peers import VENV_BIN, require_binary
 
 ROOT = Path(__file__).parents[2]

@@ -26,7 +26,7 @@ from agent.modules.security.config import (
 )
 from agent.modules.security.config import SecurityConfig as Config
 from agent.modules.security.module import SecurityModule
-from agent.units import Duration
+from common.units import Duration
 from tests.peers import LOOPBACK, require_binary
 from tests.tlsfiles import make_tls_files
 

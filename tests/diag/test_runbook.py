@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.schema import ConfigError
 from collector.diag.judge import judge
 from collector.diag.runbook import Expect, Threshold, find_runbook, list_runbook_files, load_runbook
+from common.schema import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = ("network-basic", "portal-slow", "interfaces", "disk-mem", "services", "vc-endpoint",

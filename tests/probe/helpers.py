@@ -31,7 +31,7 @@ from prometheus_client.core import Metric
 
 from agent.modules.probe.config import ProbeConfig
 from agent.modules.probe.module import ProbeModule
-from agent.schema import load_yaml
+from common.schema import load_yaml
 
 LOOPBACK = "127.0.0.1"
 

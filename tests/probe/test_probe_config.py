@@ -18,7 +18,7 @@ from agent.modules.probe.config import (
     SipTarget,
     TcpTarget,
 )
-from agent.schema import ConfigError, load_yaml
+from common.schema import ConfigError, load_yaml
 
 ALL_KINDS = """
 commune: "16318"

@@ -17,7 +17,7 @@ from agent.modules import MODULES
 from agent.modules.probe.module import ProbeModule
 from agent.modules.probe.result import METRICS, ProbeResult
 from agent.scheduler import build_scheduler
-from agent.schema import load_yaml
+from common.schema import load_yaml
 from tests.peers import free_port, require_binary
 from tests.probe.helpers import (
     base_url,

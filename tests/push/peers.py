@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collector.gateway_config import token_digest
+from collector.gateway.config import token_digest
 from tests.peers import LOOPBACK, VENV_BIN, Process, free_port, http_get, require_binary, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.push import remote_write
-from agent.schema import HostPort
 from collector.cli import main as collector_main
-from collector.gateway import Relabeler, inventory_labels
-from collector.gateway_config import load_gateway_config
-from collector.gateway_http import GatewayServer
+from collector.gateway.config import load_gateway_config
+from collector.gateway.http import GatewayServer
+from collector.gateway.ingest import Relabeler, inventory_labels
+from common import remote_write
+from common.schema import HostPort
 from tests.peers import LOOPBACK, Prometheus, http_get, wait_for
 from tests.push.peers import NodeToken, write_gateway_config
 

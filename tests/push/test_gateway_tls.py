@@ -11,11 +11,11 @@ import pytest
 
 from agent.push.client import PushClient
 from agent.push.config import PushConfig
-from agent.push.poster import Poster, Retry
-from agent.push.remote_write import encode_write_request
-from agent.schema import ExistingFile
-from agent.units import Duration
 from collector.cli import main as collector_main
+from common.poster import Poster, Retry
+from common.remote_write import encode_write_request
+from common.schema import ExistingFile
+from common.units import Duration
 from tests.peers import Prometheus, http_get, wait_for
 from tests.push.peers import Gateway, NodeToken, raw_samples, write_gateway_config
 from tests.push.test_spool import tick

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import load_config
-from agent.schema import ConfigError
+from common.schema import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,13 +76,13 @@ def test_push_code_is_imported_only_when_configured(tmp_path: Path) -> None:
 
 
 def test_example_gateway_config_loads() -> None:
-    from collector.gateway_config import load_gateway_config
+    from collector.gateway.config import load_gateway_config
 
     config = load_gateway_config(str(ROOT / "configs/gateway/example.yml"))
     assert [r.url for r in config.receivers] == ["http://127.0.0.1:9090/api/v1/write"]
     assert config.tokens[0].commune == "14797" and config.max_sample_age == 7 * 86400
     # Its inventory (the province's) gives its token the labels the alert rules use.
-    from collector.gateway import inventory_labels
+    from collector.gateway.ingest import inventory_labels
 
     assert inventory_labels(config.inventory, config.tokens)[("14797", "lan-1")] == {
         "commune_name": "Phường Hạc Thành", "region": "Thành phố Thanh Hóa",

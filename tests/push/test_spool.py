@@ -13,10 +13,10 @@ from prometheus_client.core import GaugeMetricFamily
 
 from agent.push.client import PushClient, group_batch, series_key
 from agent.push.config import PushConfig
-from agent.push.remote_write import decode_write_request
 from agent.push.spool import Spool, encode_record, iter_payload
-from agent.schema import ExistingFile
-from agent.units import ByteSize, Duration
+from common.remote_write import decode_write_request
+from common.schema import ExistingFile
+from common.units import ByteSize, Duration
 from tests.peers import LOOPBACK, Prometheus, free_port, wait_for
 from tests.push.peers import Gateway, NodeToken, raw_samples, write_gateway_config
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from agent.config import load_config
-from agent.enrolment import BadCode, Enrolment, decode
 from collector.cli import main
-from collector.enroll import EnrollError, NodeRequest, enroll, revoke
-from collector.gateway_config import load_gateway_config, token_digest
+from collector.enrolment.enrol import EnrollError, NodeRequest, enroll, revoke
+from collector.enrolment.yamledit import append_item, compose, quote, remove_items
+from collector.gateway.config import load_gateway_config, token_digest
 from collector.inventory import load_inventory
-from collector.yamledit import append_item, compose, quote, remove_items
+from common.enrolment import BadCode, Enrolment, decode
 from tests.rollout.conftest import Province
 
 URL = "http://127.0.0.1:9820/api/v1/write"

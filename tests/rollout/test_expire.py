@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.push.remote_write import HEADERS, encode_write_request
 from collector.cli import main
-from collector.enroll import NodeRequest, enroll
-from collector.expire import PrometheusError, expire, ledger_path, read_ledger
-from collector.gateway_config import load_gateway_config, token_digest
+from collector.enrolment.enrol import NodeRequest, enroll
+from collector.enrolment.expire import PrometheusError, expire, ledger_path, read_ledger
+from collector.gateway.config import load_gateway_config, token_digest
+from common.remote_write import HEADERS, encode_write_request
 from tests.peers import LOOPBACK, Prometheus, free_port
 from tests.push.peers import PROMETHEUS_PUSH_ARGS, PROMETHEUS_PUSH_CONFIG
 from tests.rollout.conftest import Province

@@ -9,8 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from agent.enrolment import Enrolment
 from collector.cli import main
+from common.enrolment import Enrolment
 from tests.peers import LOOPBACK, Prometheus, free_port, wait_for
 from tests.push.peers import PROMETHEUS_PUSH_ARGS, PROMETHEUS_PUSH_CONFIG, Gateway
 from tests.rollout.conftest import INVENTORY, gateway_yaml

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from agent.modules.security.auth import AuthCheck, AuthFailures, source_class
 from agent.modules.security.config import AuthConfig
-from agent.units import ByteSize
+from common.units import ByteSize
 from tests.peers import wait_for
 from tests.security.helpers import failing_sshd, samples, value
 

@@ -10,8 +10,8 @@ import pytest
 
 from agent.modules.security.config import IntegrityConfig, PathSet
 from agent.modules.security.integrity import IntegrityCheck
-from agent.schema import Invalid
-from agent.units import Duration
+from common.schema import Invalid
+from common.units import Duration
 from tests.security.helpers import value
 
 

@@ -80,7 +80,7 @@ def test_series_and_memory_bounded(tmp_path: Path) -> None:
 
 
 def test_bad_known_mac_is_a_config_error() -> None:
-    from agent.schema import Invalid
+    from common.schema import Invalid
     with pytest.raises(Invalid) as info:
         NeighboursConfig(known=("00:11:22:33:44",))
     assert info.value.key == "known"

@@ -15,7 +15,7 @@ from agent.config import AgentConfig, load_config
 from agent.modules import MODULES
 from agent.modules.security.config import SecurityConfig
 from agent.modules.security.module import METRICS, SecurityModule
-from agent.schema import ConfigError, load_yaml
+from common.schema import ConfigError, load_yaml
 from tests.peers import LOOPBACK
 from tests.security.helpers import value
 from tests.snmpd import free_udp_port

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from agent.modules.security.config import SnmpCommunityConfig
 from agent.modules.security.snmp_community import SnmpCommunityCheck, accepted, get_request
-from agent.schema import HostPort
-from agent.units import Duration
+from common.schema import HostPort
+from common.units import Duration
 from tests.security.helpers import value
 from tests.snmpd import Snmpd, free_udp_port
 

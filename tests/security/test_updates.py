@@ -10,7 +10,7 @@ from prometheus_client.core import Metric
 
 from agent.modules.security.config import UpdatesConfig
 from agent.modules.security.patches import UpdatesCheck, parse_apt_check, parse_apt_get
-from agent.units import Duration
+from common.units import Duration
 from tests.peers import wait_for
 from tests.security.helpers import samples, value
 

@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from agent.schema import Invalid
-from agent.units import ByteSize, Duration
+from common.schema import Invalid
+from common.units import ByteSize, Duration
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _ROUTE_NAME = re.compile(r"[A-Za-z0-9_./{}:-]+")

@@ -7,8 +7,8 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from agent.statefile import replace_file
 from agent.tail import Position
+from common.statefile import replace_file
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 import yaml
 
-from agent.schema import _MISSING, ExistingFile, Invalid, Loader
-from agent.units import ByteSize, Duration
+from common.schema import MISSING, ExistingFile, Invalid, Loader
+from common.units import ByteSize, Duration
 
 DEFAULT_TIMEOUT = Duration(10)
 DEFAULT_PATH_TIMEOUT = Duration(30)
@@ -316,14 +316,14 @@ class Targets:
     def __config_load__(cls, loader: Loader, node: yaml.Node, key: str) -> Any:
         if not isinstance(node, yaml.SequenceNode):
             loader.error(node, key, "expected a list of targets, each with 'name' and 'kind'")
-            return _MISSING
+            return MISSING
         items: list[Target] = []
         names: dict[str, str] = {}
         ok = True
         for i, item in enumerate(node.value):
             ikey = f"{key}[{i}]"
             target = _load_target(loader, item, ikey)
-            if target is _MISSING:
+            if target is MISSING:
                 ok = False
                 continue
             if target.name in names:
@@ -334,7 +334,7 @@ class Targets:
                 continue
             names[target.name] = ikey
             items.append(target)
-        return cls(tuple(items)) if ok else _MISSING
+        return cls(tuple(items)) if ok else MISSING
 
     def __iter__(self) -> Iterator[Target]:
         return iter(self.items)
@@ -355,16 +355,16 @@ def _load_target(loader: Loader, node: yaml.Node, key: str) -> Any:
     known = ", ".join(KINDS)
     if not isinstance(node, yaml.MappingNode):
         loader.error(node, key, "expected a mapping with 'name' and 'kind'")
-        return _MISSING
+        return MISSING
     kind_node = _value_node(loader, node, "kind")
     if kind_node is None:
         loader.error(node, key, f"missing required key 'kind' (one of {known})")
-        return _MISSING
+        return MISSING
     kind = loader.scalar(kind_node) if isinstance(kind_node, yaml.ScalarNode) else None
     cls = KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
         loader.error(kind_node, f"{key}.kind", f"unknown probe kind {kind!r} (known: {known})")
-        return _MISSING
+        return MISSING
     return loader.load_dataclass(cls, node, key)
 
 

@@ -18,7 +18,6 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent import __version__
 from agent.modules.probe.config import HttpTarget
 from agent.modules.probe.result import (
     DNS_LOOKUP,
@@ -41,6 +40,7 @@ from agent.modules.probe.tls import (
     peer_expiry,
     record_expiry,
 )
+from common import __version__
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 REDIRECT_CODES = (301, 302, 303, 307, 308)

@@ -13,11 +13,11 @@ import secrets
 import socket
 import time
 
-from agent import __version__
 from agent.modules.probe.config import SipTarget
 from agent.modules.probe.result import SIP_RTT, SIP_STATUS, ProbeFailed, ProbeResult, Reason
 from agent.modules.probe.tcp import connect, resolve
 from agent.modules.probe.tls import client_context
+from common import __version__
 
 T1 = 0.5
 _STATUS_LINE = re.compile(rb"SIP/2\.0 (\d{3})[^\r\n]*")

@@ -31,8 +31,8 @@ from agent.modules.base import MetricSpec
 from agent.modules.security.config import AuthConfig
 from agent.modules.security.journal import JournalReader
 from agent.modules.security.topn import WindowedTop
-from agent.statefile import replace_file
 from agent.tail import Position, Tailer
+from common.statefile import replace_file
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from agent.schema import HostPort, Invalid
-from agent.units import ByteSize, Duration
+from common.schema import HostPort, Invalid
+from common.units import ByteSize, Duration
 
 DEFAULT_STATE_DIR = "/var/lib/commune-agent/security"
 DEFAULT_MAX_READ = ByteSize(64 * 2**20)

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from agent.modules.security.config import JournalConfig
-from agent.statefile import replace_file
+from common.statefile import replace_file
 
 log = logging.getLogger(__name__)
 

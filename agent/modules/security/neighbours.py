@@ -20,7 +20,7 @@ from prometheus_client.core import Metric
 
 from agent.modules.base import MetricSpec
 from agent.modules.security.config import NeighboursConfig, normalise_mac
-from agent.statefile import replace_file
+from common.statefile import replace_file
 
 log = logging.getLogger(__name__)
 

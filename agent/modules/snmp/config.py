@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Literal
 
 from agent.modules.snmp.definitions import Definition, load_definitions
-from agent.schema import ConfigError, ExistingFile, HostPort, Invalid
-from agent.units import Duration
+from common.schema import ConfigError, ExistingFile, HostPort, Invalid
+from common.units import Duration
 
 AuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
 PrivProtocol = Literal["DES", "AES", "AES192", "AES256"]

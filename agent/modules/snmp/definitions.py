@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from agent.schema import ConfigError, ConfigIssue, Invalid, load_file
+from common.schema import ConfigError, ConfigIssue, Invalid, load_file
 
 MetricType = Literal["gauge", "counter", "DisplayString", "OctetString", "PhysAddress48",
                      "EnumAsInfo", "EnumAsStateSet", "NumberString"]

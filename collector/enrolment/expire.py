@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from collector.yamledit import EditError, remove_items, scalar_items
+from collector.enrolment.yamledit import EditError, remove_items, scalar_items
 
 LEDGER = "pending-enrolments.yml"
 HEARTBEAT = "commune_agent_heartbeat_timestamp_seconds"
@@ -99,7 +99,7 @@ def has_pushed(prometheus: str, commune: str, node: str, lookback: str = "30d") 
 
 def expire(gateway_config: Path, prometheus: str, now: float | None = None) -> list[str]:
     """Settle every pending enrolment; one line per settled node."""
-    from collector.enroll import _check_gateway, _gateway_tokens, _locked, _staged
+    from collector.enrolment.enrol import _check_gateway, _gateway_tokens, _locked, _staged
 
     now = time.time() if now is None else now
     report = []

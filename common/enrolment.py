@@ -4,7 +4,7 @@ A code is ``cme1.`` + base64url(JSON) carrying the gateway URL, the commune code
 the node's bearer token and the code's expiry (Unix seconds). The installer turns it into
 ``agent.yml`` and a token file (mode 0600)::
 
-    $ python -m agent.enrolment write --code cme1.eyJ1Ijoi... \\
+    $ python -m common.enrolment write --code cme1.eyJ1Ijoi... \\
           --config /etc/commune-agent/agent.yml --token-file /etc/commune-agent/token \\
           --spool-dir /var/lib/commune-agent/spool
     wrote /etc/commune-agent/agent.yml (commune 16318, node lan-1) and /etc/commune-agent/token
@@ -110,8 +110,8 @@ def write_files(enrolment: Enrolment, config: Path, token_file: Path, spool_dir:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m agent.enrolment write``: used by deploy/install-agent.sh."""
-    parser = argparse.ArgumentParser(prog="python -m agent.enrolment")
+    """``python -m common.enrolment write``: used by deploy/install-agent.sh."""
+    parser = argparse.ArgumentParser(prog="python -m common.enrolment")
     sub = parser.add_subparsers(dest="command", required=True)
     write = sub.add_parser("write", help="write agent.yml and the token file from a code")
     write.add_argument("--code", required=True)

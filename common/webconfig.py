@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agent.schema import ExistingFile, Invalid, load_file
+from common.schema import ExistingFile, Invalid, load_file
 
 TLSVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
 ClientAuth = Literal["NoClientCert", "RequestClientCert", "RequireAnyClientCert",

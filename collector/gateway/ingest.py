@@ -5,7 +5,7 @@ to reject anything malformed with 400. The identity labels are then rewritten on
 series' label fields are looked up in a per-node cache and replaced by the same labels with
 ``commune``, ``instance`` (the node) and the inventory's ``commune_name``, ``region``,
 ``terrain`` and ``role`` set from the token, whatever the agent sent; samples are copied as
-bytes. The result goes to every receiver's queue (collector/gateway_forward.py), and the agent
+bytes. The result goes to every receiver's queue (collector/gateway/forward.py), and the agent
 gets its answer once all receivers took it, so an agent's spool, not the gateway, holds
 undelivered data: a gateway can restart, and several can share one address.
 """
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter
 
-from agent.push import remote_write
-from agent.push.remote_write import read_varint, varint
-from collector.gateway_config import GatewayConfig, Token
+from collector.gateway.config import GatewayConfig, Token
 from collector.inventory import UnknownCommune, load_inventory
+from common import remote_write
+from common.remote_write import read_varint, varint
 
 log = logging.getLogger(__name__)
 

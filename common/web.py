@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 from agent.exposition import CONTENT_TYPE, Snapshot
-from agent.schema import HostPort
+from common.schema import HostPort
 
 if TYPE_CHECKING:
-    from agent.webconfig import BasicAuth, WebConfig
+    from common.webconfig import BasicAuth, WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class MetricsServer(ListeningServer):
         self.auth: BasicAuth | None = None
         super().__init__(address, Handler, web_config)
         if web_config is not None and web_config.basic_auth_users:
-            from agent.webconfig import BasicAuth
+            from common.webconfig import BasicAuth
 
             self.auth = BasicAuth(web_config.basic_auth_users)
 

@@ -7,7 +7,7 @@ import ssl
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from agent.push import remote_write
+from common import remote_write
 
 
 class Rejected(Exception):

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from agent.schema import ConfigError, HostPort
+from common.schema import ConfigError, HostPort
 
 DEFAULT_LISTEN = ":9820"
 
@@ -31,20 +31,20 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper().replace("WARN", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    from collector.gateway_config import load_gateway_config
+    from collector.gateway.config import load_gateway_config
 
     try:
         listen = HostPort.parse(args.listen_address)
         config = load_gateway_config(args.config_file)
         web_config = None
         if args.web_config_file:
-            from agent.webconfig import load_web_config
+            from common.webconfig import load_web_config
 
             web_config = load_web_config(args.web_config_file)
             if web_config.basic_auth_users:
                 raise ValueError(f"{args.web_config_file}: basic_auth_users is not used by the "
                                  "gateway (agents send bearer tokens); remove it")
-        from collector.gateway_http import serve
+        from collector.gateway.http import serve
 
         return serve(config, listen, web_config)
     except ConfigError as exc:

@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from agent.push.poster import Rejected
-from agent.schema import HostPort
-from agent.web import ListeningServer
-from collector.gateway import (
+from collector.gateway.config import GatewayConfig
+from collector.gateway.forward import Forwarder, QueueFull
+from collector.gateway.ingest import (
     BadRequest,
     GatewayMetrics,
     Relabeler,
@@ -34,11 +33,12 @@ from collector.gateway import (
     decode,
     inventory_labels,
 )
-from collector.gateway_config import GatewayConfig
-from collector.gateway_forward import Forwarder, QueueFull
+from common.poster import Rejected
+from common.schema import HostPort
+from common.web import ListeningServer
 
 if TYPE_CHECKING:
-    from agent.webconfig import WebConfig
+    from common.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 

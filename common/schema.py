@@ -33,7 +33,7 @@ import yaml
 
 T = TypeVar("T")
 
-_MISSING = object()
+MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ class Loader:
         return items
 
     def load(self, tp: Any, node: yaml.Node, key: str) -> Any:
-        """Load ``node`` as a value of type ``tp``; returns _MISSING after recording an error."""
+        """Load ``node`` as a value of type ``tp``; returns MISSING after recording an error."""
         custom = getattr(tp, "__config_load__", None)
         if custom is not None:
             return custom(self, node, key)
@@ -181,50 +181,50 @@ class Loader:
         mark = len(self.issues)
         for arg in args:
             value = self.load(arg, node, key)
-            if value is not _MISSING:
+            if value is not MISSING:
                 del self.issues[mark:]
                 return value
         del self.issues[mark:]
         expected = " or ".join(type_name(arg) for arg in args)
         self.error(node, key, f"expected {expected}, got {describe(node)}")
-        return _MISSING
+        return MISSING
 
     def _sequence(self, item_tp: Any, node: yaml.Node, key: str) -> Any:
         if not isinstance(node, yaml.SequenceNode):
             self.error(node, key, f"expected a list, got {describe(node)}")
-            return _MISSING
+            return MISSING
         values = [self.load(item_tp, item, f"{key}[{i}]") for i, item in enumerate(node.value)]
-        return _MISSING if any(v is _MISSING for v in values) else tuple(values)
+        return MISSING if any(v is MISSING for v in values) else tuple(values)
 
     def _dict(self, value_tp: Any, node: yaml.Node, key: str) -> Any:
         items = self.mapping(node, key)
         if items is None:
-            return _MISSING
+            return MISSING
         result = {name: self.load(value_tp, vnode, join(key, name)) for name, _, vnode in items}
-        return _MISSING if _MISSING in result.values() else result
+        return MISSING if MISSING in result.values() else result
 
     def _scalar_of(self, tp: Any, node: yaml.Node, key: str) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             self.error(node, key, f"expected {type_name(tp)}, got {describe(node)}")
-            return _MISSING
+            return MISSING
         value = self.scalar(node)
         if get_origin(tp) is Literal:
             if value in get_args(tp):
                 return value
             self.error(node, key, f"expected {type_name(tp)}, got {value!r}")
-            return _MISSING
+            return MISSING
         if tp is ExistingFile:
             return self._existing_file(value, node, key)
         parse = getattr(tp, "parse", None)
         if parse is not None:
             if isinstance(value, bool) or value is None:
                 self.error(node, key, f"expected {type_name(tp)}, got {value!r}")
-                return _MISSING
+                return MISSING
             try:
                 return parse(str(value))
             except ValueError as exc:
                 self.error(node, key, str(exc))
-                return _MISSING
+                return MISSING
         if tp is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -233,26 +233,26 @@ class Loader:
         if isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
             return value
         self.error(node, key, f"expected {type_name(tp)}, got {value!r}")
-        return _MISSING
+        return MISSING
 
     def _existing_file(self, value: Any, node: yaml.Node, key: str) -> Any:
         if not isinstance(value, str) or not value:
             self.error(node, key, f"expected a path to a readable file, got {value!r}")
-            return _MISSING
+            return MISSING
         path = Path(value) if os.path.isabs(value) else self.base_dir / value
         if not path.is_file():
             self.error(node, key, f"file {str(path)!r} does not exist; create it or fix the path")
-            return _MISSING
+            return MISSING
         if not os.access(path, os.R_OK):
             self.error(node, key, f"file {str(path)!r} is not readable by this user")
-            return _MISSING
+            return MISSING
         return ExistingFile(str(path))
 
     def load_dataclass(self, cls: type[T], node: yaml.Node, key: str) -> Any:
         """Load a mapping node into the frozen dataclass ``cls``."""
         items = self.mapping(node, key)
         if items is None:
-            return _MISSING
+            return MISSING
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
         hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {}
@@ -266,7 +266,7 @@ class Loader:
                 continue
             nodes[name] = vnode
             value = self.load(hints[name], vnode, join(key, name))
-            ok = ok and value is not _MISSING
+            ok = ok and value is not MISSING
             values[name] = value
         for name, field in fields.items():
             required = (field.default is dataclasses.MISSING
@@ -275,7 +275,7 @@ class Loader:
                 self.error(node, key, f"missing required key {name!r} ({type_name(hints[name])})")
                 ok = False
         if not ok:
-            return _MISSING
+            return MISSING
         try:
             return cls(**values)
         except Invalid as exc:
@@ -283,7 +283,7 @@ class Loader:
             self.error(at, join(key, exc.key) if exc.key else key, str(exc))
         except ValueError as exc:
             self.error(node, key, str(exc))
-        return _MISSING
+        return MISSING
 
 
 def join(key: str, name: str) -> str:
@@ -320,7 +320,7 @@ def load_yaml(cls: type[T], text: str, file: str, base_dir: Path | None = None) 
         value = loader.load_dataclass(cls, root, "")
     finally:
         yaml_loader.dispose()
-    if loader.issues or value is _MISSING:
+    if loader.issues or value is MISSING:
         raise ConfigError(file, loader.issues)
     return typing.cast(T, value)
 

@@ -16,10 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.schema import HostPort
-from agent.units import Duration
 from collector.inventory import ConfigError, load_inventory
-from collector.render import (
+from collector.render.output import (
     INVENTORY_RULES,
     RenderOptions,
     prometheus_command,
@@ -27,6 +25,8 @@ from collector.render import (
     render,
     write_files,
 )
+from common.schema import HostPort
+from common.units import Duration
 
 # Rules are taken from configs/prometheus/rules next to configs/inventory/ by default.
 DEFAULT_RULES = Path("..") / "prometheus" / "rules"

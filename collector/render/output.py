@@ -8,7 +8,7 @@ Output folder (all paths in prometheus.yml are relative to it, so the folder can
                             region, terrain, role (written for every role, maybe empty)
     rules/*.yml             copied from configs/prometheus/rules (this folder is owned by render)
     rules/commune-inventory.yml  commune_inventory_node_info: one series per inventory node
-    alertmanager.yml        routes by severity and region, inhibitions (collector/alertmanager.py)
+    alertmanager.yml        routes by severity and region, inhibitions (alertmanager.py)
     templates/commune.tmpl  the bilingual notification template alertmanager.yml refers to
     agent-probe-targets.yml the inventory's province_targets, for the agents' probe module
     README                  how to start Prometheus and Alertmanager on these files
@@ -29,11 +29,11 @@ from typing import Any
 
 import yaml
 
-from agent.schema import HostPort
-from agent.statefile import write_atomically
-from agent.units import Duration
-from collector.alertmanager import alertmanager_config, alertmanager_files
 from collector.inventory import ROLES, Commune, Inventory, Node
+from collector.render.alertmanager import alertmanager_config, alertmanager_files
+from common.schema import HostPort
+from common.statefile import write_atomically
+from common.units import Duration
 
 AGENT_JOB = "commune-agent"
 GATEWAY_JOB = "commune-collector"

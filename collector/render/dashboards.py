@@ -1,6 +1,6 @@
 """Grafana dashboards as code: plain dicts, written as dashboards/*.json.
 
-    python -m collector.dashboards dashboards/     # regenerate after editing this file
+    python -m collector.render.dashboards dashboards/     # regenerate after editing this file
 
 Every query uses metric names of the agent (node_exporter, blackbox_exporter and snmp_exporter
 names, ``commune_*``) or the recording rules of configs/prometheus/rules/recording.yml. The

@@ -8,7 +8,7 @@
     on the node, from the unpacked commune-monitor release, run (code valid until ...):
       sudo bash deploy/install-agent.sh --enrol cme1.eyJ1IjoiaHR0cHM6Ly9...
 
-Both files are edited line by line (collector/yamledit.py): comments, order and layout stay. The
+Both files are edited line by line (enrolment/yamledit.py): comments, order and layout stay. The
 edited files are loaded with their real loaders before they replace the originals, so a failed
 enrolment leaves both untouched. The gateway reads its tokens at start: restart it (the
 ``commune-collector-gateway.path`` unit does so when gateway.yml changes).
@@ -31,12 +31,8 @@ from typing import Any
 
 import yaml
 
-from agent.enrolment import Enrolment, agent_yaml, write_private
-from agent.units import Duration
-from collector.expire import Pending, add_pending, read_ledger, write_ledger
-from collector.gateway_config import load_gateway_config, token_digest
-from collector.inventory import ROLES, ConfigError, Inventory, UnknownCommune, load_inventory
-from collector.yamledit import (
+from collector.enrolment.expire import Pending, add_pending, read_ledger, write_ledger
+from collector.enrolment.yamledit import (
     EditError,
     append_item,
     compose,
@@ -45,6 +41,10 @@ from collector.yamledit import (
     remove_items,
     scalar_items,
 )
+from collector.gateway.config import load_gateway_config, token_digest
+from collector.inventory import ROLES, ConfigError, Inventory, UnknownCommune, load_inventory
+from common.enrolment import Enrolment, agent_yaml, write_private
+from common.units import Duration
 
 DEFAULT_VALID = Duration(24 * 3600)
 INSTALLER = "deploy/install-agent.sh"

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from agent.push import remote_write
-from agent.push.poster import Poster, Rejected, Retry
-from collector.gateway_config import Receiver
+from collector.gateway.config import Receiver
+from common import remote_write
+from common.poster import Poster, Rejected, Retry
 
 log = logging.getLogger(__name__)
 

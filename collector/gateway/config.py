@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from agent.schema import ExistingFile, Invalid, load_file
-from agent.units import ByteSize, Duration
+from common.schema import ExistingFile, Invalid, load_file
+from common.units import ByteSize, Duration
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
