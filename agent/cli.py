@@ -131,7 +131,7 @@ def once(config: AgentConfig) -> int:
 def run(config: AgentConfig, options: RunOptions) -> int:
     """Collect in the background and serve until SIGTERM or Ctrl-C."""
     from agent.scheduler import build_scheduler
-    from common.web import MetricsServer
+    from agent.web import MetricsServer
 
     web_config = None
     if options.web_config_file:
