@@ -26,6 +26,7 @@ PREFIX=/opt/commune-agent
 ROOT=
 SYSTEMD=1
 WHEELHOUSE=
+EXTRAS=            # the agent needs no extra: paramiko (commune-diag) stays off commune nodes
 CODE=
 CONFIG=
 TOKEN=

@@ -27,6 +27,7 @@ PREFIX=/opt/commune-collector
 ROOT=
 SYSTEMD=1
 WHEELHOUSE=
+EXTRAS=diag        # commune-diag runs on the province side: paramiko comes with it
 INVENTORY=
 RECEIVER=
 LISTEN=:9820
@@ -66,7 +67,9 @@ if [ -f "$GATEWAY" ]; then
         | tr -d "\"'")
     [ -f "$INV_PATH" ] || die "$GATEWAY: its 'inventory:' ($INV_PATH) is not a file; fix it"
 else
-    [ -n "$INVENTORY" ] && [ -f "$INVENTORY" ] || die "first install: give --inventory FILE (the province inventory)"
+    if [ -z "$INVENTORY" ] || [ ! -f "$INVENTORY" ]; then
+        die "first install: give --inventory FILE (the province inventory)"
+    fi
     [ -n "$RECEIVER" ] || die "first install: give --receiver URL (Prometheus/VictoriaMetrics remote-write, e.g. http://127.0.0.1:9090/api/v1/write)"
     INV_PATH=$ETC/inventory/$(basename "$INVENTORY")
 fi

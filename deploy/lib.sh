@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by install-agent.sh, install-collector.sh and uninstall.sh (sourced, not run).
 # The caller sets PROG, and before install_venv/write_manifest: VENV, MANIFEST, PYTHON,
 # WHEELHOUSE, SOURCE.
@@ -10,7 +11,7 @@
 #   unit NAME   a systemd unit it enabled
 
 die() { echo "$PROG: $*" >&2; exit 2; }
-need() { [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value (see --help)"; }
+need() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (see --help)"; fi; }
 step() { echo "[$PROG] $*"; }
 
 CREATED=()
@@ -43,6 +44,7 @@ check_target() {  # PREFIX, ROOT, SYSTEMD, WHEELHOUSE, SOURCE as the options set
     if [ -n "$ROOT" ]; then
         mkdir -p "$ROOT"
         ROOT=$(cd "$ROOT" && pwd)
+        # shellcheck disable=SC2034  # read by the installer that sourced this file
         SYSTEMD=0
     elif [ "$(id -u)" -ne 0 ]; then
         die "run as root (sudo bash $0 ...), or use --root DIR for a test install"
@@ -61,7 +63,7 @@ check_python() {
         || die "$PYTHON cannot create venvs; install python3-venv (apt-get install python3-venv)"
 }
 
-install_venv() {  # the venv in $VENV with commune-monitor from $WHEELHOUSE or $SOURCE
+install_venv() {  # the venv in $VENV with commune-monitor[$EXTRAS] from $WHEELHOUSE or $SOURCE
     mkd "$(dirname "$VENV")" 755
     if [ ! -x "$VENV/bin/python" ]; then
         step "creating the venv $VENV"
@@ -69,14 +71,15 @@ install_venv() {  # the venv in $VENV with commune-monitor from $WHEELHOUSE or $
         "$PYTHON" -m venv "$VENV"
     fi
     local pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
+    local extras=${EXTRAS:+[$EXTRAS]}
     if [ -n "$WHEELHOUSE" ]; then
         step "installing commune-monitor from $WHEELHOUSE (offline)"
-        "${pip[@]}" --no-index --find-links "$WHEELHOUSE" --upgrade commune-monitor
+        "${pip[@]}" --no-index --find-links "$WHEELHOUSE" --upgrade "commune-monitor$extras"
         "${pip[@]}" --no-index --find-links "$WHEELHOUSE" --force-reinstall --no-deps \
             commune-monitor
     else
         step "installing commune-monitor from $SOURCE"
-        "${pip[@]}" --upgrade "$SOURCE"
+        "${pip[@]}" --upgrade "$SOURCE$extras"
     fi
 }
 

@@ -11,7 +11,7 @@ PYTHON=${PYTHON:-python3}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 rm -rf "$OUT"
 mkdir -p "$OUT/wheelhouse"
-"$PYTHON" -m pip wheel --quiet --wheel-dir "$OUT/wheelhouse" "$HERE"
+"$PYTHON" -m pip wheel --quiet --wheel-dir "$OUT/wheelhouse" "${HERE}[diag]"
 cp -r "$HERE/deploy" "$OUT/deploy"
 tar -C "$(dirname "$OUT")" -czf "$OUT.tar.gz" "$(basename "$OUT")"
-echo "wrote $OUT.tar.gz ($(ls "$OUT/wheelhouse" | wc -l) wheels)"
+echo "wrote $OUT.tar.gz ($(find "$OUT/wheelhouse" -name '*.whl' | wc -l) wheels)"

@@ -90,20 +90,23 @@ def repack(dist: md.Distribution, out: Path) -> Path:
     return _write_wheel(out / f"{name}-{tag}.whl", files, dist_info)
 
 
-def _requirements(dist: md.Distribution) -> list[str]:
+def _requirements(dist: md.Distribution, extras: tuple[str, ...] = ()) -> list[str]:
     names = []
     for req in dist.requires or ():
-        if ";" in req and "extra" in req.split(";", 1)[1]:
+        marker = req.split(";", 1)[1] if ";" in req else ""
+        if "extra" in marker and not any(re.search(rf"extra\s*==\s*['\"]{e}['\"]", marker)
+                                         for e in extras):
             continue
         names.append(re.split(r"[\s<>=!~\[;(]", req, maxsplit=1)[0])
     return names
 
 
-def build(out: Path) -> list[Path]:
-    """Write commune-monitor and its runtime dependencies (recursively) as wheels into ``out``."""
+def build(out: Path, extras: tuple[str, ...] = ("diag",)) -> list[Path]:
+    """Write commune-monitor and its runtime dependencies (recursively), with those of
+    ``extras`` (the collector installs ``[diag]``), as wheels into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     wheels = [own_wheel(out)]
-    todo = _requirements(_installed("commune-monitor"))
+    todo = _requirements(_installed("commune-monitor"), extras)
     done: set[str] = set()
     while todo:
         name = _norm(todo.pop())

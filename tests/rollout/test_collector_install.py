@@ -51,6 +51,13 @@ def test_collector_install_enrol_serve_render_reload_uninstall(tmp_path: Path, w
                         "--prometheus", prometheus.url, "--alertmanager", alertmanager.url)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "done: commune-collector is installed" in done.stdout
+        # The collector's install selects the diag extra: commune-diag can open SSH sessions.
+        venv = root / PREFIX.lstrip("/")
+        with_ssh = subprocess.run([str(venv / "bin" / "python"), "-c", "import paramiko"],
+                                  capture_output=True, text=True, timeout=60)
+        assert with_ssh.returncode == 0, with_ssh.stderr
+        assert subprocess.run([str(venv / "bin" / "commune-diag"), "--help"],
+                              capture_output=True, timeout=60).returncode == 0
         etc = root / "etc" / "commune-collector"
         inventory, gateway_file = etc / "inventory" / "thanh-hoa.yml", etc / "gateway.yml"
         assert inventory.read_text() == INVENTORY and "tokens: []" in gateway_file.read_text()

@@ -69,6 +69,10 @@ def test_enrol_install_push_reinstall_uninstall(tmp_path: Path, wheels: Path, ca
             "16318", "Xã Thử Nghiệm", "Huyện Thử", "lan-node")
         host = prometheus.query('node_load1{commune="16318"}')
         assert host and host[0]["metric"]["instance"] == "lan-2"
+        # paramiko (commune-diag's SSH client) is not installed on a commune node.
+        no_ssh = subprocess.run([str(installed.venv / "bin" / "python"), "-c", "import paramiko"],
+                                capture_output=True, text=True, timeout=60)
+        assert no_ssh.returncode == 1 and "No module named 'paramiko'" in no_ssh.stderr
 
         # The installed files: config and token private, token matching the stored digest.
         token = (installed.etc / "token").read_text().strip()
