@@ -17,16 +17,20 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-# Debian packages of the real peers (prometheus, promtool, alertmanager, snmpd, sshd, sipp...).
+# Debian packages of the real peers (prometheus, promtool, alertmanager, snmpd, sshd, sipp...)
+# and shellcheck.
 peers: $(PEERS)
 
 $(PEERS): scripts/install-peers.sh | $(STAMP)
 	scripts/install-peers.sh
 	touch $@
 
-lint: venv
+SHELL_SCRIPTS := $(wildcard deploy/*.sh scripts/*.sh) .ci/run
+
+lint: venv peers
 	$(VENV)/bin/ruff check agent collector common tests scripts
 	$(VENV)/bin/mypy
+	shellcheck -x $(SHELL_SCRIPTS)
 
 unit: venv peers
 	$(PY) -m pytest -q -m 'not bench' tests

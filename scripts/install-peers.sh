@@ -14,6 +14,7 @@ PEERS_BIN=(
     curl
     openssl
     unshare ip ss sysctl journalctl systemd-analyze
+    shellcheck
 )
 PACKAGES=(
     prometheus prometheus-alertmanager prometheus-node-exporter
@@ -25,6 +26,7 @@ PACKAGES=(
     curl
     openssl
     util-linux iproute2 procps systemd
+    shellcheck
 )
 
 have_all() {
