@@ -119,3 +119,7 @@ def test_readme_opens_with_the_two_set_up_commands() -> None:
     assert lines[3].startswith("make demo   # ")
     assert lines[4].startswith("make test   # ")
 
+
+def test_readme_is_short() -> None:
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines; move details into docs/"
