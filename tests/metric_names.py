@@ -16,7 +16,9 @@ from agent.modules.security import module as security
 ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "configs" / "prometheus" / "rules"
 
-# The agreed names of the parallel pieces (helper-notes/CONTRACTS.md, "Metric names").
+# The names the rules and dashboards rely on: declared by MetricSpecs (the tables of docs/agent/
+# and docs/push-and-scaling.md), by the SNMP modules of configs/snmp/ (docs/agent/snmp.md), or
+# written by commune-diag --textfile (docs/diag.md).
 CONTRACT_METRICS = frozenset({
     "commune_module_up", "commune_module_duration_seconds", "commune_module_errors_total",
     "commune_agent_build_info", "probe_success", "probe_duration_seconds",

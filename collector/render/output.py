@@ -38,7 +38,7 @@ from common.units import Duration
 AGENT_JOB = "commune-agent"
 GATEWAY_JOB = "commune-collector"
 RULES_GLOB = "rules/*.yml"
-# The labels every series of a commune's node gets from the inventory (CONTRACTS.md).
+# The labels every series of a commune's node gets from the inventory (docs/collector.md).
 LABELS = ("commune", "commune_name", "region", "terrain", "role")
 INVENTORY_METRIC = "commune_inventory_node_info"
 INVENTORY_RULES = "commune-inventory.yml"
