@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
+from agent.modules.base import ModuleConfig
 from common.schema import MISSING, ExistingFile, Invalid, Loader
 from common.units import ByteSize, Duration
 
@@ -369,7 +370,7 @@ def _load_target(loader: Loader, node: yaml.Node, key: str) -> Any:
 
 
 @dataclass(frozen=True)
-class ProbeConfig:
+class ProbeConfig(ModuleConfig):
     """``modules.probe``: the targets this agent probes, all concurrently, every interval."""
 
     targets: Targets
