@@ -11,24 +11,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from prometheus_client.core import Metric
 
-from agent.modules.probe.config import (
-    DnsTarget,
-    H323Target,
-    HttpTarget,
-    IcmpTarget,
-    PathTarget,
-    ProbeConfig,
-    SipTarget,
-    Target,
-    TcpTarget,
-)
-from agent.modules.probe.dns import DnsProbe
-from agent.modules.probe.http import HttpProbe
-from agent.modules.probe.icmp import IcmpProbe, PathProbe, icmp_privileged
+from agent.modules.probe.config import ProbeConfig
+from agent.modules.probe.icmp import icmp_privileged
+from agent.modules.probe.kinds import KINDS, Prober
 from agent.modules.probe.result import (
     DURATION,
     FAILURE_REASON,
@@ -37,18 +25,9 @@ from agent.modules.probe.result import (
     ProbeFailed,
     ProbeResult,
 )
-from agent.modules.probe.sip import SipProbe
-from agent.modules.probe.tcp import TcpProbe
+from agent.modules.probe.targets import Target
 
 log = logging.getLogger(__name__)
-
-
-class Prober(Protocol):
-    """One target's probe."""
-
-    async def probe(self, result: ProbeResult) -> None:
-        """Measure into ``result``; raise ProbeFailed on failure."""
-        ...
 
 
 class _IcmpMode:
@@ -64,23 +43,6 @@ class _IcmpMode:
         return self.privileged
 
 
-def make_prober(target: Target, icmp_mode: Callable[[], bool]) -> Prober:
-    """The probe for a target, by its config class."""
-    if isinstance(target, HttpTarget):
-        return HttpProbe(target)
-    if isinstance(target, (TcpTarget, H323Target)):
-        return TcpProbe(target)
-    if isinstance(target, IcmpTarget):
-        return IcmpProbe(target, icmp_mode)
-    if isinstance(target, PathTarget):
-        return PathProbe(target, icmp_mode)
-    if isinstance(target, DnsTarget):
-        return DnsProbe(target)
-    if isinstance(target, SipTarget):
-        return SipProbe(target)
-    raise TypeError(f"no probe for {type(target).__name__}")
-
-
 class ProbeModule:
     """Probes the configured targets; one collection runs them all at once."""
 
@@ -90,7 +52,8 @@ class ProbeModule:
     def __init__(self, config: ProbeConfig, icmp_mode: Callable[[], bool] | None = None) -> None:
         self.config = config
         mode = icmp_mode or _IcmpMode()
-        self.probers = [(target, make_prober(target, mode)) for target in config.targets]
+        self.probers = [(target, KINDS[target.kind].prober(target, mode))
+                        for target in config.targets]
         self._state: dict[str, str | None] = {}
 
     async def collect(self) -> list[Metric]:
