@@ -2,7 +2,9 @@
 
 A probe never raises out of ``collect``: a failure is data (``probe_success 0`` and
 ``commune_probe_failure_reason{reason}``), and the log says it once when a target's state
-changes, not every interval.
+changes, not every interval. An exception a probe does not expect (other than a socket's
+``OSError``) is reason ``internal``, a bug rather than a network fault, and that log line carries
+its traceback.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class ProbeModule:
 
     async def _run(self, target: Target, prober: Prober) -> tuple[ProbeResult, float]:
         result = ProbeResult()
+        unexpected: Exception | None = None
         start = time.perf_counter()
         try:
             await asyncio.wait_for(prober.probe(result), target.timeout)
@@ -79,21 +82,26 @@ class ProbeModule:
             result.fail(exc.reason, str(exc))
         except asyncio.TimeoutError:
             result.fail("timeout", f"no result within the timeout ({target.timeout})")
-        except Exception as exc:  # a probe's bug must not stop the other targets
-            log.debug("probe %s failed unexpectedly", target.name, exc_info=True)
+        except OSError as exc:  # a socket error a probe did not name: still the network's fault
+            log.debug("probe %s failed with an OS error", target.name, exc_info=True)
             result.fail("connect", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a probe's bug must not stop the other targets
+            unexpected = exc
+            result.fail("internal", f"{type(exc).__name__}: {exc}")
         duration = time.perf_counter() - start
-        self._log_change(target, result)
+        self._log_change(target, result, unexpected)
         return result, duration
 
-    def _log_change(self, target: Target, result: ProbeResult) -> None:
+    def _log_change(self, target: Target, result: ProbeResult,
+                    unexpected: Exception | None) -> None:
         previous = self._state.get(target.name, "unknown")
         if result.reason == previous:
             return
         self._state[target.name] = result.reason
         if result.reason:
+            # An unexpected exception is a bug: its traceback goes with it, once, to report it.
             log.warning("probe %s (%s) failing: %s: %s", target.name, target.kind,
-                        result.reason, result.message)
+                        result.reason, result.message, exc_info=unexpected)
         elif previous != "unknown":
             log.info("probe %s (%s) succeeding again", target.name, target.kind)
 
