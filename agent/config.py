@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from agent.modules import MODULES
+from agent.modules.base import ModuleConfig
 from agent.push.config import PushConfig
 from common.schema import MISSING, Invalid, Loader, load_file
 from common.units import Duration
@@ -31,7 +32,7 @@ class ModuleEntry:
     """One configured module: its validated config and its schedule."""
 
     name: str
-    config: Any
+    config: ModuleConfig
     interval: Duration | None = None
     timeout: Duration | None = None
 
@@ -82,7 +83,7 @@ class Modules:
         return [e.name for e in self.entries]
 
 
-def _load_entry(loader: Loader, config_class: type[Any], name: str, node: yaml.Node,
+def _load_entry(loader: Loader, config_class: type[ModuleConfig], name: str, node: yaml.Node,
                 key: str) -> ModuleEntry | None:
     """Split a module's mapping into its schedule keys and its own config."""
     schedule = ModuleSchedule()
@@ -126,9 +127,9 @@ class AgentConfig:
                               f"interval ({interval})", key="modules")
             # A module whose own checks have timeouts (probe targets) is cancelled whole at the
             # module timeout: one slow target must not take the others' results with it.
-            longest = getattr(entry.config, "longest_timeout", None)
-            if longest is not None and longest() > timeout:
-                raise Invalid(f"module {entry.name!r} has a check with a {Duration(longest())} "
+            longest = entry.config.longest_timeout()
+            if longest is not None and longest > timeout:
+                raise Invalid(f"module {entry.name!r} has a check with a {Duration(longest)} "
                               f"timeout, longer than the module's timeout ({timeout}); lower "
                               "it or raise the module's interval/timeout", key="modules")
 

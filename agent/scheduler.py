@@ -216,8 +216,7 @@ def build_scheduler(config: AgentConfig) -> Scheduler:
     """Instantiate the configured modules (importing only their code) into a scheduler."""
     runs = []
     for entry in config.modules:
-        cls = MODULES[entry.name].load()
-        module = cls(entry.config)  # type: ignore[call-arg]
+        module = MODULES[entry.name].build(entry.config)
         runs.append(ModuleRun(entry.name, module, config.interval_of(entry),
                               config.timeout_of(entry)))
     return Scheduler(runs, {"commune": config.commune})

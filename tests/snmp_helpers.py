@@ -28,7 +28,8 @@ def snmp_config(tmp_path: Path, devices_yaml: str) -> SnmpConfig:
     path = tmp_path / "agent.yml"
     body = textwrap.indent(textwrap.dedent(devices_yaml).strip(), "      ")
     path.write_text(f"commune: '1'\nmodules:\n  snmp:\n    devices:\n{body}\n")
-    config: SnmpConfig = load_config(path).modules.entries[0].config
+    config = load_config(path).modules.entries[0].config
+    assert isinstance(config, SnmpConfig)
     return config
 
 

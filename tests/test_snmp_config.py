@@ -71,7 +71,8 @@ def test_good_config_with_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                  priv_protocol: AES256, priv_passphrase_env: SNMP_PRIV}
             modules: [system, vc/poly]
     """)
-    config: SnmpConfig = load_config(path).modules.entries[0].config
+    config = load_config(path).modules.entries[0].config
+    assert isinstance(config, SnmpConfig)
     sw, vc = config.devices
     assert sw.bulk is False and sw.version == "2c" and sw.community().reveal() == "public"
     assert vc.version == "3" and vc.v3 is not None
@@ -147,9 +148,10 @@ def test_bad_module_file_names_its_line(tmp_path: Path) -> None:
 
 def test_traps_config(tmp_path: Path) -> None:
     (tmp_path / "c").write_text("trapc\n")
-    config: SnmpConfig = load_config(write(tmp_path, """
+    config = load_config(write(tmp_path, """
         traps: {listen: "127.0.0.1:1162", community_files: [c]}
     """)).modules.entries[0].config
+    assert isinstance(config, SnmpConfig)
     assert config.devices == () and config.traps is not None
     assert [c.reveal() for c in config.traps.communities()] == ["trapc"]
     assert "traps.listen: expected 'host:port'" in error_of(write(tmp_path, """

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import load_config
+from agent.modules.snmp.config import SnmpConfig
 from agent.modules.snmp.module import SnmpModule
 from tests.peers import require_binary
 from tests.snmp_helpers import collect, snmp_config
@@ -42,6 +43,7 @@ modules:
     traps: {{listen: "{target}", community_files: [community]}}
 """)
         config = load_config(tmp_path / "agent.yml").modules.entries[0].config
+        assert isinstance(config, SnmpConfig)
 
         async def run() -> dict[str, float]:
             module = SnmpModule(config)

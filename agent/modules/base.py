@@ -3,13 +3,15 @@
 A module is configured from its mapping under ``modules:`` (a frozen dataclass, its
 ``config_class``) and, each time the scheduler asks, returns fresh metric families. Timing,
 timeouts, error accounting and the ``commune`` label are the scheduler's business, not the module's.
+A registry entry (``ModuleInfo``) ties a module's name, its config class and its class together,
+so the type checker sees that the class is built from that config.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -72,22 +74,54 @@ class Module(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class ModuleInfo:
-    """A registry entry: the module's name, its config class, and where its code lives.
+@runtime_checkable
+class ModuleConfig(Protocol):
+    """What the agent reads off every module's config, besides what the module itself reads.
 
-    The implementation is imported only when the module is configured, so an agent that does
-    not poll SNMP never imports pysnmp.
+    The built-in configs subclass it to inherit the defaults.
+    """
+
+    def longest_timeout(self) -> float | None:
+        """The longest timeout of the module's own checks in seconds; None when it has none.
+
+        A module is cancelled whole at its timeout, so the config loader rejects a module
+        timeout shorter than this: one slow check must not take the others' results with it.
+        """
+        return None
+
+
+C = TypeVar("C", bound=ModuleConfig)
+C_contra = TypeVar("C_contra", bound=ModuleConfig, contravariant=True)
+
+
+class ModuleClass(Protocol[C_contra]):
+    """A module's class: it declares the module's metrics and builds the module from its config."""
+
+    @property
+    def metrics(self) -> Sequence[MetricSpec]:
+        """Every metric the module may expose."""
+        ...
+
+    def __call__(self, config: C_contra, /) -> Module:
+        """Build the module from its validated config."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModuleInfo(Generic[C]):
+    """A registry entry: the module's name, its config class, and how to import its class.
+
+    ``load`` imports the implementation only when called (when the module is configured), so an
+    agent that does not poll SNMP never imports pysnmp.
     """
 
     name: str
-    config_class: type[Any]
-    implementation: str  # "package.module:Class"
+    config_class: type[C]
+    load: Callable[[], ModuleClass[C]]
 
-    def load(self) -> type[Module]:
-        """Import and return the module class."""
-        import importlib
-
-        module_name, _, class_name = self.implementation.partition(":")
-        cls: type[Module] = getattr(importlib.import_module(module_name), class_name)
-        return cls
+    def build(self, config: ModuleConfig) -> Module:
+        """Build the module from its config, which must be an instance of ``config_class``."""
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"module {self.name!r} is configured by a "
+                            f"{self.config_class.__name__}, got a {type(config).__name__}")
+        return self.load()(config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from agent.modules.base import ModuleConfig
 from common.schema import Invalid
 
 # node_exporter 1.5's defaults, so the same filesystems and disks show up.
@@ -21,7 +22,7 @@ DEFAULT_NETDEV_EXCLUDE = r"^$"
 
 
 @dataclass(frozen=True)
-class HostConfig:
+class HostConfig(ModuleConfig):
     """``modules.host``: which filesystems, disks and network devices to leave out (regexes)."""
 
     mount_points_exclude: str = DEFAULT_MOUNT_POINTS_EXCLUDE

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from agent.config import AgentConfig, load_config
-from agent.modules.probe.config import (
+from agent.modules.probe.config import ProbeConfig
+from agent.modules.probe.targets import (
     DnsTarget,
     H323Target,
     HttpTarget,
     IcmpTarget,
     PathTarget,
-    ProbeConfig,
     SipTarget,
     TcpTarget,
 )

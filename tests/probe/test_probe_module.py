@@ -86,7 +86,7 @@ def test_failures_are_data_and_logged_once_per_change(caplog: pytest.LogCaptureF
     for _ in range(3):
         reg = collect(module)
     assert reasons(reg, "db") == ["connect"]
-    assert reasons(reg, "buggy") == ["connect"]
+    assert reasons(reg, "buggy") == ["internal"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2, warnings
     assert any("db (tcp) failing: connect" in w for w in warnings)

@@ -14,13 +14,13 @@ from typing import ClassVar
 
 from prometheus_client.core import Metric
 
-from agent.modules.base import MetricSpec, ModuleInfo
+from agent.modules.base import MetricSpec, ModuleConfig, ModuleInfo
 
 TICKS = MetricSpec("test_ticks_total", "counter", "Collections of the tick module.")
 
 
 @dataclass(frozen=True)
-class TickConfig:
+class TickConfig(ModuleConfig):
     """``tick: {state_file: PATH}``."""
 
     state_file: str
@@ -53,4 +53,4 @@ def read_ticks(path: Path) -> int:
     return int(path.read_text()) if path.exists() else 0
 
 
-INFO = ModuleInfo("tick", TickConfig, "tests.push.tick:TickModule")
+INFO = ModuleInfo("tick", TickConfig, lambda: TickModule)

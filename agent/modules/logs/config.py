@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from agent.modules.base import ModuleConfig
 from common.schema import Invalid
 from common.units import ByteSize, Duration
 
@@ -122,7 +123,7 @@ def check_regex(pattern: str) -> None:
 
 
 @dataclass(frozen=True)
-class LogsConfig:
+class LogsConfig(ModuleConfig):
     """``modules.logs``: the access logs to follow."""
 
     files: tuple[LogFile, ...]

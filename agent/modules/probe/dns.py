@@ -12,7 +12,6 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
-from agent.modules.probe.config import DnsTarget
 from agent.modules.probe.result import (
     DNS_ANSWERS,
     DNS_LOOKUP,
@@ -20,6 +19,7 @@ from agent.modules.probe.result import (
     ProbeFailed,
     ProbeResult,
 )
+from agent.modules.probe.targets import DnsTarget
 from agent.modules.probe.tcp import resolve
 from agent.modules.probe.tls import os_error_text
 

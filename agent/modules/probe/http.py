@@ -18,7 +18,6 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.modules.probe.config import HttpTarget
 from agent.modules.probe.result import (
     DNS_LOOKUP,
     FAILED_DUE_TO_REGEX,
@@ -33,6 +32,7 @@ from agent.modules.probe.result import (
     ProbeResult,
     Reason,
 )
+from agent.modules.probe.targets import HttpTarget
 from agent.modules.probe.tcp import connect_socket, open_tls
 from agent.modules.probe.tls import (
     PeerExpiry,

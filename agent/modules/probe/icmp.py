@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 
 import icmplib
 
-from agent.modules.probe.config import IcmpTarget, PathTarget
 from agent.modules.probe.result import (
     ICMP_JITTER,
     ICMP_LOSS,
@@ -27,6 +26,7 @@ from agent.modules.probe.result import (
     ProbeFailed,
     ProbeResult,
 )
+from agent.modules.probe.targets import IcmpTarget, PathTarget
 
 NO_ICMP = ("ICMP is not permitted for this user: allow its group unprivileged ping sockets with "
            "the sysctl net.ipv4.ping_group_range (e.g. 'sysctl -w net.ipv4.ping_group_range="

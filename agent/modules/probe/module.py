@@ -2,7 +2,9 @@
 
 A probe never raises out of ``collect``: a failure is data (``probe_success 0`` and
 ``commune_probe_failure_reason{reason}``), and the log says it once when a target's state
-changes, not every interval.
+changes, not every interval. An exception a probe does not expect (other than a socket's
+``OSError``) is reason ``internal``, a bug rather than a network fault, and that log line carries
+its traceback.
 """
 
 from __future__ import annotations
@@ -11,24 +13,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from prometheus_client.core import Metric
 
-from agent.modules.probe.config import (
-    DnsTarget,
-    H323Target,
-    HttpTarget,
-    IcmpTarget,
-    PathTarget,
-    ProbeConfig,
-    SipTarget,
-    Target,
-    TcpTarget,
-)
-from agent.modules.probe.dns import DnsProbe
-from agent.modules.probe.http import HttpProbe
-from agent.modules.probe.icmp import IcmpProbe, PathProbe, icmp_privileged
+from agent.modules.probe.config import ProbeConfig
+from agent.modules.probe.icmp import icmp_privileged
+from agent.modules.probe.kinds import KINDS, Prober
 from agent.modules.probe.result import (
     DURATION,
     FAILURE_REASON,
@@ -37,18 +27,9 @@ from agent.modules.probe.result import (
     ProbeFailed,
     ProbeResult,
 )
-from agent.modules.probe.sip import SipProbe
-from agent.modules.probe.tcp import TcpProbe
+from agent.modules.probe.targets import Target
 
 log = logging.getLogger(__name__)
-
-
-class Prober(Protocol):
-    """One target's probe."""
-
-    async def probe(self, result: ProbeResult) -> None:
-        """Measure into ``result``; raise ProbeFailed on failure."""
-        ...
 
 
 class _IcmpMode:
@@ -64,23 +45,6 @@ class _IcmpMode:
         return self.privileged
 
 
-def make_prober(target: Target, icmp_mode: Callable[[], bool]) -> Prober:
-    """The probe for a target, by its config class."""
-    if isinstance(target, HttpTarget):
-        return HttpProbe(target)
-    if isinstance(target, (TcpTarget, H323Target)):
-        return TcpProbe(target)
-    if isinstance(target, IcmpTarget):
-        return IcmpProbe(target, icmp_mode)
-    if isinstance(target, PathTarget):
-        return PathProbe(target, icmp_mode)
-    if isinstance(target, DnsTarget):
-        return DnsProbe(target)
-    if isinstance(target, SipTarget):
-        return SipProbe(target)
-    raise TypeError(f"no probe for {type(target).__name__}")
-
-
 class ProbeModule:
     """Probes the configured targets; one collection runs them all at once."""
 
@@ -90,7 +54,8 @@ class ProbeModule:
     def __init__(self, config: ProbeConfig, icmp_mode: Callable[[], bool] | None = None) -> None:
         self.config = config
         mode = icmp_mode or _IcmpMode()
-        self.probers = [(target, make_prober(target, mode)) for target in config.targets]
+        self.probers = [(target, KINDS[target.kind].prober(target, mode))
+                        for target in config.targets]
         self._state: dict[str, str | None] = {}
 
     async def collect(self) -> list[Metric]:
@@ -109,6 +74,7 @@ class ProbeModule:
 
     async def _run(self, target: Target, prober: Prober) -> tuple[ProbeResult, float]:
         result = ProbeResult()
+        unexpected: Exception | None = None
         start = time.perf_counter()
         try:
             await asyncio.wait_for(prober.probe(result), target.timeout)
@@ -116,21 +82,26 @@ class ProbeModule:
             result.fail(exc.reason, str(exc))
         except asyncio.TimeoutError:
             result.fail("timeout", f"no result within the timeout ({target.timeout})")
-        except Exception as exc:  # a probe's bug must not stop the other targets
-            log.debug("probe %s failed unexpectedly", target.name, exc_info=True)
+        except OSError as exc:  # a socket error a probe did not name: still the network's fault
+            log.debug("probe %s failed with an OS error", target.name, exc_info=True)
             result.fail("connect", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a probe's bug must not stop the other targets
+            unexpected = exc
+            result.fail("internal", f"{type(exc).__name__}: {exc}")
         duration = time.perf_counter() - start
-        self._log_change(target, result)
+        self._log_change(target, result, unexpected)
         return result, duration
 
-    def _log_change(self, target: Target, result: ProbeResult) -> None:
+    def _log_change(self, target: Target, result: ProbeResult,
+                    unexpected: Exception | None) -> None:
         previous = self._state.get(target.name, "unknown")
         if result.reason == previous:
             return
         self._state[target.name] = result.reason
         if result.reason:
+            # An unexpected exception is a bug: its traceback goes with it, once, to report it.
             log.warning("probe %s (%s) failing: %s: %s", target.name, target.kind,
-                        result.reason, result.message)
+                        result.reason, result.message, exc_info=unexpected)
         elif previous != "unknown":
             log.info("probe %s (%s) succeeding again", target.name, target.kind)
 

@@ -19,7 +19,8 @@ DURATION = MetricSpec("probe_duration_seconds", "gauge",
                       "Returns how long the probe took to complete in seconds.", TK)
 FAILURE_REASON = MetricSpec("commune_probe_failure_reason", "gauge",
                             "1 for the reason the last probe failed (dns, connect, tls, timeout, "
-                            "status, content, auth); absent when it succeeded.",
+                            "status, content, auth, or internal: a fault of the agent's probe "
+                            "code); absent when it succeeded.",
                             (*TK, "reason"))
 CONNECT_DURATION = MetricSpec("commune_probe_connect_duration_seconds", "gauge",
                               "Time to establish the TCP connection (tcp, h323, sip over TCP/TLS).",
@@ -89,8 +90,10 @@ METRICS = (SUCCESS, DURATION, FAILURE_REASON, CONNECT_DURATION, HTTP_STATUS, HTT
            DNS_RCODE, ICMP_LOSS, ICMP_RTT, ICMP_JITTER, ICMP_SENT, SIP_STATUS, SIP_RTT, PATH_HOPS,
            PATH_FIRST_BAD, PATH_HOP_RTT, PATH_HOP_LOSS)
 
-Reason = Literal["dns", "connect", "tls", "timeout", "status", "content", "auth"]
-REASONS: tuple[Reason, ...] = ("dns", "connect", "tls", "timeout", "status", "content", "auth")
+# internal: the probe raised something it does not expect, a bug of ours, not a network fault.
+Reason = Literal["dns", "connect", "tls", "timeout", "status", "content", "auth", "internal"]
+REASONS: tuple[Reason, ...] = ("dns", "connect", "tls", "timeout", "status", "content", "auth",
+                               "internal")
 
 
 class ProbeFailed(Exception):

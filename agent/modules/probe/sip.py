@@ -13,8 +13,8 @@ import secrets
 import socket
 import time
 
-from agent.modules.probe.config import SipTarget
 from agent.modules.probe.result import SIP_RTT, SIP_STATUS, ProbeFailed, ProbeResult, Reason
+from agent.modules.probe.targets import SipTarget
 from agent.modules.probe.tcp import connect, resolve
 from agent.modules.probe.tls import client_context
 from common import __version__

@@ -9,8 +9,8 @@ import ssl
 import time
 from typing import Any
 
-from agent.modules.probe.config import H323Target, TcpTarget
 from agent.modules.probe.result import CONNECT_DURATION, ProbeFailed, ProbeResult
+from agent.modules.probe.targets import H323Target, TcpTarget
 from agent.modules.probe.tls import (
     classify_tls_error,
     client_context,

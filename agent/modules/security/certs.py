@@ -7,9 +7,11 @@ reports its first certificate.
 
 from __future__ import annotations
 
+import _ssl
 import os
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client.core import Metric
 
@@ -25,6 +27,9 @@ UNREADABLE = MetricSpec("commune_cert_unreadable", "gauge",
 METRICS = (EXPIRY, NOT_BEFORE, UNREADABLE)
 
 CERT_SUFFIXES = (".pem", ".crt", ".cer")
+
+# Private, so typeshed leaves it out: bound once here with the type CPython gives it.
+_test_decode_cert: Callable[[str], dict[str, Any]] = vars(_ssl)["_test_decode_cert"]
 
 
 def cert_files(paths: tuple[str, ...]) -> Iterator[str]:
@@ -42,7 +47,7 @@ def cert_files(paths: tuple[str, ...]) -> Iterator[str]:
 def read_validity(path: str) -> tuple[float, float]:
     """(notBefore, notAfter) in unixtime of the first PEM certificate in ``path``."""
     try:
-        decoded = ssl._ssl._test_decode_cert(path)  # type: ignore[attr-defined]
+        decoded = _test_decode_cert(path)
     except (ssl.SSLError, OSError) as exc:
         raise ValueError(f"{path}: no readable PEM certificate ({exc})") from None
     return (float(ssl.cert_time_to_seconds(decoded["notBefore"])),

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from agent.modules.base import ModuleConfig
 from common.schema import HostPort, Invalid
 from common.units import ByteSize, Duration
 
@@ -240,7 +241,7 @@ class SnmpCommunityConfig:
 
 
 @dataclass(frozen=True)
-class SecurityConfig:
+class SecurityConfig(ModuleConfig):
     """``modules.security``: the checks to run (each optional) and where state is kept."""
 
     state_dir: str | None = DEFAULT_STATE_DIR

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from agent.modules.base import ModuleConfig
 from agent.modules.snmp.definitions import Definition, load_definitions
 from common.schema import ConfigError, ExistingFile, HostPort, Invalid
 from common.units import Duration
@@ -189,7 +190,7 @@ class TrapConfig:
 
 
 @dataclass(frozen=True)
-class SnmpConfig:
+class SnmpConfig(ModuleConfig):
     """``modules.snmp``: the devices, extra folders of SNMP module files, the trap listener."""
 
     devices: tuple[Device, ...] = ()

@@ -93,7 +93,7 @@ class SnmpModule:
     """Polls every configured device and exposes its modules' metrics."""
 
     name = "snmp"
-    metrics: Sequence[MetricSpec] = METRICS
+    metrics = METRICS
 
     def __init__(self, config: SnmpConfig) -> None:
         self.config = config

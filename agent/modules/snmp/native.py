@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -277,7 +278,7 @@ class NativeSession:
                 # A timer handle instead of asyncio.wait(): no task per request on the hot path.
                 expired = loop.create_future()
                 timer = loop.call_later(float(self.device.timeout), _settle, expired)
-                future.add_done_callback(lambda _, e=expired: _settle(e))  # type: ignore[misc]
+                future.add_done_callback(functools.partial(_settle, expired))
                 await expired
                 timer.cancel()
                 if future.done():
@@ -348,7 +349,8 @@ class NativeSession:
             self._transport.close()
 
 
-def _settle(future: asyncio.Future[None]) -> None:
+# A timer callback and a done callback (which passes the finished future, unused).
+def _settle(future: asyncio.Future[None], *_: object) -> None:
     if not future.done():
         future.set_result(None)
 

@@ -1,0 +1,292 @@
+"""The targets of the ``probe`` module: one frozen dataclass per kind, validated at load.
+
+A target's mapping is loaded into the class its ``kind`` names in ``kinds.KINDS``, e.g.
+``{name: gateway, kind: icmp, host: 192.0.2.1, count: 10}`` into ``IcmpTarget``.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from common.schema import ExistingFile, Invalid
+from common.units import ByteSize, Duration
+
+DEFAULT_TIMEOUT = Duration(10)
+DEFAULT_PATH_TIMEOUT = Duration(30)
+DEFAULT_BODY_SIZE_LIMIT = ByteSize(10 * 2**20)
+DEFAULT_PACKET_INTERVAL = Duration(0.2)
+DEFAULT_PACKET_TIMEOUT = Duration(1)
+DEFAULT_RTT_JUMP = Duration(0.05)
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP method or header name (RFC 9110)
+
+
+def _check_regexes(key: str, patterns: tuple[str, ...]) -> None:
+    for i, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise Invalid(f"item {i}: not a valid regular expression: {exc}", key=key) from None
+
+
+def _check_common(name: str, timeout: float) -> None:
+    if not name.strip():
+        raise Invalid("expected a non-empty target name", key="name")
+    if timeout <= 0:
+        raise Invalid("must be greater than 0s", key="timeout")
+
+
+def _check_host(host: str) -> None:
+    if not host.strip() or any(c.isspace() for c in host) or "/" in host:
+        raise Invalid(f"expected a host name or IP address, got {host!r}", key="host")
+
+
+def _check_port(port: int, key: str = "port") -> None:
+    if not 1 <= port <= 65535:
+        raise Invalid(f"expected a port in 1..65535, got {port}", key=key)
+
+
+def _check_status_codes(codes: tuple[int, ...], key: str = "valid_status_codes") -> None:
+    for code in codes:
+        if not 100 <= code <= 699:
+            raise Invalid(f"expected status codes in 100..699, got {code}", key=key)
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    """HTTP basic auth; the password is read from a file (first line), never from the config."""
+
+    username: str
+    password_file: ExistingFile
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """``kind: http``: a GET (or other method) with phase timings, status, body and TLS checks."""
+
+    name: str
+    url: str
+    kind: Literal["http", "https"] = "http"
+    timeout: Duration = DEFAULT_TIMEOUT
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: str = ""
+    valid_status_codes: tuple[int, ...] = ()  # empty: any 2xx
+    body_must_match: tuple[str, ...] = ()
+    body_must_not_match: tuple[str, ...] = ()
+    follow_redirects: bool = True
+    max_redirects: int = 10
+    body_size_limit: ByteSize = DEFAULT_BODY_SIZE_LIMIT
+    basic_auth: BasicAuth | None = None
+    ca_file: ExistingFile | None = None
+    insecure_skip_verify: bool = False
+    server_name: str | None = None  # TLS SNI and certificate name; default: the URL's host
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, self.timeout)
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise Invalid(f"expected an http:// or https:// URL with a host, got {self.url!r}",
+                          key="url")
+        if self.kind == "https" and parts.scheme != "https":
+            raise Invalid(f"kind 'https' needs an https:// URL, got {self.url!r}", key="url")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise Invalid(f"bad port in URL {self.url!r}", key="url") from None
+        if not _TOKEN.fullmatch(self.method):
+            raise Invalid(f"expected an HTTP method like 'GET', got {self.method!r}", key="method")
+        for header, value in self.headers.items():
+            if not _TOKEN.fullmatch(header) or "\r" in value or "\n" in value:
+                raise Invalid(f"bad header {header!r}: names are tokens, values one line",
+                              key="headers")
+        _check_status_codes(self.valid_status_codes)
+        _check_regexes("body_must_match", self.body_must_match)
+        _check_regexes("body_must_not_match", self.body_must_not_match)
+        if not 0 <= self.max_redirects <= 100:
+            raise Invalid("expected 0..100", key="max_redirects")
+        if self.body_size_limit <= 0:
+            raise Invalid("must be greater than 0", key="body_size_limit")
+
+
+@dataclass(frozen=True)
+class QueryResponse:
+    """One step of a TCP dialogue: wait for a line matching ``expect``, then ``send`` a line."""
+
+    expect: str | None = None
+    send: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.expect is None and self.send is None:
+            raise Invalid("give 'expect', 'send' or both")
+        if self.expect is not None:
+            _check_regexes("expect", (self.expect,))
+
+
+@dataclass(frozen=True)
+class TcpTarget:
+    """``kind: tcp``: connect (and optionally TLS and a line dialogue such as an SMTP banner)."""
+
+    name: str
+    host: str
+    port: int
+    kind: Literal["tcp"] = "tcp"
+    timeout: Duration = DEFAULT_TIMEOUT
+    tls: bool = False
+    ca_file: ExistingFile | None = None
+    insecure_skip_verify: bool = False
+    server_name: str | None = None
+    query_response: tuple[QueryResponse, ...] = ()
+    expect_closed: bool = False  # succeed only when the port refuses (telnet 23 on a VC box)
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, self.timeout)
+        _check_host(self.host)
+        _check_port(self.port)
+        if self.expect_closed and (self.tls or self.query_response):
+            raise Invalid("a port expected closed takes no 'tls' or 'query_response'",
+                          key="expect_closed")
+
+
+@dataclass(frozen=True)
+class H323Target:
+    """``kind: h323``: TCP connect to the H.225 call-signalling port of an endpoint/gatekeeper."""
+
+    name: str
+    host: str
+    port: int = 1720
+    kind: Literal["h323"] = "h323"
+    timeout: Duration = DEFAULT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, self.timeout)
+        _check_host(self.host)
+        _check_port(self.port)
+
+
+@dataclass(frozen=True)
+class IcmpTarget:
+    """``kind: icmp``: a burst of ``count`` echo requests; loss, RTT and RFC 3550 jitter."""
+
+    name: str
+    host: str
+    kind: Literal["icmp"] = "icmp"
+    timeout: Duration = DEFAULT_TIMEOUT
+    count: int = 10
+    interval: Duration = DEFAULT_PACKET_INTERVAL  # between packets
+    packet_timeout: Duration = DEFAULT_PACKET_TIMEOUT  # wait for the last reply
+    payload_size: int = 56
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, self.timeout)
+        _check_host(self.host)
+        if not 1 <= self.count <= 100:
+            raise Invalid(f"expected 1..100 packets, got {self.count}", key="count")
+        if self.interval < 0.01:
+            raise Invalid("expected at least 10ms between packets", key="interval")
+        if self.packet_timeout <= 0:
+            raise Invalid("must be greater than 0s", key="packet_timeout")
+        if not 0 <= self.payload_size <= 65000:
+            raise Invalid("expected 0..65000 bytes", key="payload_size")
+        needed = (self.count - 1) * self.interval + self.packet_timeout
+        if needed > self.timeout:
+            raise Invalid(f"{self.count} packets every {self.interval} plus a "
+                          f"{self.packet_timeout} wait take {Duration(needed)}, longer than the "
+                          f"timeout ({self.timeout}); lower count or raise timeout", key="count")
+
+
+DnsType = Literal["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT"]
+Rcode = Literal["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"]
+
+
+@dataclass(frozen=True)
+class DnsTarget:
+    """``kind: dns``: ask ``server`` for ``query_name``; rcode, answer count and RTT."""
+
+    name: str
+    server: str
+    query_name: str
+    kind: Literal["dns"] = "dns"
+    timeout: Duration = DEFAULT_TIMEOUT
+    port: int = 53
+    query_type: DnsType = "A"
+    transport: Literal["udp", "tcp"] = "udp"
+    valid_rcodes: tuple[Rcode, ...] = ("NOERROR",)
+    fail_if_no_answer: bool = True
+    recursion_desired: bool = True
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, self.timeout)
+        if not self.server.strip() or any(c.isspace() for c in self.server):
+            raise Invalid(f"expected the DNS server's IP address, got {self.server!r}",
+                          key="server")
+        _check_port(self.port)
+        if not self.query_name.strip() or any(c.isspace() for c in self.query_name):
+            raise Invalid(f"expected a DNS name, got {self.query_name!r}", key="query_name")
+        if not self.valid_rcodes:
+            raise Invalid("list at least one rcode, e.g. [NOERROR]", key="valid_rcodes")
+
+
+@dataclass(frozen=True)
+class SipTarget:
+    """``kind: sip``: SIP OPTIONS over UDP, TCP or TLS; any final answer means the stack lives."""
+
+    name: str
+    host: str
+    kind: Literal["sip"] = "sip"
+    timeout: Duration = DEFAULT_TIMEOUT
+    port: int | None = None  # default 5060, 5061 for TLS
+    transport: Literal["udp", "tcp", "tls"] = "udp"
+    valid_status_codes: tuple[int, ...] = ()  # empty: any final response
+    ca_file: ExistingFile | None = None
+    insecure_skip_verify: bool = False
+    server_name: str | None = None
+    request_uri: str | None = None  # default sip:HOST:PORT
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, self.timeout)
+        _check_host(self.host)
+        if self.port is not None:
+            _check_port(self.port)
+        _check_status_codes(self.valid_status_codes)
+        if self.request_uri is not None and not re.fullmatch(r"sips?:\S+", self.request_uri):
+            raise Invalid(f"expected a SIP URI like 'sip:vc.example', got {self.request_uri!r}",
+                          key="request_uri")
+
+    @property
+    def effective_port(self) -> int:
+        """The port, defaulting by transport."""
+        return self.port or (5061 if self.transport == "tls" else 5060)
+
+
+@dataclass(frozen=True)
+class PathTarget:
+    """``kind: path``: an mtr-style hop list; hop count and the first hop where things go bad."""
+
+    name: str
+    host: str
+    kind: Literal["path"] = "path"
+    timeout: Duration = DEFAULT_PATH_TIMEOUT
+    max_hops: int = 30
+    count: int = 3  # probes per hop
+    packet_timeout: Duration = DEFAULT_PACKET_TIMEOUT
+    loss_threshold: float = 0.5  # a hop losing more than this, to the end of the path, is bad
+    rtt_jump: Duration = DEFAULT_RTT_JUMP  # an RTT rise over the previous hop that persists
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, self.timeout)
+        _check_host(self.host)
+        if not 1 <= self.max_hops <= 64:
+            raise Invalid("expected 1..64", key="max_hops")
+        if not 1 <= self.count <= 10:
+            raise Invalid("expected 1..10", key="count")
+        if not 0 <= self.loss_threshold < 1:
+            raise Invalid("expected a ratio in 0..1 (exclusive), like 0.5", key="loss_threshold")
+        if self.packet_timeout <= 0:
+            raise Invalid("must be greater than 0s", key="packet_timeout")
+
+
+Target = HttpTarget | TcpTarget | H323Target | IcmpTarget | DnsTarget | SipTarget | PathTarget
