@@ -1,17 +1,13 @@
 """Expiry of local certificate files (PEM), e.g. the portal's or the VPN's.
 
-Parsed with the standard library's OpenSSL binding (``ssl._ssl._test_decode_cert``, what
-``ssl.SSLSocket.getpeercert`` uses), so no extra package is needed. A file holding a chain
-reports its first certificate.
+Parsed with ``cryptography`` (a dependency of the package) rather than the standard library's
+private ``_ssl._test_decode_cert``. A file holding a chain reports its first certificate.
 """
 
 from __future__ import annotations
 
-import _ssl
 import os
-import ssl
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 from prometheus_client.core import Metric
 
@@ -28,10 +24,6 @@ METRICS = (EXPIRY, NOT_BEFORE, UNREADABLE)
 
 CERT_SUFFIXES = (".pem", ".crt", ".cer")
 
-# Private, so typeshed leaves it out: bound once here with the type CPython gives it.
-_test_decode_cert: Callable[[str], dict[str, Any]] = vars(_ssl)["_test_decode_cert"]
-
-
 def cert_files(paths: tuple[str, ...]) -> Iterator[str]:
     """The configured files, and the ``*.pem``/``*.crt``/``*.cer`` files of configured folders."""
     for path in paths:
@@ -46,12 +38,14 @@ def cert_files(paths: tuple[str, ...]) -> Iterator[str]:
 
 def read_validity(path: str) -> tuple[float, float]:
     """(notBefore, notAfter) in unixtime of the first PEM certificate in ``path``."""
+    from cryptography import x509
+
     try:
-        decoded = _test_decode_cert(path)
-    except (ssl.SSLError, OSError) as exc:
+        with open(path, "rb") as file:
+            first = x509.load_pem_x509_certificates(file.read())[0]
+    except (ValueError, OSError) as exc:
         raise ValueError(f"{path}: no readable PEM certificate ({exc})") from None
-    return (float(ssl.cert_time_to_seconds(decoded["notBefore"])),
-            float(ssl.cert_time_to_seconds(decoded["notAfter"])))
+    return (first.not_valid_before_utc.timestamp(), first.not_valid_after_utc.timestamp())
 
 
 class CertsCheck:
