@@ -43,7 +43,8 @@ from collector.enrolment.yamledit import (
 )
 from collector.gateway.config import load_gateway_config, token_digest
 from collector.inventory import ROLES, ConfigError, Inventory, UnknownCommune, load_inventory
-from common.enrolment import Enrolment, agent_yaml, write_private
+from common.enrolment import Enrolment, agent_yaml
+from common.statefile import write_atomically
 from common.units import Duration
 
 DEFAULT_VALID = Duration(24 * 3600)
@@ -322,9 +323,10 @@ def run_enroll(args: argparse.Namespace) -> int:
     print(f"issued its token (sha256 stored in {args.gateway_config}); restart the gateway "
           f"to accept it")
     if args.offline is not None:
-        write_private(args.offline / "token", e.token + "\n")
-        write_private(args.offline / "agent.yml",
-                      agent_yaml(e.commune, e.url, NODE_TOKEN_FILE, NODE_SPOOL_DIR))
+        write_atomically(args.offline / "token", e.token + "\n", 0o600, make_parents=True)
+        write_atomically(args.offline / "agent.yml",
+                         agent_yaml(e.commune, e.url, NODE_TOKEN_FILE, NODE_SPOOL_DIR), 0o600,
+                         make_parents=True)
         print(f"wrote {args.offline}/agent.yml and {args.offline}/token (keep them secret); "
               f"on the node run:\n  sudo bash {INSTALLER} --config agent.yml --token-file token")
         return 0

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from collector.enrolment.yamledit import EditError, remove_items, scalar_items
+from common.statefile import write_atomically
 
 LEDGER = "pending-enrolments.yml"
 HEARTBEAT = "commune_agent_heartbeat_timestamp_seconds"
@@ -66,9 +67,7 @@ def write_ledger(gateway_config: Path, entries: list[Pending]) -> None:
     lines = [_HEADER] + [
         f"- {{commune: {json.dumps(p.commune)}, node: {json.dumps(p.node)}, "
         f"sha256: {json.dumps(p.sha256)}, expires: {int(p.expires)}}}\n" for p in entries]
-    tmp = path.with_name(f".{path.name}.new")
-    tmp.write_text("".join(lines) if entries else _HEADER + "[]\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, "".join(lines) if entries else _HEADER + "[]\n")
 
 
 def add_pending(gateway_config: Path, entry: Pending) -> None:
