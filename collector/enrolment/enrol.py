@@ -22,7 +22,6 @@ import difflib
 import fcntl
 import os
 import secrets
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from collector.enrolment.yamledit import (
 )
 from collector.gateway.config import load_gateway_config, token_digest
 from collector.inventory import ROLES, ConfigError, Inventory, UnknownCommune, load_inventory
+from common.cli import Exit, UsageError, add_command
 from common.enrolment import Enrolment, agent_yaml
 from common.statefile import write_atomically
 from common.units import Duration
@@ -53,7 +53,7 @@ NODE_TOKEN_FILE = "/etc/commune-agent/token"
 NODE_SPOOL_DIR = "/var/lib/commune-agent/spool"
 
 
-class EnrollError(Exception):
+class EnrollError(UsageError):
     """A request the operator must change; the message says how."""
 
 
@@ -268,10 +268,11 @@ def _duration(text: str) -> Duration:
 
 def add_parser(sub: Any) -> None:
     """Add ``enroll`` and ``revoke`` to the ``commune-collector`` subparsers."""
-    p = sub.add_parser("enroll", help="add a node to the inventory and issue its push token",
-                       description="Add a node to a commune in the inventory, store a new token's "
-                                   "SHA-256 in the gateway config, and print the node's install "
-                                   "line (or write agent.yml + token with --offline).")
+    p = add_command(sub, "enroll", run_enroll,
+                    help="add a node to the inventory and issue its push token",
+                    description="Add a node to a commune in the inventory, store a new token's "
+                                "SHA-256 in the gateway config, and print the node's install "
+                                "line (or write agent.yml + token with --offline).")
     p.add_argument("--commune", required=True, metavar="CODE", help="the commune's unit code")
     p.add_argument("--node", required=True, metavar="NAME", help="node name, e.g. lan-1 or vc-1")
     p.add_argument("--role", default="lan-node", choices=ROLES)
@@ -289,31 +290,25 @@ def add_parser(sub: Any) -> None:
                    help="write DIR/agent.yml and DIR/token (0600) for a USB hand-over instead")
     p.add_argument("--reissue", action="store_true",
                    help="the node is already in the inventory: give it a new token")
-    p.set_defaults(run=run_enroll)
-    r = sub.add_parser("revoke", help="withdraw a node's push token",
-                       description="Remove a node's token from the gateway config; the gateway "
-                                   "answers its pushes with 401 once restarted.")
+    r = add_command(sub, "revoke", run_revoke, help="withdraw a node's push token",
+                    description="Remove a node's token from the gateway config; the gateway "
+                                "answers its pushes with 401 once restarted.")
     r.add_argument("--commune", required=True, metavar="CODE")
     r.add_argument("--node", required=True, metavar="NAME")
     r.add_argument("--gateway-config", required=True, type=Path, metavar="FILE")
     r.add_argument("--inventory", type=Path, metavar="FILE")
     r.add_argument("--remove-node", action="store_true",
                    help="also remove the node from --inventory")
-    r.set_defaults(run=run_revoke)
 
 
-def run_enroll(args: argparse.Namespace) -> int:
+def run_enroll(args: argparse.Namespace) -> Exit:
     """Enrol; 0 ok, 2 on a request or file the operator must fix, 1 on an I/O error."""
     request = NodeRequest(args.commune, args.node, args.role, args.address)
     try:
         issued = enroll(request, args.inventory, args.gateway_config, args.gateway_url,
                         float(args.valid), args.reissue, pending=args.offline is None)
-    except (EnrollError, EditError, ConfigError) as exc:
-        print(f"commune-collector enroll: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"commune-collector enroll: {exc}", file=sys.stderr)
-        return 1
+    except (EditError, ConfigError) as exc:
+        raise EnrollError(str(exc)) from None
     e = issued.enrolment
     if issued.added_node:
         print(f"added node {e.node} ({request.role}, push) to commune {e.commune} "
@@ -327,28 +322,23 @@ def run_enroll(args: argparse.Namespace) -> int:
                          make_parents=True)
         print(f"wrote {args.offline}/agent.yml and {args.offline}/token (keep them secret); "
               f"on the node run:\n  sudo bash {INSTALLER} --config agent.yml --token-file token")
-        return 0
+        return Exit.OK
     until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(e.expires))
     print(f"on the node, from the unpacked commune-monitor release, run "
           f"(code valid until {until}):\n  sudo bash {INSTALLER} --enrol {e.encode()}")
-    return 0
+    return Exit.OK
 
 
-def run_revoke(args: argparse.Namespace) -> int:
+def run_revoke(args: argparse.Namespace) -> Exit:
     """Revoke; 0 ok, 2 when there is nothing to revoke or the files are wrong."""
     if args.remove_node and args.inventory is None:
-        print("commune-collector revoke: --remove-node needs --inventory FILE", file=sys.stderr)
-        return 2
+        raise UsageError("--remove-node needs --inventory FILE")
     try:
         count = revoke(args.commune, args.node, args.gateway_config, args.inventory,
                        args.remove_node)
-    except (EnrollError, EditError, ConfigError) as exc:
-        print(f"commune-collector revoke: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"commune-collector revoke: {exc}", file=sys.stderr)
-        return 1
+    except (EditError, ConfigError) as exc:
+        raise EnrollError(str(exc)) from None
     print(f"revoked {count} token(s) of commune {args.commune} node {args.node} in "
           f"{args.gateway_config}; restart the gateway to refuse it"
           + (f"; removed the node from {args.inventory}" if args.remove_node else ""))
-    return 0
+    return Exit.OK

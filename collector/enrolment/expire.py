@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -28,6 +27,7 @@ from typing import Any
 import yaml
 
 from collector.enrolment.yamledit import EditError, remove_items, scalar_items
+from common.cli import Exit, Failure, UsageError, add_command
 from common.statefile import write_atomically
 
 LEDGER = "pending-enrolments.yml"
@@ -77,7 +77,7 @@ def add_pending(gateway_config: Path, entry: Pending) -> None:
     write_ledger(gateway_config, [*entries, entry])
 
 
-class PrometheusError(Exception):
+class PrometheusError(Failure):
     """Prometheus could not answer; nothing was changed."""
 
 
@@ -133,26 +133,22 @@ def expire(gateway_config: Path, prometheus: str, now: float | None = None) -> l
 
 def add_parser(sub: Any) -> None:
     """Add ``expire`` to the ``commune-collector`` subparsers."""
-    p = sub.add_parser("expire", help="remove the tokens of enrolment codes never used in time",
-                       description="Settle pending enrolments: nodes seen in Prometheus are "
-                                   "enrolled; expired codes whose node never pushed lose their "
-                                   "token.")
+    p = add_command(sub, "expire", run,
+                    help="remove the tokens of enrolment codes never used in time",
+                    description="Settle pending enrolments: nodes seen in Prometheus are "
+                                "enrolled; expired codes whose node never pushed lose their "
+                                "token.")
     p.add_argument("--gateway-config", required=True, type=Path, metavar="FILE")
     p.add_argument("--prometheus", required=True, metavar="URL",
                    help="where pushed heartbeats are stored, e.g. http://127.0.0.1:9090")
-    p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Exit:
     """0 when settled, 1 when Prometheus cannot answer, 2 on a bad file."""
     try:
         lines = expire(args.gateway_config, args.prometheus)
-    except PrometheusError as exc:
-        print(f"commune-collector expire: {exc}", file=sys.stderr)
-        return 1
     except (EditError, ValueError, KeyError, OSError, yaml.YAMLError) as exc:
-        print(f"commune-collector expire: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     print("\n".join(lines) if lines else "no enrolment to settle")
-    return 0
+    return Exit.OK
 
