@@ -12,14 +12,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from collector.enrolment import enrol, expire
+from collector.enrolment import enrol, expire, revoke
 from collector.gateway import cli as gateway_cli
 from collector.render import cli as render_cli
 from collector.render import reload
 from common import __version__
 from common.cli import dispatch
 
-COMMANDS = (render_cli, gateway_cli, enrol, expire, reload)
+COMMANDS = (render_cli, gateway_cli, enrol, revoke, expire, reload)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from common import enrolment, statefile
 from common.statefile import Staging, write_atomically
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,3 +163,15 @@ def test_temporary_files_are_hidden_beside_the_target(tmp_path: Path) -> None:
         assert staged.parent == tmp_path
     assert not staged.exists()
 
+
+def test_no_other_atomic_writer_is_left() -> None:
+    """Every file replaced by agent, collector or common goes through common/statefile.py."""
+    writer = ROOT / "common" / "statefile.py"
+    offenders = [str(path.relative_to(ROOT))
+                 for package in ("agent", "collector", "common")
+                 for path in sorted((ROOT / package).rglob("*.py"))
+                 if path != writer and re.search(r"\bos\.(replace|rename)\(|\btempfile\b",
+                                                 path.read_text(encoding="utf-8"))]
+    assert offenders == []
+    assert not hasattr(statefile, "replace_file")
+    assert not hasattr(enrolment, "write_private")
