@@ -1,4 +1,4 @@
-"""Enrolment codes: what ``commune-collector enroll`` hands to ``deploy/install-agent.sh``.
+"""Enrolment codes: what ``commune-collector enrol`` hands to ``deploy/install-agent.sh``.
 
 A code is ``cme1.`` + base64url(JSON) carrying the gateway URL, the commune code, the node name,
 the node's bearer token and the code's expiry (Unix seconds). The installer turns it into
@@ -59,7 +59,7 @@ def decode(code: str, now: float | None = None) -> Enrolment:
     code = code.strip()
     if not code.startswith(PREFIX):
         raise BadCode(f"an enrolment code starts with {PREFIX!r}; copy the whole install line "
-                      "printed by 'commune-collector enroll'")
+                      "printed by 'commune-collector enrol'")
     body = code[len(PREFIX):]
     try:
         data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
@@ -72,7 +72,7 @@ def decode(code: str, now: float | None = None) -> Enrolment:
     if enrolment.expires < now:
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(enrolment.expires))
         raise BadCode(f"this enrolment code expired at {when}; ask the province for a new one "
-                      f"(commune-collector enroll --commune {enrolment.commune} "
+                      f"(commune-collector enrol --commune {enrolment.commune} "
                       f"--node {enrolment.node} --reissue)")
     return enrolment
 

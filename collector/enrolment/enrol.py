@@ -1,6 +1,6 @@
-"""``commune-collector enroll``: add a node to the inventory and issue its push token.
+"""``commune-collector enrol``: add a node to the inventory and issue its push token.
 
-    $ commune-collector enroll --commune 16318 --node lan-1 \\
+    $ commune-collector enrol --commune 16318 --node lan-1 \\
           --inventory inventory.yml --gateway-config gateway.yml \\
           --gateway-url https://collector.example:9820/api/v1/write
     added node lan-1 (lan-node, push) to commune 16318 (Xã Ví Dụ) in inventory.yml
@@ -150,8 +150,8 @@ def _duration(text: str) -> Duration:
 
 
 def add_parser(sub: Any) -> None:
-    """Add ``enroll`` to the ``commune-collector`` subparsers."""
-    p = add_command(sub, "enroll", run,
+    """Add ``enrol`` (alias ``enroll``) to the ``commune-collector`` subparsers."""
+    p = add_command(sub, "enrol", run, aliases=["enroll"],
                     help="add a node to the inventory and issue its push token",
                     description="Add a node to a commune in the inventory, store a new token's "
                                 "SHA-256 in the gateway config, and print the node's install "

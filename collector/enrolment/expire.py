@@ -1,6 +1,6 @@
 """``commune-collector expire``: withdraw the tokens of enrolment codes that were never used.
 
-``enroll`` records each issued code in ``pending-enrolments.yml`` next to the gateway config
+``enrol`` records each issued code in ``pending-enrolments.yml`` next to the gateway config
 (commune, node, the token's SHA-256, the code's expiry). ``expire`` asks Prometheus whether each
 pending node has pushed its heartbeat (``commune_agent_heartbeat_timestamp_seconds``): a node that
 did is enrolled for good and leaves the list; a code past its expiry whose node never pushed has

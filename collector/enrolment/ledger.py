@@ -16,7 +16,7 @@ import yaml
 from common.statefile import write_atomically
 
 LEDGER = "pending-enrolments.yml"
-_HEADER = ("# Written by commune-collector enroll, read by commune-collector expire: enrolment\n"
+_HEADER = ("# Written by commune-collector enrol, read by commune-collector expire: enrolment\n"
            "# codes whose node has not pushed yet. Do not edit by hand.\n")
 
 

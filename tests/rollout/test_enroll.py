@@ -56,6 +56,16 @@ def test_enroll_adds_one_line_to_each_file_and_keeps_the_rest(province: Province
     assert (node.role, node.mode) == ("vc", "push")
 
 
+def test_enrol_is_the_command_and_enroll_its_alias(province: Province, capsys):
+    assert main(["enrol", "--commune", "16318", "--node", "lan-2", *province.args(),
+                 "--gateway-url", URL]) == 0
+    assert "--enrol cme1." in capsys.readouterr().out
+    assert main(["enroll", "--commune", "16318", "--node", "lan-2", *province.args(),
+                 "--gateway-url", URL]) == 2
+    assert capsys.readouterr().err.startswith(
+        "commune-collector enrol: commune 16318 (Xã Thử Nghiệm) already has a node 'lan-2'")
+
+
 def test_enroll_into_a_block_style_commune(province: Province):
     before = province.inventory.read_text()
     enrol(NodeRequest("14797", "lan-2", address="127.0.0.1:9811"), province.inventory,
