@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import enum
 import logging
 import signal
 import sys
@@ -21,19 +20,12 @@ from dataclasses import dataclass
 
 from agent.config import AgentConfig, load_config
 from common import __version__
-from common.schema import ConfigError, HostPort
+from common.cli import Exit, UsageError, add_command, dispatch
+from common.schema import HostPort
 
 PROG = "commune-agent"
 DEFAULT_LISTEN = ":9810"
 COMMANDS = ("run", "check-config", "once")
-
-
-class Exit(enum.IntEnum):
-    """The agent's exit codes."""
-
-    OK = 0
-    FAILURE = 1
-    CONFIG = 2
 
 
 @dataclass(frozen=True)
@@ -51,17 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--log.level", dest="log_level", default="info",
                         choices=("debug", "info", "warn", "error"))
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = sub.add_parser("run", help="collect in the background and serve /metrics (default)")
-    run.add_argument("--config.file", dest="config_file", required=True, metavar="FILE")
-    run.add_argument("--web.listen-address", dest="listen_address", default=DEFAULT_LISTEN,
-                     metavar="HOST:PORT", help=f"where to serve (default {DEFAULT_LISTEN})")
-    run.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
-                     help="exporter-toolkit web config: TLS and basic auth")
-    check = sub.add_parser("check-config", help="validate a config file and exit (0 ok, 2 bad)")
-    check.add_argument("file", metavar="FILE")
-    once = sub.add_parser("once", help="collect once, print the exposition and exit")
-    once.add_argument("--config.file", dest="config_file", required=True, metavar="FILE")
+    sub = parser.add_subparsers(metavar="COMMAND")
+    run_p = add_command(sub, "run", _run,
+                        help="collect in the background and serve /metrics (default)")
+    run_p.add_argument("--config.file", dest="config_file", required=True, metavar="FILE")
+    run_p.add_argument("--web.listen-address", dest="listen_address", default=DEFAULT_LISTEN,
+                       metavar="HOST:PORT", help=f"where to serve (default {DEFAULT_LISTEN})")
+    run_p.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
+                       help="exporter-toolkit web config: TLS and basic auth")
+    check_p = add_command(sub, "check-config", _check_config,
+                          help="validate a config file and exit (0 ok, 2 bad)")
+    check_p.add_argument("file", metavar="FILE")
+    once_p = add_command(sub, "once", _once, help="collect once, print the exposition and exit")
+    once_p.add_argument("--config.file", dest="config_file", required=True, metavar="FILE")
     return parser
 
 
@@ -77,36 +71,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper().replace("WARN", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return Exit.CONFIG
+    return dispatch(parser, args)
+
+
+def _check_config(args: argparse.Namespace) -> Exit:
+    return check_config(args.file)
+
+
+def _once(args: argparse.Namespace) -> Exit:
+    return once(load_config(args.config_file))
+
+
+def _run(args: argparse.Namespace) -> Exit:
+    config = load_config(args.config_file)
     try:
-        if args.command == "check-config":
-            return check_config(args.file)
-        config = load_config(args.config_file)
-        if args.command == "once":
-            return once(config)
-        try:
-            listen = HostPort.parse(args.listen_address)
-        except ValueError as exc:
-            raise UsageError(f"--web.listen-address: {exc}") from None
-        return run(config, RunOptions(args.config_file, listen, args.web_config_file))
-    except ConfigError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return Exit.CONFIG
-    except UsageError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return Exit.CONFIG
-    except OSError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return Exit.FAILURE
+        listen = HostPort.parse(args.listen_address)
+    except ValueError as exc:
+        raise UsageError(f"--web.listen-address: {exc}") from None
+    return run(config, RunOptions(args.config_file, listen, args.web_config_file))
 
 
-class UsageError(Exception):
-    """A command-line value the user must change."""
-
-
-def check_config(path: str) -> int:
+def check_config(path: str) -> Exit:
     """Validate ``path`` and say so; every problem is listed with its line."""
     config = load_config(path)
     print(f"{path}: ok (commune {config.commune}; modules: "
@@ -114,7 +99,7 @@ def check_config(path: str) -> int:
     return Exit.OK
 
 
-def once(config: AgentConfig) -> int:
+def once(config: AgentConfig) -> Exit:
     """Collect every module once and print the exposition."""
     from agent.scheduler import build_scheduler
 
@@ -128,7 +113,7 @@ def once(config: AgentConfig) -> int:
     return Exit.OK if all(run.up for run in scheduler.runs) else Exit.FAILURE
 
 
-def run(config: AgentConfig, options: RunOptions) -> int:
+def run(config: AgentConfig, options: RunOptions) -> Exit:
     """Collect in the background and serve until SIGTERM or Ctrl-C."""
     from agent.scheduler import build_scheduler
     from agent.web import MetricsServer

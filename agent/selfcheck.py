@@ -69,7 +69,7 @@ def check(base_url: str, push: bool, timeout: float, poll: float = 0.5) -> float
         if rejected > 0:
             raise CheckFailed("the gateway refused this node's token (HTTP 401/4xx): it was "
                               "revoked, or belongs to another node; ask the province for a new "
-                              "enrolment (commune-collector enroll --reissue) and re-run the "
+                              "enrolment (commune-collector enrol --reissue) and re-run the "
                               "installer with the new --enrol code")
         if time.monotonic() > deadline:
             raise CheckFailed(f"no sample reached the gateway within {timeout:.0f}s; check the "

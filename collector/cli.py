@@ -2,7 +2,8 @@
 
     $ commune-collector render --inventory configs/inventory/thanh-hoa.yml --out build/prometheus
 
-Each subcommand lives in its own module, which adds its parser and sets ``run``.
+Each subcommand lives in its own module, whose ``add_parser(sub)`` adds its parser with
+``common.cli.add_command`` and whose ``run(args)`` does the work.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from collector.enrolment import enrol, expire
+from collector.enrolment import enrol, expire, revoke
 from collector.gateway import cli as gateway_cli
 from collector.render import cli as render_cli
 from collector.render import reload
 from common import __version__
+from common.cli import dispatch
+
+COMMANDS = (render_cli, gateway_cli, enrol, revoke, expire, reload)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,19 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="commune-collector",
         description="Province side of commune-monitor: inventory, Prometheus config, gateway.")
     parser.add_argument("--version", action="version", version=f"commune-collector {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    render_cli.add_parser(sub)
-    gateway_cli.add_parser(sub)
-    enrol.add_parser(sub)
-    expire.add_parser(sub)
-    reload.add_parser(sub)
-    args = parser.parse_args(argv)
-    if args.command == "serve":
-        return gateway_cli.run(args)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return 2
-    return int(args.run(args))
+    sub = parser.add_subparsers(metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return dispatch(parser, parser.parse_args(argv), name_command=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Enrolment codes: what ``commune-collector enroll`` hands to ``deploy/install-agent.sh``.
+"""Enrolment codes: what ``commune-collector enrol`` hands to ``deploy/install-agent.sh``.
 
 A code is ``cme1.`` + base64url(JSON) carrying the gateway URL, the commune code, the node name,
 the node's bearer token and the code's expiry (Unix seconds). The installer turns it into
@@ -19,12 +19,13 @@ import argparse
 import base64
 import binascii
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from common.statefile import write_atomically
 
 PREFIX = "cme1."
 DEFAULT_INTERVAL = "15s"
@@ -58,7 +59,7 @@ def decode(code: str, now: float | None = None) -> Enrolment:
     code = code.strip()
     if not code.startswith(PREFIX):
         raise BadCode(f"an enrolment code starts with {PREFIX!r}; copy the whole install line "
-                      "printed by 'commune-collector enroll'")
+                      "printed by 'commune-collector enrol'")
     body = code[len(PREFIX):]
     try:
         data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
@@ -71,7 +72,7 @@ def decode(code: str, now: float | None = None) -> Enrolment:
     if enrolment.expires < now:
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(enrolment.expires))
         raise BadCode(f"this enrolment code expired at {when}; ask the province for a new one "
-                      f"(commune-collector enroll --commune {enrolment.commune} "
+                      f"(commune-collector enrol --commune {enrolment.commune} "
                       f"--node {enrolment.node} --reissue)")
     return enrolment
 
@@ -92,21 +93,11 @@ def agent_yaml(commune: str, url: str, token_file: str, spool_dir: str,
             f"  max_spool_bytes: {DEFAULT_SPOOL_BYTES}\n")
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` with mode 0600 from the start (never briefly world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_files(enrolment: Enrolment, config: Path, token_file: Path, spool_dir: str) -> None:
     """Write agent.yml (0600) and the token file (0600) for ``enrolment``."""
-    write_private(token_file, enrolment.token + "\n")
-    write_private(config, agent_yaml(enrolment.commune, enrolment.url, str(token_file),
-                                     spool_dir))
+    write_atomically(token_file, enrolment.token + "\n", 0o600, make_parents=True)
+    write_atomically(config, agent_yaml(enrolment.commune, enrolment.url, str(token_file),
+                                        spool_dir), 0o600, make_parents=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,32 +1,116 @@
-"""Files written so a crash never leaves half a file: restart state, rendered config."""
+"""Files written so a crash never leaves half a file: restart state, rendered config, secrets.
+
+Every file goes through a temporary file in the same folder that is written, flushed and
+fsynced, given its mode, renamed over the target (``os.replace``), and then the folder is
+fsynced so the rename itself survives a power cut. Readers (Prometheus watching file_sd,
+node_exporter's textfile collector, the agent after a restart) see the old file or the new one,
+never a partial one; the temporary file is removed if anything fails.
+
+    write_atomically(path, text, 0o600, make_parents=True)
+
+    with Staging() as stage:                 # several files, each checked before it counts
+        check(stage.add(inventory, text))    # the staged copy: load it with its real loader
+        check(stage.add(gateway, other))
+    # both replaced here, in that order; neither if the block raised
+"""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
+from types import TracebackType
+
+# Prefix and suffix of temporary files: ``.NAME.<random>.tmp``, hidden and easy to spot.
+TEMP_SUFFIX = ".tmp"
+_TRIES = 100
 
 
-def replace_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file renamed over it (parents made); OSError."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def write_atomically(path: Path, data: bytes | str, mode: int | None = None, *,
+                     make_parents: bool = False) -> None:
+    """Replace ``path`` with ``data`` (str is UTF-8) in one step; raise OSError.
 
-
-def write_atomically(path: Path, content: bytes, mode: int = 0o644) -> None:
-    """Write ``content`` to ``path`` through a unique temporary file in the same folder.
-
-    Readers (Prometheus watching file_sd, node_exporter's textfile collector) see the old file or
-    the new one, never a partial one; the temporary file is removed if anything fails.
+    ``mode`` sets the permission bits exactly (0o600 for secrets); None gives what a plain
+    ``open()`` gives, 0o666 less the umask. ``make_parents`` creates missing folders first.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with Staging() as stage:
+        stage.add(path, data, mode, make_parents=make_parents)
+
+
+class Staging:
+    """Temporary files beside their targets, renamed over them when the ``with`` block ends.
+
+    ``add`` writes each file (fsynced, with its mode) and returns the temporary path, so the
+    caller can load it with its real loader; relative paths inside still resolve, as it lives in
+    the target's folder. If the block raises, no target changes and every temporary file is
+    removed. Targets are replaced in the order they were added.
+    """
+
+    def __init__(self) -> None:
+        self._files: list[tuple[Path, Path]] = []
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def add(self, path: Path, data: bytes | str, mode: int | None = None, *,
+            make_parents: bool = False) -> Path:
+        """Write ``data`` to a new temporary file beside ``path``; its path."""
+        if make_parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _write_temporary(path, data.encode("utf-8") if isinstance(data, str) else data,
+                               mode)
+        self._files.append((tmp, path))
+        return tmp
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if exc_type is None:
+                for tmp, path in self._files:
+                    os.replace(tmp, path)
+                    _fsync_folder(path.parent)
+        finally:
+            for tmp, _ in self._files:
+                tmp.unlink(missing_ok=True)
+            self._files.clear()
+
+
+def _write_temporary(path: Path, data: bytes, mode: int | None) -> Path:
+    """A new file ``.NAME.<random>.tmp`` beside ``path`` holding ``data``, fsynced, with ``mode``.
+
+    Like ``tempfile.mkstemp`` (a fresh name opened with O_EXCL), but created with 0o666 less the
+    umask when no mode is asked for: mkstemp always creates 0o600. An explicit mode is set after
+    the file is created 0o600, so a secret is never readable by others, even briefly.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(_TRIES):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+        try:
+            fd = os.open(tmp, flags, 0o666 if mode is None else 0o600)
+        except FileExistsError:
+            continue
+        break
+    else:
+        raise FileExistsError(f"{path.parent}: no free temporary name for {path.name}")
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(content)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    return tmp
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable."""
+    if os.name == "nt":  # Windows cannot open a folder to fsync it
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

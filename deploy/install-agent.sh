@@ -2,7 +2,7 @@
 # Install (or upgrade in place) commune-agent on a commune node. Run from the repository checkout
 # or the unpacked release; no internet needed with --wheelhouse.
 #
-#   sudo bash deploy/install-agent.sh --enrol cme1.eyJ...        # the line commune-collector enroll printed
+#   sudo bash deploy/install-agent.sh --enrol cme1.eyJ...        # the line commune-collector enrol printed
 #   sudo bash deploy/install-agent.sh --config agent.yml --token-file token   # offline hand-over
 #
 # Creates a venv in PREFIX (default /opt/commune-agent), the commune-agent system user,
@@ -37,8 +37,8 @@ SERVICE_USER=commune-agent
 
 usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; cat <<'TXT'
 options:
-  --enrol CODE         enrolment code from 'commune-collector enroll'
-  --config FILE --token-file FILE   agent.yml and token from 'commune-collector enroll --offline'
+  --enrol CODE         enrolment code from 'commune-collector enrol'
+  --config FILE --token-file FILE   agent.yml and token from 'commune-collector enrol --offline'
   --prefix DIR         venv location (default /opt/commune-agent)
   --wheelhouse DIR     install offline from the wheels in DIR (pip --no-index --find-links)
   --source DIR         install commune-monitor from this checkout (default: the one holding
@@ -84,9 +84,9 @@ UNIT=$UNIT_DIR/commune-agent.service
 MANIFEST=$VENV/install-manifest
 
 if [ ! -f "$ETC/agent.yml" ] && [ -z "$CODE" ] && [ -z "$CONFIG" ]; then
-    die "not configured yet: give --enrol CODE (printed by 'commune-collector enroll') or --config agent.yml --token-file token"
+    die "not configured yet: give --enrol CODE (printed by 'commune-collector enrol') or --config agent.yml --token-file token"
 fi
-case "$CODE" in ""|cme1.*) ;; *) die "an enrolment code starts with 'cme1.'; copy the whole line printed by 'commune-collector enroll'" ;; esac
+case "$CODE" in ""|cme1.*) ;; *) die "an enrolment code starts with 'cme1.'; copy the whole line printed by 'commune-collector enrol'" ;; esac
 check_python
 if [ -n "$CODE" ]; then  # fail before the slow venv: common/enrolment.py checks it again
     "$PYTHON" - "$CODE" <<'PY' || exit 2
@@ -100,7 +100,7 @@ except Exception:
 if expires < time.time():
     sys.exit("install-agent: this enrolment code expired at "
              + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
-             + "; ask the province for a new one (commune-collector enroll --reissue)")
+             + "; ask the province for a new one (commune-collector enrol --reissue)")
 PY
 fi
 

@@ -7,7 +7,7 @@
 #       --receiver http://127.0.0.1:9090/api/v1/write
 #
 # Creates /opt/commune-collector (venv), the commune-collector system user,
-# /etc/commune-collector/{gateway.yml,inventory/NAME.yml} (kept if present: enroll edits them),
+# /etc/commune-collector/{gateway.yml,inventory/NAME.yml} (kept if present: enrol edits them),
 # /var/lib/commune-collector/prometheus (render output: point Prometheus at its prometheus.yml,
 # with --web.enable-lifecycle and --web.enable-remote-write-receiver) and the units. The gateway
 # refuses to start without a token, so it starts at the first enrolment (the .path unit).
@@ -99,7 +99,7 @@ receivers:
   - url: "$RECEIVER"
 # The inventory adds commune_name, region, terrain, role to pushed series.
 inventory: "$INV_PATH"
-# Written by commune-collector enroll / revoke (SHA-256 of each node's token).
+# Written by commune-collector enrol / revoke (SHA-256 of each node's token).
 tokens: []
 YML
 fi
@@ -148,6 +148,6 @@ if [ "$SYSTEMD" = 1 ]; then
     if grep -q 'sha256' "$GATEWAY"; then systemctl restart commune-collector-gateway.service; fi
 fi
 echo "done: commune-collector is installed in $VENV; enrol nodes with:"
-echo "  $VENV/bin/commune-collector enroll --commune CODE --node lan-1 --inventory $INV_PATH \\"
+echo "  $VENV/bin/commune-collector enrol --commune CODE --node lan-1 --inventory $INV_PATH \\"
 echo "      --gateway-config $GATEWAY --gateway-url https://THIS-HOST:${LISTEN##*:}/api/v1/write"
 echo "start Prometheus with --config.file=$STATE/prometheus/prometheus.yml --web.enable-lifecycle --web.enable-remote-write-receiver"

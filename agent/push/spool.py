@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from common.statefile import write_atomically
+
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("<II")
@@ -166,9 +168,7 @@ class Spool:
         return (self._segments[0].id, 0) if self._segments else (0, 0)
 
     def _save_cursor(self) -> None:
-        tmp = self._cursor_path.with_suffix(".tmp")
-        tmp.write_text(f"{self._cursor[0]} {self._cursor[1]}\n")
-        os.replace(tmp, self._cursor_path)
+        write_atomically(self._cursor_path, f"{self._cursor[0]} {self._cursor[1]}\n")
 
     # -- state ------------------------------------------------------------------------------
     @property

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.diag.report import Exit, Progress, exit_code, write_json, write_table
+from collector.diag.report import Progress, exit_code, write_json, write_table
 from collector.diag.runbook import (
     Runbook,
     default_runbook_dirs,
@@ -42,11 +42,8 @@ from collector.diag.runner import Target, run_fleet
 from collector.diag.ssh import SshSettings, parse_host
 from collector.diag.targets import DEFAULT_ROLES
 from common import __version__
+from common.cli import Exit, UsageError, add_command, dispatch
 from common.schema import ConfigError
-
-
-class UsageError(Exception):
-    """A wrong command line: printed as one line, exit code 2."""
 
 
 @dataclass(frozen=True)
@@ -93,11 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="commune-diag", description="Run diagnostic runbooks on commune nodes over SSH.")
     parser.add_argument("--version", action="version", version=f"commune-diag {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(metavar="COMMAND")
     runbooks_help = "folder of runbooks (repeatable; default: $COMMUNE_DIAG_RUNBOOKS, " \
                     "configs/runbooks, /etc/commune-diag/runbooks)"
 
-    run = sub.add_parser("run", help="run a runbook on nodes")
+    run = add_command(sub, "run", cmd_run, help="run a runbook on nodes")
     run.add_argument("runbook", metavar="RUNBOOK", help="runbook name (see 'list') or file")
     where = run.add_mutually_exclusive_group(required=True)
     where.add_argument("--host", action="append", metavar="[USER@]HOST[:PORT]",
@@ -143,17 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runbooks", action="append", default=[], metavar="DIR",
                      help=runbooks_help)
 
-    lst = sub.add_parser("list", help="list the runbooks")
+    lst = add_command(sub, "list", cmd_list, help="list the runbooks")
     lst.add_argument("--runbooks", action="append", default=[], metavar="DIR",
                      help=runbooks_help)
     lst.add_argument("--json", action="store_true", help="print as JSON")
 
-    hosts = sub.add_parser("hosts", help="list the nodes of the inventory")
+    hosts = add_command(sub, "hosts", cmd_hosts, help="list the nodes of the inventory")
     hosts.add_argument("--inventory", required=True, metavar="FILE")
     hosts.add_argument("--commune", action="append", default=[], metavar="CODE")
     hosts.add_argument("--json", action="store_true", help="print as JSON")
 
-    check = sub.add_parser("check", help="validate runbook files")
+    check = add_command(sub, "check", cmd_check, help="validate runbook files")
     check.add_argument("files", nargs="+", metavar="RUNBOOK")
     return parser
 
@@ -227,7 +224,12 @@ def parse_run(args: argparse.Namespace) -> RunOptions:
                       args.total_timeout, args.json, args.textfile, progress)
 
 
-def cmd_run(opts: RunOptions) -> int:
+def cmd_run(args: argparse.Namespace) -> Exit:
+    """``run``: the runbook on the chosen nodes (see ``run_runbook``)."""
+    return run_runbook(parse_run(args))
+
+
+def run_runbook(opts: RunOptions) -> Exit:
     """Run the runbook, print the report, write the metrics; return the exit code."""
     bar = Progress(len(opts.targets), sys.stderr) if opts.progress else None
     fleet = run_fleet(opts.targets, opts.runbook, opts.params, opts.settings,
@@ -246,12 +248,11 @@ def cmd_run(opts: RunOptions) -> int:
         try:
             write_textfile(fleet, opts.textfile)
         except OSError as exc:
-            print(f"commune-diag: --textfile {opts.textfile}: {exc}", file=sys.stderr)
-            return Exit.USAGE
+            raise UsageError(f"--textfile {opts.textfile}: {exc}") from None
     return exit_code(fleet)
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def cmd_list(args: argparse.Namespace) -> Exit:
     """Print the available runbooks."""
     rows = []
     errors = 0
@@ -274,7 +275,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return Exit.USAGE if errors else Exit.OK
 
 
-def cmd_hosts(args: argparse.Namespace) -> int:
+def cmd_hosts(args: argparse.Namespace) -> Exit:
     """Print the inventory's nodes and where commune-diag would connect."""
     from collector.inventory import UnknownCommune, load_inventory
     inventory = load_inventory(args.inventory)
@@ -294,7 +295,7 @@ def cmd_hosts(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: argparse.Namespace) -> Exit:
     """Validate runbook files."""
     status = Exit.OK
     for file in args.files:
@@ -313,24 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # paramiko logs a traceback for every failed handshake; the report already says why.
     logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "run":
-            return cmd_run(parse_run(args))
-        if args.command == "list":
-            return cmd_list(args)
-        if args.command == "hosts":
-            return cmd_hosts(args)
-        if args.command == "check":
-            return cmd_check(args)
-    except (UsageError, ConfigError) as exc:
-        print(f"commune-diag: {exc}", file=sys.stderr)
-        return Exit.USAGE
-    except KeyboardInterrupt:
-        print("commune-diag: interrupted", file=sys.stderr)
-        return Exit.INTERRUPTED
-    parser.print_help(sys.stderr)
-    return Exit.USAGE
+    return dispatch(parser, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -66,4 +66,4 @@ def render(fleet: FleetResult) -> str:
 
 def write_textfile(fleet: FleetResult, path: str | os.PathLike[str]) -> None:
     """Write the metrics to ``path`` atomically (a temp file in the same folder, then rename)."""
-    write_atomically(Path(path), render(fleet).encode("utf-8"))
+    write_atomically(Path(path), render(fleet), 0o644)

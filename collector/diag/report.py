@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import enum
 import json
 import time
 from collections import Counter
 from typing import Any, TextIO
 
 from collector.diag.runner import FleetResult, HostResult
+from common.cli import Exit
 
 JSON_SCHEMA_VERSION = 1
 _DETAIL_CHARS = 400
 _MARKS = {"pass": "ok", "fail": "FAIL", "timeout": "TIMEOUT", "error": "ERROR", "skipped": "-"}
-
-
-class Exit(enum.IntEnum):
-    """commune-diag's exit codes."""
-
-    OK = 0              # every check passed on every host
-    CHECK_FAILED = 1    # some check failed (or timed out) on a reachable host
-    USAGE = 2           # bad command line, runbook or inventory
-    UNREACHABLE = 3     # some host could not be reached, or was not diagnosed in time
-    INTERRUPTED = 130   # Ctrl-C
 
 
 def exit_code(fleet: FleetResult) -> Exit:
@@ -33,7 +23,7 @@ def exit_code(fleet: FleetResult) -> Exit:
     if statuses & {"unreachable", "skipped"}:
         return Exit.UNREACHABLE
     if "failed" in statuses:
-        return Exit.CHECK_FAILED
+        return Exit.FAILURE  # some check failed (or timed out) on a reachable host
     return Exit.OK
 
 

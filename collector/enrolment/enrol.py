@@ -1,6 +1,6 @@
-"""``commune-collector enroll`` and ``revoke``: add a node, issue or withdraw its push token.
+"""``commune-collector enrol``: add a node to the inventory and issue its push token.
 
-    $ commune-collector enroll --commune 16318 --node lan-1 \\
+    $ commune-collector enrol --commune 16318 --node lan-1 \\
           --inventory inventory.yml --gateway-config gateway.yml \\
           --gateway-url https://collector.example:9820/api/v1/write
     added node lan-1 (lan-node, push) to commune 16318 (Xã Ví Dụ) in inventory.yml
@@ -10,50 +10,43 @@
 
 Both files are edited line by line (enrolment/yamledit.py): comments, order and layout stay. The
 edited files are loaded with their real loaders before they replace the originals, so a failed
-enrolment leaves both untouched. The gateway reads its tokens at start: restart it (the
-``commune-collector-gateway.path`` unit does so when gateway.yml changes).
+enrolment leaves both untouched (enrolment/files.py). The gateway reads its tokens at start:
+restart it (the ``commune-collector-gateway.path`` unit does so when gateway.yml changes).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
-import fcntl
-import os
 import secrets
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from collector.enrolment.expire import Pending, add_pending, read_ledger, write_ledger
-from collector.enrolment.yamledit import (
-    EditError,
-    append_item,
-    compose,
-    flow_mapping,
-    mapping_value,
-    remove_items,
-    scalar_items,
+from collector.enrolment.files import (
+    EnrolError,
+    check_gateway,
+    check_inventory,
+    commune_item,
+    file_mode,
+    gateway_tokens,
+    locked,
+    token_matches,
 )
-from collector.gateway.config import load_gateway_config, token_digest
+from collector.enrolment.ledger import Pending, add_pending
+from collector.enrolment.yamledit import EditError, append_item, compose, flow_mapping, remove_items
+from collector.gateway.config import token_digest
 from collector.inventory import ROLES, ConfigError, Inventory, UnknownCommune, load_inventory
-from common.enrolment import Enrolment, agent_yaml, write_private
+from common.cli import Exit, add_command
+from common.enrolment import Enrolment, agent_yaml
+from common.statefile import Staging, write_atomically
 from common.units import Duration
 
 DEFAULT_VALID = Duration(24 * 3600)
 INSTALLER = "deploy/install-agent.sh"
 NODE_TOKEN_FILE = "/etc/commune-agent/token"
 NODE_SPOOL_DIR = "/var/lib/commune-agent/spool"
-
-
-class EnrollError(Exception):
-    """A request the operator must change; the message says how."""
 
 
 @dataclass(frozen=True)
@@ -75,61 +68,6 @@ class Issued:
     added_node: bool
 
 
-# -- file plumbing ---------------------------------------------------------------------------
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock next to ``path`` so two enrolments never interleave their edits."""
-    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-def _staged(path: Path, text: str) -> Path:
-    """Write ``text`` beside ``path`` (same folder: relative paths inside still resolve)."""
-    tmp = path.with_name(f".{path.name}.new")
-    tmp.write_text(text, encoding="utf-8")
-    with contextlib.suppress(OSError):
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-    return tmp
-
-
-def _commune_node(root: yaml.Node, code: str) -> yaml.MappingNode:
-    communes = mapping_value(root, "communes")
-    for item in getattr(communes, "value", []):
-        if scalar_items(item).get("code") == code:
-            assert isinstance(item, yaml.MappingNode)
-            return item
-    raise EditError(f"commune {code!r} not found in the inventory text")
-
-
-def _token_matches(commune: str, node: str) -> Any:
-    def match(item: yaml.Node) -> bool:
-        values = scalar_items(item)
-        return values.get("commune") == commune and values.get("node") == node
-    return match
-
-
-def _gateway_tokens(text: str, path: Path) -> tuple[yaml.MappingNode, yaml.Node | None]:
-    try:
-        root = compose(text)
-    except yaml.YAMLError as exc:
-        raise EnrollError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(root, yaml.MappingNode):
-        raise EnrollError(f"{path}: expected the gateway config (receivers:, tokens:)")
-    return root, mapping_value(root, "tokens")
-
-
-def _check_gateway(tmp: Path, real: Path, allow_empty: bool = False) -> None:
-    try:
-        load_gateway_config(str(tmp))
-    except ConfigError as exc:
-        text = str(exc).replace(str(tmp), str(real))
-        if allow_empty and "configure at least one token" in text and text.count("\n") <= 1:
-            return
-        raise EnrollError(
-            f"the edited gateway config would not load, nothing changed:\n{text}") from None
-
-
 def _suggest(inventory: Inventory, code: str) -> str:
     codes = [c.code for c in inventory.communes]
     close = difflib.get_close_matches(code, codes, n=3, cutoff=0.6)
@@ -139,10 +77,9 @@ def _suggest(inventory: Inventory, code: str) -> str:
     return f"; did you mean {', '.join(hints)}?" if hints else ""
 
 
-# -- enrol -----------------------------------------------------------------------------------
-def enroll(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: str,
-           valid: float, reissue: bool = False, now: float | None = None,
-           pending: bool = True) -> Issued:
+def enrol(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: str,
+          valid: float, reissue: bool = False, now: float | None = None,
+          pending: bool = True) -> Issued:
     """Add the node to the inventory (unless ``reissue``) and store a new token's digest.
 
     With ``pending``, the code is recorded for ``commune-collector expire``, which removes the
@@ -150,66 +87,54 @@ def enroll(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: 
     """
     now = time.time() if now is None else now
     if request.role not in ROLES:
-        raise EnrollError(f"--role {request.role!r}: expected one of {', '.join(ROLES)}")
+        raise EnrolError(f"--role {request.role!r}: expected one of {', '.join(ROLES)}")
     if not url.startswith(("http://", "https://")):
-        raise EnrollError(f"--gateway-url {url!r}: expected the gateway's remote-write URL, "
-                          "like https://collector.example:9820/api/v1/write")
-    with _locked(gateway_path), _locked(inventory_path):
+        raise EnrolError(f"--gateway-url {url!r}: expected the gateway's remote-write URL, "
+                         "like https://collector.example:9820/api/v1/write")
+    with locked(gateway_path), locked(inventory_path):
         inventory = load_inventory(inventory_path)
         try:
             commune = inventory.commune(request.commune)
         except UnknownCommune as exc:
-            raise EnrollError(f"{exc}{_suggest(inventory, request.commune)}") from None
+            raise EnrolError(f"{exc}{_suggest(inventory, request.commune)}") from None
         has_node = any(n.name == request.node for n in commune.nodes)
         if has_node and not reissue:
             taken = {n.name for n in commune.nodes}
             free = next(f"lan-{i}" for i in range(1, len(taken) + 2) if f"lan-{i}" not in taken)
-            raise EnrollError(
+            raise EnrolError(
                 f"commune {commune.code} ({commune.name}) already has a node {request.node!r} in "
                 f"{inventory_path}; choose another --node (e.g. {free}), or "
                 f"add --reissue to give that node a new token")
         if reissue and not has_node:
-            raise EnrollError(f"--reissue: commune {commune.code} has no node {request.node!r} "
-                              f"(nodes: {', '.join(n.name for n in commune.nodes)})")
+            raise EnrolError(f"--reissue: commune {commune.code} has no node {request.node!r} "
+                             f"(nodes: {', '.join(n.name for n in commune.nodes)})")
         gateway_text = gateway_path.read_text(encoding="utf-8")
-        _, tokens = _gateway_tokens(gateway_text, gateway_path)
-        match = _token_matches(commune.code, request.node)
+        _, tokens = gateway_tokens(gateway_text, gateway_path)
+        match = token_matches(commune.code, request.node)
         existing = [t for t in getattr(tokens, "value", []) if match(t)]
         if existing and not reissue:
-            raise EnrollError(f"{gateway_path} already holds a token for commune {commune.code} "
-                              f"node {request.node!r}; revoke it first (commune-collector "
-                              f"revoke) or add --reissue")
+            raise EnrolError(f"{gateway_path} already holds a token for commune {commune.code} "
+                             f"node {request.node!r}; revoke it first (commune-collector "
+                             f"revoke) or add --reissue")
         token = secrets.token_hex(32)
         if existing:
             gateway_text, _ = remove_items(gateway_text, tokens, match)  # type: ignore[arg-type]
-        root, _ = _gateway_tokens(gateway_text, gateway_path)
+        root, _ = gateway_tokens(gateway_text, gateway_path)
         gateway_text = append_item(gateway_text, root, "tokens", flow_mapping(
             {"commune": commune.code, "node": request.node, "sha256": token_digest(token)}))
-        staged: list[tuple[Path, Path]] = []
-        try:
+        with Staging() as stage:  # the inventory is replaced first, then the gateway config
             if not has_node:
                 inv_text = inventory_path.read_text(encoding="utf-8")
                 node = {"name": request.node, "role": request.role, "mode": "push"}
                 if request.address:
                     node["address"] = request.address
-                inv_text = append_item(inv_text, _commune_node(compose(inv_text), commune.code),
+                inv_text = append_item(inv_text, commune_item(compose(inv_text), commune.code),
                                        "nodes", flow_mapping(node))
-                tmp = _staged(inventory_path, inv_text)
-                staged.append((tmp, inventory_path))
-                try:
-                    load_inventory(tmp)
-                except ConfigError as exc:
-                    raise EnrollError("the edited inventory would not load, nothing changed:\n"
-                                      + str(exc).replace(str(tmp), str(inventory_path))) from None
-            tmp = _staged(gateway_path, gateway_text)
-            staged.append((tmp, gateway_path))
-            _check_gateway(tmp, gateway_path)
-            for tmp, real in staged:
-                os.replace(tmp, real)
-            staged.clear()
-        finally:
-            for tmp, _ in staged:
-                tmp.unlink(missing_ok=True)
+                staged = stage.add(inventory_path, inv_text, file_mode(inventory_path))
+                check_inventory(staged, inventory_path,
+                                "the edited inventory would not load, nothing changed")
+            staged = stage.add(gateway_path, gateway_text, file_mode(gateway_path))
+            check_gateway(staged, gateway_path)
         if pending:
             add_pending(gateway_path, Pending(commune.code, request.node, token_digest(token),
                                               now + valid))
@@ -217,49 +142,6 @@ def enroll(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: 
                   not has_node)
 
 
-def revoke(commune: str, node: str, gateway_path: Path, inventory_path: Path | None = None,
-           remove_node: bool = False) -> int:
-    """Remove the node's token(s) from the gateway config (and the node, if asked); the count."""
-    with _locked(gateway_path):
-        text = gateway_path.read_text(encoding="utf-8")
-        _, tokens = _gateway_tokens(text, gateway_path)
-        text, count = remove_items(text, tokens, _token_matches(commune, node)) if tokens \
-            else (text, 0)
-        if count == 0:
-            raise EnrollError(f"{gateway_path} holds no token for commune {commune!r} node "
-                              f"{node!r}: already revoked, or check --commune/--node")
-        staged = [(_staged(gateway_path, text), gateway_path)]
-        try:
-            _check_gateway(staged[0][0], gateway_path, allow_empty=True)
-            if remove_node and inventory_path is not None:
-                inv_text = inventory_path.read_text(encoding="utf-8")
-                nodes = mapping_value(_commune_node(compose(inv_text), commune), "nodes")
-                inv_text, removed = remove_items(
-                    inv_text, nodes,  # type: ignore[arg-type]
-                    lambda item: scalar_items(item).get("name") == node)
-                if removed:
-                    tmp = _staged(inventory_path, inv_text)
-                    staged.append((tmp, inventory_path))
-                    try:
-                        load_inventory(tmp)
-                    except ConfigError as exc:
-                        raise EnrollError(
-                            "removing the node would leave an invalid inventory (a commune "
-                            "needs at least one node); nothing changed:\n"
-                            + str(exc).replace(str(tmp), str(inventory_path))) from None
-            for tmp, real in staged:
-                os.replace(tmp, real)
-            staged.clear()
-        finally:
-            for tmp, _ in staged:
-                tmp.unlink(missing_ok=True)
-        left = [p for p in read_ledger(gateway_path) if (p.commune, p.node) != (commune, node)]
-        if len(left) != len(read_ledger(gateway_path)):
-            write_ledger(gateway_path, left)
-    return count
-
-
-# -- command line ----------------------------------------------------------------------------
 def _duration(text: str) -> Duration:
     try:
         return Duration.parse(text)
@@ -268,11 +150,12 @@ def _duration(text: str) -> Duration:
 
 
 def add_parser(sub: Any) -> None:
-    """Add ``enroll`` and ``revoke`` to the ``commune-collector`` subparsers."""
-    p = sub.add_parser("enroll", help="add a node to the inventory and issue its push token",
-                       description="Add a node to a commune in the inventory, store a new token's "
-                                   "SHA-256 in the gateway config, and print the node's install "
-                                   "line (or write agent.yml + token with --offline).")
+    """Add ``enrol`` (alias ``enroll``) to the ``commune-collector`` subparsers."""
+    p = add_command(sub, "enrol", run, aliases=["enroll"],
+                    help="add a node to the inventory and issue its push token",
+                    description="Add a node to a commune in the inventory, store a new token's "
+                                "SHA-256 in the gateway config, and print the node's install "
+                                "line (or write agent.yml + token with --offline).")
     p.add_argument("--commune", required=True, metavar="CODE", help="the commune's unit code")
     p.add_argument("--node", required=True, metavar="NAME", help="node name, e.g. lan-1 or vc-1")
     p.add_argument("--role", default="lan-node", choices=ROLES)
@@ -290,31 +173,16 @@ def add_parser(sub: Any) -> None:
                    help="write DIR/agent.yml and DIR/token (0600) for a USB hand-over instead")
     p.add_argument("--reissue", action="store_true",
                    help="the node is already in the inventory: give it a new token")
-    p.set_defaults(run=run_enroll)
-    r = sub.add_parser("revoke", help="withdraw a node's push token",
-                       description="Remove a node's token from the gateway config; the gateway "
-                                   "answers its pushes with 401 once restarted.")
-    r.add_argument("--commune", required=True, metavar="CODE")
-    r.add_argument("--node", required=True, metavar="NAME")
-    r.add_argument("--gateway-config", required=True, type=Path, metavar="FILE")
-    r.add_argument("--inventory", type=Path, metavar="FILE")
-    r.add_argument("--remove-node", action="store_true",
-                   help="also remove the node from --inventory")
-    r.set_defaults(run=run_revoke)
 
 
-def run_enroll(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Exit:
     """Enrol; 0 ok, 2 on a request or file the operator must fix, 1 on an I/O error."""
     request = NodeRequest(args.commune, args.node, args.role, args.address)
     try:
-        issued = enroll(request, args.inventory, args.gateway_config, args.gateway_url,
-                        float(args.valid), args.reissue, pending=args.offline is None)
-    except (EnrollError, EditError, ConfigError) as exc:
-        print(f"commune-collector enroll: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"commune-collector enroll: {exc}", file=sys.stderr)
-        return 1
+        issued = enrol(request, args.inventory, args.gateway_config, args.gateway_url,
+                       float(args.valid), args.reissue, pending=args.offline is None)
+    except (EditError, ConfigError) as exc:
+        raise EnrolError(str(exc)) from None
     e = issued.enrolment
     if issued.added_node:
         print(f"added node {e.node} ({request.role}, push) to commune {e.commune} "
@@ -322,33 +190,14 @@ def run_enroll(args: argparse.Namespace) -> int:
     print(f"issued its token (sha256 stored in {args.gateway_config}); restart the gateway "
           f"to accept it")
     if args.offline is not None:
-        write_private(args.offline / "token", e.token + "\n")
-        write_private(args.offline / "agent.yml",
-                      agent_yaml(e.commune, e.url, NODE_TOKEN_FILE, NODE_SPOOL_DIR))
+        write_atomically(args.offline / "token", e.token + "\n", 0o600, make_parents=True)
+        write_atomically(args.offline / "agent.yml",
+                         agent_yaml(e.commune, e.url, NODE_TOKEN_FILE, NODE_SPOOL_DIR), 0o600,
+                         make_parents=True)
         print(f"wrote {args.offline}/agent.yml and {args.offline}/token (keep them secret); "
               f"on the node run:\n  sudo bash {INSTALLER} --config agent.yml --token-file token")
-        return 0
+        return Exit.OK
     until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(e.expires))
     print(f"on the node, from the unpacked commune-monitor release, run "
           f"(code valid until {until}):\n  sudo bash {INSTALLER} --enrol {e.encode()}")
-    return 0
-
-
-def run_revoke(args: argparse.Namespace) -> int:
-    """Revoke; 0 ok, 2 when there is nothing to revoke or the files are wrong."""
-    if args.remove_node and args.inventory is None:
-        print("commune-collector revoke: --remove-node needs --inventory FILE", file=sys.stderr)
-        return 2
-    try:
-        count = revoke(args.commune, args.node, args.gateway_config, args.inventory,
-                       args.remove_node)
-    except (EnrollError, EditError, ConfigError) as exc:
-        print(f"commune-collector revoke: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"commune-collector revoke: {exc}", file=sys.stderr)
-        return 1
-    print(f"revoked {count} token(s) of commune {args.commune} node {args.node} in "
-          f"{args.gateway_config}; restart the gateway to refuse it"
-          + (f"; removed the node from {args.inventory}" if args.remove_node else ""))
-    return 0
+    return Exit.OK

@@ -1,6 +1,6 @@
 """``commune-collector expire``: withdraw the tokens of enrolment codes that were never used.
 
-``enroll`` records each issued code in ``pending-enrolments.yml`` next to the gateway config
+``enrol`` records each issued code in ``pending-enrolments.yml`` next to the gateway config
 (commune, node, the token's SHA-256, the code's expiry). ``expire`` asks Prometheus whether each
 pending node has pushed its heartbeat (``commune_agent_heartbeat_timestamp_seconds``): a node that
 did is enrolled for good and leaves the list; a code past its expiry whose node never pushed has
@@ -15,70 +15,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from collector.enrolment.files import check_gateway, file_mode, gateway_tokens, locked
+from collector.enrolment.ledger import read_ledger, write_ledger
 from collector.enrolment.yamledit import EditError, remove_items, scalar_items
+from common.cli import Exit, Failure, UsageError, add_command
+from common.statefile import Staging
 
-LEDGER = "pending-enrolments.yml"
 HEARTBEAT = "commune_agent_heartbeat_timestamp_seconds"
-_HEADER = ("# Written by commune-collector enroll, read by commune-collector expire: enrolment\n"
-           "# codes whose node has not pushed yet. Do not edit by hand.\n")
 
 
-@dataclass(frozen=True)
-class Pending:
-    """An issued enrolment code whose node has not been seen yet."""
-
-    commune: str
-    node: str
-    sha256: str
-    expires: float
-
-
-def ledger_path(gateway_config: Path) -> Path:
-    """Where the pending enrolments of ``gateway_config`` are kept."""
-    return gateway_config.with_name(LEDGER)
-
-
-def read_ledger(gateway_config: Path) -> list[Pending]:
-    """The pending enrolments (none if the file does not exist)."""
-    path = ledger_path(gateway_config)
-    if not path.exists():
-        return []
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    return [Pending(str(d["commune"]), str(d["node"]), str(d["sha256"]), float(d["expires"]))
-            for d in data]
-
-
-def write_ledger(gateway_config: Path, entries: list[Pending]) -> None:
-    """Replace the pending enrolments, atomically."""
-    path = ledger_path(gateway_config)
-    lines = [_HEADER] + [
-        f"- {{commune: {json.dumps(p.commune)}, node: {json.dumps(p.node)}, "
-        f"sha256: {json.dumps(p.sha256)}, expires: {int(p.expires)}}}\n" for p in entries]
-    tmp = path.with_name(f".{path.name}.new")
-    tmp.write_text("".join(lines) if entries else _HEADER + "[]\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def add_pending(gateway_config: Path, entry: Pending) -> None:
-    """Record a new code; an older code of the same node is replaced."""
-    entries = [p for p in read_ledger(gateway_config)
-               if (p.commune, p.node) != (entry.commune, entry.node)]
-    write_ledger(gateway_config, [*entries, entry])
-
-
-class PrometheusError(Exception):
+class PrometheusError(Failure):
     """Prometheus could not answer; nothing was changed."""
 
 
@@ -99,11 +54,9 @@ def has_pushed(prometheus: str, commune: str, node: str, lookback: str = "30d") 
 
 def expire(gateway_config: Path, prometheus: str, now: float | None = None) -> list[str]:
     """Settle every pending enrolment; one line per settled node."""
-    from collector.enrolment.enrol import _check_gateway, _gateway_tokens, _locked, _staged
-
     now = time.time() if now is None else now
     report = []
-    with _locked(gateway_config):
+    with locked(gateway_config):
         pending = read_ledger(gateway_config)
         seen = {(p.commune, p.node): has_pushed(prometheus, p.commune, p.node) for p in pending}
         text = gateway_config.read_text(encoding="utf-8")
@@ -118,42 +71,35 @@ def expire(gateway_config: Path, prometheus: str, now: float | None = None) -> l
             else:
                 keep.append(p)
         if doomed:
-            _, tokens = _gateway_tokens(text, gateway_config)
+            _, tokens = gateway_tokens(text, gateway_config)
             if tokens is not None:
                 text, _ = remove_items(text, tokens,
                                        lambda item: scalar_items(item).get("sha256") in doomed)
-            tmp = _staged(gateway_config, text)
-            try:
-                _check_gateway(tmp, gateway_config, allow_empty=True)
-                os.replace(tmp, gateway_config)
-            finally:
-                tmp.unlink(missing_ok=True)
+            with Staging() as stage:
+                staged = stage.add(gateway_config, text, file_mode(gateway_config))
+                check_gateway(staged, gateway_config, allow_no_tokens=True)
         write_ledger(gateway_config, keep)
     return report
 
 
 def add_parser(sub: Any) -> None:
     """Add ``expire`` to the ``commune-collector`` subparsers."""
-    p = sub.add_parser("expire", help="remove the tokens of enrolment codes never used in time",
-                       description="Settle pending enrolments: nodes seen in Prometheus are "
-                                   "enrolled; expired codes whose node never pushed lose their "
-                                   "token.")
+    p = add_command(sub, "expire", run,
+                    help="remove the tokens of enrolment codes never used in time",
+                    description="Settle pending enrolments: nodes seen in Prometheus are "
+                                "enrolled; expired codes whose node never pushed lose their "
+                                "token.")
     p.add_argument("--gateway-config", required=True, type=Path, metavar="FILE")
     p.add_argument("--prometheus", required=True, metavar="URL",
                    help="where pushed heartbeats are stored, e.g. http://127.0.0.1:9090")
-    p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Exit:
     """0 when settled, 1 when Prometheus cannot answer, 2 on a bad file."""
     try:
         lines = expire(args.gateway_config, args.prometheus)
-    except PrometheusError as exc:
-        print(f"commune-collector expire: {exc}", file=sys.stderr)
-        return 1
     except (EditError, ValueError, KeyError, OSError, yaml.YAMLError) as exc:
-        print(f"commune-collector expire: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     print("\n".join(lines) if lines else "no enrolment to settle")
-    return 0
+    return Exit.OK
 

@@ -7,14 +7,17 @@ import logging
 import sys
 from typing import Any
 
-from common.schema import ConfigError, HostPort
+from common.cli import Exit, Failure, UsageError, add_command
+from common.schema import HostPort
 
 DEFAULT_LISTEN = ":9820"
 
 
 def add_parser(sub: Any) -> None:
     """Add ``serve`` to the subcommands of commune-collector."""
-    serve = sub.add_parser("serve", help="run the remote-write gateway agents push to")
+    serve = add_command(sub, "serve", run, help="run the remote-write gateway agents push to")
+    # The long-running service's errors read "commune-collector: ...", without "serve".
+    serve.set_defaults(prog="commune-collector")
     serve.add_argument("--config.file", dest="config_file", required=True, metavar="FILE",
                        help="gateway YAML: receivers, tokens, optional inventory")
     serve.add_argument("--web.listen-address", dest="listen_address", default=DEFAULT_LISTEN,
@@ -26,7 +29,7 @@ def add_parser(sub: Any) -> None:
                        choices=("debug", "info", "warn", "error"))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Exit:
     """Load the config and serve; 2 on a config or usage error, 1 if the port is taken."""
     logging.basicConfig(level=args.log_level.upper().replace("WARN", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -46,14 +49,9 @@ def run(args: argparse.Namespace) -> int:
                                  "gateway (agents send bearer tokens); remove it")
         from collector.gateway.http import serve
 
-        return serve(config, listen, web_config)
-    except ConfigError as exc:
-        print(f"commune-collector: {exc}", file=sys.stderr)
-        return 2
+        return Exit(serve(config, listen, web_config))
     except ValueError as exc:  # bad listen address, or tokens not in the inventory
-        print(f"commune-collector: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     except OSError as exc:
-        print(f"commune-collector: cannot listen on {args.listen_address!r}: {exc.strerror}; "
-              "choose another --web.listen-address", file=sys.stderr)
-        return 1
+        raise Failure(f"cannot listen on {args.listen_address!r}: {exc.strerror}; "
+                      "choose another --web.listen-address") from None

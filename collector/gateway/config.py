@@ -20,6 +20,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from common.schema import ExistingFile, Invalid, load_file
@@ -99,12 +100,16 @@ class GatewayConfig:
     # would otherwise move the receiver's head forward and get everyone else's samples refused.
     max_sample_ahead: Duration = MAX_SAMPLE_AHEAD
     job: str = "commune-agent"
+    # A gateway serves no one without a token; a config being edited may have none left.
+    tokens_required: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not self.receivers:
             raise Invalid("configure at least one receiver", key="receivers")
         if not self.tokens:
-            raise Invalid("configure at least one token", key="tokens")
+            if self.tokens_required:
+                raise Invalid("configure at least one token", key="tokens")
+            return  # an edited file with no token left is accepted as it is
         digests = [t.sha256 for t in self.tokens]
         dup = next((d for d in digests if digests.count(d) > 1), None)
         if dup is not None:
@@ -121,6 +126,16 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def load_gateway_config(path: str) -> GatewayConfig:
-    """Load and validate a gateway config; raise ConfigError listing every problem."""
-    return load_file(GatewayConfig, path)
+@dataclass(frozen=True)
+class _EditedGatewayConfig(GatewayConfig):
+    """A gateway config that may list no token (``revoke`` of the last node leaves ``[]``)."""
+
+    tokens_required: ClassVar[bool] = False
+
+
+def load_gateway_config(path: str, *, allow_no_tokens: bool = False) -> GatewayConfig:
+    """Load and validate a gateway config; raise ConfigError listing every problem.
+
+    ``allow_no_tokens`` accepts ``tokens: []``, for tools that edit the file rather than serve it.
+    """
+    return load_file(_EditedGatewayConfig if allow_no_tokens else GatewayConfig, path)

@@ -12,11 +12,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from collector.inventory import ConfigError, load_inventory
+from collector.inventory import load_inventory
 from collector.render.output import (
     INVENTORY_RULES,
     RenderOptions,
@@ -25,6 +24,7 @@ from collector.render.output import (
     render,
     write_files,
 )
+from common.cli import Exit, Failure, UsageError, add_command
 from common.schema import HostPort
 from common.units import Duration
 
@@ -45,9 +45,10 @@ def _typed(parse: Any, flag: str) -> Any:
 def add_parser(sub: Any) -> None:
     """Add the ``render`` subcommand to the ``commune-collector`` subparsers."""
     defaults = RenderOptions()
-    p = sub.add_parser("render", help="render Prometheus/Alertmanager config from the inventory",
-                       description="Render prometheus.yml, file_sd/, rules/ and alertmanager.yml "
-                                   "from the province inventory.")
+    p = add_command(sub, "render", run,
+                    help="render Prometheus/Alertmanager config from the inventory",
+                    description="Render prometheus.yml, file_sd/, rules/ and alertmanager.yml "
+                                "from the province inventory.")
     p.add_argument("--inventory", required=True, metavar="FILE", type=Path,
                    help="the inventory, e.g. configs/inventory/thanh-hoa.yml")
     p.add_argument("--out", required=True, metavar="DIR", type=Path,
@@ -73,10 +74,9 @@ def add_parser(sub: Any) -> None:
                    help="a commune-collector serve to scrape for its own metrics (repeatable)")
     p.add_argument("--webhook-url", metavar="URL",
                    help="send every Alertmanager receiver's alerts to this webhook")
-    p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Exit:
     """Render; 0 on success, 2 on a bad inventory or option, 1 when files cannot be written."""
     try:
         options = RenderOptions(
@@ -85,28 +85,20 @@ def run(args: argparse.Namespace) -> int:
             evaluation_interval=args.evaluation_interval, gateways=tuple(args.gateway),
             webhook_url=args.webhook_url)
     except ValueError as exc:
-        print(f"commune-collector render: {exc}", file=sys.stderr)
-        return 2
-    try:
-        inventory = load_inventory(args.inventory)
-    except ConfigError as exc:
-        print(f"commune-collector: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
+    inventory = load_inventory(args.inventory)
     rules_dir = args.rules or args.inventory.resolve().parent / DEFAULT_RULES
     if args.rules is not None and not args.rules.is_dir():
-        print(f"commune-collector render: --rules {args.rules}: no such folder", file=sys.stderr)
-        return 2
+        raise UsageError(f"--rules {args.rules}: no such folder")
     rules = read_rules(rules_dir)
     try:
         files = render(inventory, options, rules)
     except ValueError as exc:
-        print(f"commune-collector render: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     try:
         write_files(files, args.out)
     except OSError as exc:
-        print(f"commune-collector render: cannot write into {args.out}: {exc}", file=sys.stderr)
-        return 1
+        raise Failure(f"cannot write into {args.out}: {exc}") from None
     nodes = [node for _, node in inventory.nodes()]
     scraped = sum(node.mode == "scrape" for node in nodes)
     print(f"rendered {len(inventory.communes)} communes ({scraped} scrape, "
@@ -114,4 +106,4 @@ def run(args: argparse.Namespace) -> int:
           f"  prometheus.yml, alertmanager.yml, agent-probe-targets.yml, README, "
           f"file_sd/ (3 roles), rules/ ({len(rules)} copied + {INVENTORY_RULES})\n"
           f"start Prometheus with:\n  {prometheus_command(args.out)}")
-    return 0
+    return Exit.OK

@@ -240,4 +240,4 @@ def write_files(files: Mapping[str, bytes], out: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_file() and path.read_bytes() == content:
             continue  # leave unchanged files alone: Prometheus watches file_sd
-        write_atomically(path, content)
+        write_atomically(path, content, 0o644)

@@ -17,8 +17,10 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from common.cli import Exit, Failure, add_command
 
-class ReloadFailed(Exception):
+
+class ReloadFailed(Failure):
     """A server did not take its new config; the message says why."""
 
 
@@ -40,17 +42,17 @@ def reload(base_url: str, timeout: float = 30.0) -> None:
 
 def add_parser(sub: Any) -> None:
     """Add ``reload`` to the ``commune-collector`` subparsers."""
-    p = sub.add_parser("reload", help="POST /-/reload to Prometheus/Alertmanager after render",
-                       description="Ask each server to reload its configuration; exit 1 if any "
-                                   "refuses (it keeps its old config).")
+    p = add_command(sub, "reload", run,
+                    help="POST /-/reload to Prometheus/Alertmanager after render",
+                    description="Ask each server to reload its configuration; exit 1 if any "
+                                "refuses (it keeps its old config).")
     p.add_argument("urls", nargs="+", metavar="URL",
                    help="base URL, e.g. http://127.0.0.1:9090 (Prometheus), "
                         "http://127.0.0.1:9093 (Alertmanager)")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
-    p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Exit:
     """Reload every URL; 0 when all took their config, 1 otherwise."""
     failed = 0
     for url in args.urls:
@@ -61,4 +63,4 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
         else:
             print(f"reloaded {url}")
-    return 1 if failed else 0
+    return Exit.FAILURE if failed else Exit.OK

@@ -12,7 +12,9 @@ import pytest
 
 from agent.config import load_config
 from collector.cli import main
-from collector.enrolment.enrol import EnrollError, NodeRequest, enroll, revoke
+from collector.enrolment.enrol import NodeRequest, enrol
+from collector.enrolment.files import EnrolError
+from collector.enrolment.revoke import revoke
 from collector.enrolment.yamledit import append_item, compose, quote, remove_items
 from collector.gateway.config import load_gateway_config, token_digest
 from collector.inventory import load_inventory
@@ -54,10 +56,20 @@ def test_enroll_adds_one_line_to_each_file_and_keeps_the_rest(province: Province
     assert (node.role, node.mode) == ("vc", "push")
 
 
+def test_enrol_is_the_command_and_enroll_its_alias(province: Province, capsys):
+    assert main(["enrol", "--commune", "16318", "--node", "lan-2", *province.args(),
+                 "--gateway-url", URL]) == 0
+    assert "--enrol cme1." in capsys.readouterr().out
+    assert main(["enroll", "--commune", "16318", "--node", "lan-2", *province.args(),
+                 "--gateway-url", URL]) == 2
+    assert capsys.readouterr().err.startswith(
+        "commune-collector enrol: commune 16318 (Xã Thử Nghiệm) already has a node 'lan-2'")
+
+
 def test_enroll_into_a_block_style_commune(province: Province):
     before = province.inventory.read_text()
-    enroll(NodeRequest("14797", "lan-2", address="127.0.0.1:9811"), province.inventory,
-           province.gateway, URL, 60)
+    enrol(NodeRequest("14797", "lan-2", address="127.0.0.1:9811"), province.inventory,
+          province.gateway, URL, 60)
     assert _diff(before, province.inventory.read_text()) == [
         '+       - {name: lan-2, role: lan-node, mode: push, address: "127.0.0.1:9811"}']
     inventory = load_inventory(province.inventory)
@@ -83,31 +95,31 @@ def test_unknown_commune_names_close_codes(province: Province, capsys):
 
 
 def test_bad_gateway_url_and_role(province: Province):
-    with pytest.raises(EnrollError, match="remote-write URL"):
-        enroll(NodeRequest("16318", "lan-2"), province.inventory, province.gateway,
-               "collector:9820", 60)
-    with pytest.raises(EnrollError, match="expected one of lan-node, vc, server"):
-        enroll(NodeRequest("16318", "lan-2", role="router"), province.inventory,
-               province.gateway, URL, 60)
+    with pytest.raises(EnrolError, match="remote-write URL"):
+        enrol(NodeRequest("16318", "lan-2"), province.inventory, province.gateway,
+              "collector:9820", 60)
+    with pytest.raises(EnrolError, match="expected one of lan-node, vc, server"):
+        enrol(NodeRequest("16318", "lan-2", role="router"), province.inventory,
+              province.gateway, URL, 60)
 
 
 def test_reissue_replaces_the_token(province: Province):
-    first = enroll(NodeRequest("16318", "lan-2"), province.inventory, province.gateway, URL, 60)
-    with pytest.raises(EnrollError, match="already has a node"):
-        enroll(NodeRequest("16318", "lan-2"), province.inventory, province.gateway, URL, 60)
-    second = enroll(NodeRequest("16318", "lan-2"), province.inventory, province.gateway, URL, 60,
-                    reissue=True)
+    first = enrol(NodeRequest("16318", "lan-2"), province.inventory, province.gateway, URL, 60)
+    with pytest.raises(EnrolError, match="already has a node"):
+        enrol(NodeRequest("16318", "lan-2"), province.inventory, province.gateway, URL, 60)
+    second = enrol(NodeRequest("16318", "lan-2"), province.inventory, province.gateway, URL, 60,
+                   reissue=True)
     digests = [t.sha256 for t in load_gateway_config(str(province.gateway)).tokens]
     assert digests == [token_digest(second.enrolment.token)]
     assert first.enrolment.token != second.enrolment.token
-    with pytest.raises(EnrollError, match="has no node 'lan-9'"):
-        enroll(NodeRequest("16318", "lan-9"), province.inventory, province.gateway, URL, 60,
-               reissue=True)
+    with pytest.raises(EnrolError, match="has no node 'lan-9'"):
+        enrol(NodeRequest("16318", "lan-9"), province.inventory, province.gateway, URL, 60,
+              reissue=True)
 
 
 def test_revoke_removes_the_token_and_says_so_twice(province: Province, capsys):
-    enroll(NodeRequest("16318", "lan-2"), province.inventory, province.gateway, URL, 60)
-    kept = enroll(NodeRequest("14797", "lan-2"), province.inventory, province.gateway, URL, 60)
+    enrol(NodeRequest("16318", "lan-2"), province.inventory, province.gateway, URL, 60)
+    kept = enrol(NodeRequest("14797", "lan-2"), province.inventory, province.gateway, URL, 60)
     assert main(["revoke", "--commune", "16318", "--node", "lan-2", "--gateway-config",
                  str(province.gateway)]) == 0
     tokens = load_gateway_config(str(province.gateway)).tokens
@@ -122,17 +134,17 @@ def test_revoke_removes_the_token_and_says_so_twice(province: Province, capsys):
 
 def test_revoke_with_remove_node_restores_the_inventory(province: Province):
     before = province.inventory.read_text()
-    enroll(NodeRequest("16318", "vc-1", role="vc"), province.inventory, province.gateway, URL, 60)
+    enrol(NodeRequest("16318", "vc-1", role="vc"), province.inventory, province.gateway, URL, 60)
     assert revoke("16318", "vc-1", province.gateway, province.inventory, remove_node=True) == 1
     assert province.inventory.read_text() == before
     assert "tokens: []" in province.gateway.read_text()
 
 
 def test_revoke_cannot_empty_a_commune(province: Province):
-    enroll(NodeRequest("14797", "lan-1"), province.inventory, province.gateway, URL, 60,
-           reissue=True)
+    enrol(NodeRequest("14797", "lan-1"), province.inventory, province.gateway, URL, 60,
+          reissue=True)
     before = (province.inventory.read_text(), province.gateway.read_text())
-    with pytest.raises(EnrollError, match="a commune needs at least one node"):
+    with pytest.raises(EnrolError, match="a commune needs at least one node"):
         revoke("14797", "lan-1", province.gateway, province.inventory, remove_node=True)
     assert (province.inventory.read_text(), province.gateway.read_text()) == before
 
@@ -190,7 +202,7 @@ def test_enroll_and_revoke_on_the_example_gateway_config(province: Province, tmp
                                            f"inventory: {province.inventory}")
     assert f"inventory: {province.inventory}" in original
     gateway.write_text(original)
-    issued = enroll(NodeRequest("14797", "lan-2"), province.inventory, gateway, URL, 60)
+    issued = enrol(NodeRequest("14797", "lan-2"), province.inventory, gateway, URL, 60)
     assert _diff(original, gateway.read_text()) == [
         f'+   - {{commune: "14797", node: lan-2, sha256: '
         f'{quote(token_digest(issued.enrolment.token))}}}']
@@ -206,7 +218,7 @@ def test_enroll_and_revoke_on_the_example_gateway_config(province: Province, tmp
 def test_concurrent_enrolments_lose_no_edit(province: Province):
     names = [f"lan-{i}" for i in range(2, 10)]
     with ThreadPoolExecutor(max_workers=len(names)) as pool:
-        issued = list(pool.map(lambda name: enroll(NodeRequest("16318", name),
+        issued = list(pool.map(lambda name: enrol(NodeRequest("16318", name),
                                                     province.inventory, province.gateway,
                                                     URL, 60), names))
     nodes = [n.name for n in load_inventory(province.inventory).commune("16318").nodes]

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from collector.cli import main
-from collector.enrolment.enrol import NodeRequest, enroll
-from collector.enrolment.expire import PrometheusError, expire, ledger_path, read_ledger
+from collector.enrolment.enrol import NodeRequest, enrol
+from collector.enrolment.expire import PrometheusError, expire
+from collector.enrolment.ledger import ledger_path, read_ledger
 from collector.gateway.config import load_gateway_config, token_digest
 from common.remote_write import HEADERS, encode_write_request
 from tests.peers import LOOPBACK, Prometheus, free_port
@@ -36,12 +37,12 @@ def test_expire_settles_pending_enrolments(tmp_path: Path, province: Province, c
     prometheus = Prometheus(PROMETHEUS_PUSH_CONFIG, tmp_path / "prom", PROMETHEUS_PUSH_ARGS)
     try:
         old = time.time() - 2 * HOUR
-        used = enroll(NodeRequest("16318", "lan-2"), province.inventory, province.gateway, URL,
-                      HOUR, now=old)
-        unused = enroll(NodeRequest("16318", "vc-1", role="vc"), province.inventory,
-                        province.gateway, URL, HOUR, now=old)
-        fresh = enroll(NodeRequest("14797", "lan-2"), province.inventory, province.gateway, URL,
-                       HOUR)
+        used = enrol(NodeRequest("16318", "lan-2"), province.inventory, province.gateway, URL,
+                     HOUR, now=old)
+        unused = enrol(NodeRequest("16318", "vc-1", role="vc"), province.inventory,
+                       province.gateway, URL, HOUR, now=old)
+        fresh = enrol(NodeRequest("14797", "lan-2"), province.inventory, province.gateway, URL,
+                      HOUR)
         assert [(p.commune, p.node) for p in read_ledger(province.gateway)] == [
             ("16318", "lan-2"), ("16318", "vc-1"), ("14797", "lan-2")]
         _heartbeat(prometheus, "16318", "lan-2")
@@ -65,8 +66,8 @@ def test_expire_settles_pending_enrolments(tmp_path: Path, province: Province, c
 
 
 def test_expire_changes_nothing_without_prometheus(province: Province):
-    enroll(NodeRequest("16318", "lan-2"), province.inventory, province.gateway, URL, HOUR,
-           now=time.time() - 2 * HOUR)
+    enrol(NodeRequest("16318", "lan-2"), province.inventory, province.gateway, URL, HOUR,
+          now=time.time() - 2 * HOUR)
     before = (province.gateway.read_text(), ledger_path(province.gateway).read_text())
     with pytest.raises(PrometheusError, match="nothing changed"):
         expire(province.gateway, f"http://{LOOPBACK}:{free_port()}")
@@ -77,7 +78,7 @@ def test_offline_and_revoked_enrolments_are_not_pending(province: Province, tmp_
     assert main(["enroll", "--commune", "16318", "--node", "lan-2", *province.args(),
                  "--gateway-url", URL, "--offline", str(tmp_path / "usb")]) == 0
     assert read_ledger(province.gateway) == []
-    enroll(NodeRequest("16318", "lan-3"), province.inventory, province.gateway, URL, HOUR)
+    enrol(NodeRequest("16318", "lan-3"), province.inventory, province.gateway, URL, HOUR)
     assert main(["revoke", "--commune", "16318", "--node", "lan-3", "--gateway-config",
                  str(province.gateway)]) == 0
     assert read_ledger(province.gateway) == []

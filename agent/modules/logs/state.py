@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from agent.tail import Position
-from common.statefile import replace_file
+from common.statefile import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -31,4 +31,4 @@ def save_positions(path: str, positions: Mapping[str, Position]) -> None:
     """Write the positions to ``path`` (a temporary file renamed over it); raise OSError."""
     data = {"files": {name: {"device": p.device, "inode": p.inode, "offset": p.offset}
                       for name, p in sorted(positions.items())}}
-    replace_file(Path(path), json.dumps(data))
+    write_atomically(Path(path), json.dumps(data), make_parents=True)

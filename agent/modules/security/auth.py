@@ -32,7 +32,7 @@ from agent.modules.security.config import AuthConfig
 from agent.modules.security.journal import JournalReader
 from agent.modules.security.topn import WindowedTop
 from agent.tail import Position, Tailer
-from common.statefile import replace_file
+from common.statefile import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class AuthCheck:
         positions = {t.path: {"dev": p.device, "ino": p.inode, "offset": p.offset}
                      for t in self.tails if (p := t.position()) is not None}
         try:
-            replace_file(self.state_file, json.dumps(positions))
+            write_atomically(self.state_file, json.dumps(positions), make_parents=True)
         except OSError as exc:
             log.warning("security: cannot save log positions to %s: %s", self.state_file, exc)
 

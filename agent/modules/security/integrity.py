@@ -19,7 +19,7 @@ from prometheus_client.core import Metric
 
 from agent.modules.base import MetricSpec
 from agent.modules.security.config import IntegrityConfig, PathSet
-from common.statefile import replace_file
+from common.statefile import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,9 @@ class PathSetState:
                                f"to write a new one from the current files") from None
 
     def _write_baseline(self, hashes: dict[str, str], now: float) -> None:
-        replace_file(self.baseline_file,
-                     json.dumps({"created": now, "files": hashes}, indent=0, sort_keys=True))
+        write_atomically(self.baseline_file,
+                         json.dumps({"created": now, "files": hashes}, indent=0, sort_keys=True),
+                         make_parents=True)
         self.baseline, self.baseline_time = hashes, now
 
     def hashes(self) -> tuple[dict[str, str], bool]:

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from agent.modules.security.config import JournalConfig
-from common.statefile import replace_file
+from common.statefile import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class JournalReader:
         if self.state_file is None or self.cursor is None:
             return
         try:
-            replace_file(self.state_file, self.cursor + "\n")
+            write_atomically(self.state_file, self.cursor + "\n", make_parents=True)
         except OSError as exc:
             log.warning("security: cannot save the journal cursor to %s: %s", self.state_file, exc)
 

@@ -20,7 +20,7 @@ from prometheus_client.core import Metric
 
 from agent.modules.base import MetricSpec
 from agent.modules.security.config import NeighboursConfig, normalise_mac
-from common.statefile import replace_file
+from common.statefile import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class NeighboursCheck:
         if self.state_file is None:
             return
         try:
-            replace_file(self.state_file, json.dumps(self.first_seen))
+            write_atomically(self.state_file, json.dumps(self.first_seen), make_parents=True)
         except OSError as exc:
             log.warning("security: cannot save %s: %s", self.state_file, exc)
 
