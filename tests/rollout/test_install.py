@@ -73,6 +73,10 @@ def test_enrol_install_push_reinstall_uninstall(tmp_path: Path, wheels: Path, ca
         no_ssh = subprocess.run([str(installed.venv / "bin" / "python"), "-c", "import paramiko"],
                                 capture_output=True, text=True, timeout=60)
         assert no_ssh.returncode == 1 and "No module named 'paramiko'" in no_ssh.stderr
+        diag = subprocess.run([str(installed.venv / "bin" / "commune-diag"), "list"],
+                              capture_output=True, text=True, timeout=60)
+        assert (diag.returncode, diag.stderr.count("\n")) == (1, 1), diag.stderr
+        assert "install commune-monitor[diag]" in diag.stderr
 
         # The installed files: config and token private, token matching the stored digest.
         token = (installed.etc / "token").read_text().strip()
