@@ -20,8 +20,8 @@ import pytest
 
 from collector.diag.runbook import find_runbook, load_runbook
 from collector.inventory import load_inventory
-from tests.peers import require_binary
-from tests.sshd import Sshd, keygen
+from tests.support.peers import require_binary
+from tests.support.sshd import Sshd, keygen
 
 pytestmark = pytest.mark.bench
 

@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 
 from agent.modules.probe.module import ProbeModule
-from tests.peers import LOOPBACK, Process, free_port, http_get, require_binary, wait_for
-from tests.probe.helpers import load_probe_config, registry_of, value
+from tests.support.paths import ROOT
+from tests.support.peers import LOOPBACK, Process, free_port, http_get, require_binary, wait_for
+from tests.support.probe_peers import load_probe_config, registry_of, value
 
 pytestmark = pytest.mark.bench
 
@@ -44,7 +45,7 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("target")
     port = free_port()
-    script = Path(__file__).with_name("http_target.py")
+    script = ROOT / "tests" / "support" / "http_target.py"
     with Process([sys.executable, str(script), str(port)], workdir / "target.log"):
         url = f"http://{LOOPBACK}:{port}/"
         wait_for(lambda: http_get(url)[0] == 200, 15, what="benchmark HTTP target")

@@ -15,7 +15,7 @@ import pytest
 
 from collector.inventory import load_inventory
 from collector.render.output import RenderOptions, read_rules, render, write_files
-from tests.peers import VENV_BIN, require_binary
+from tests.support.peers import VENV_BIN, require_binary
 
 ROOT = Path(__file__).parents[2]
 PROVINCE = ROOT / "configs/inventory/thanh-hoa.yml"

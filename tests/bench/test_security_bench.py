@@ -27,8 +27,8 @@ from agent.modules.security.config import (
 from agent.modules.security.config import SecurityConfig as Config
 from agent.modules.security.module import SecurityModule
 from common.units import Duration
-from tests.peers import LOOPBACK, require_binary
-from tests.tlsfiles import make_tls_files
+from tests.support.peers import LOOPBACK, require_binary
+from tests.support.tlsfiles import make_tls_files
 
 pytestmark = pytest.mark.bench
 
