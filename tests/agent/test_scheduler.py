@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent.modules.base import MetricSpec
 from agent.scheduler import ModuleRun, Scheduler
 from tests.support.peers import wait_for
+from tests.support.samples import maybe_value
 
 VALUE = MetricSpec("test_value", "gauge", "A test value.", ("source",))
 
@@ -97,11 +98,6 @@ def samples(scheduler: Scheduler) -> dict[tuple[str, tuple[tuple[str, str], ...]
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def value(scheduler: Scheduler, name: str, **labels: str) -> float | None:
-    key = (name, tuple(sorted({"commune": "16318", **labels}.items())))
-    return samples(scheduler).get(key)
-
-
 def test_failing_and_timed_out_modules_are_reported_others_continue() -> None:
     counting, hanging, slow = Counting(), Hanging(), SlowAsync()
     runs = [ModuleRun("counting", counting, 0.05, 1.0), ModuleRun("hanging", hanging, 0.1, 0.2),
@@ -111,19 +107,19 @@ def test_failing_and_timed_out_modules_are_reported_others_continue() -> None:
     try:
         wait_for(lambda: scheduler.ready and counting.calls >= 10, 10,
                  what="every module to run once while counting keeps going")
-        assert value(scheduler, "commune_module_up", module="counting") == 1
+        assert maybe_value(scheduler, "commune_module_up", module="counting") == 1
         for name in ("hanging", "slow_async", "failing"):
-            assert value(scheduler, "commune_module_up", module=name) == 0
-            errors = value(scheduler, "commune_module_errors_total", module=name)
+            assert maybe_value(scheduler, "commune_module_up", module=name) == 0
+            errors = maybe_value(scheduler, "commune_module_errors_total", module=name)
             assert errors is not None and errors >= 1
-        assert value(scheduler, "test_value", source="counting") is not None
-        assert value(scheduler, "test_value", source="hanging") is None  # no stale data
+        assert maybe_value(scheduler, "test_value", source="counting") is not None
+        assert maybe_value(scheduler, "test_value", source="hanging") is None  # no stale data
         assert slow.cancelled >= 1
         # The hung thread is not started again while it is still running.
         time.sleep(0.5)
         assert hanging.calls == 1
         hanging.release.set()
-        wait_for(lambda: value(scheduler, "commune_module_up", module="hanging") == 1, 5,
+        wait_for(lambda: maybe_value(scheduler, "commune_module_up", module="hanging") == 1, 5,
                  what="the hanging module to recover")
         assert hanging.calls >= 2
     finally:

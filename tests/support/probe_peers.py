@@ -13,7 +13,7 @@ import ssl
 import textwrap
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,32 +27,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import Metric
 
 from agent.modules.probe.config import ProbeConfig
 from agent.modules.probe.module import ProbeModule
 from common.schema import load_yaml
 from tests.support.peers import LOOPBACK
-
-
-class _Families:
-    def __init__(self, families: Iterable[Metric]) -> None:
-        self.families = list(families)
-
-    def collect(self) -> Iterable[Metric]:
-        return self.families
+from tests.support.samples import registry_of
 
 
 def load_probe_config(text: str, base_dir: Path | None = None) -> ProbeConfig:
     """Load a ``modules.probe`` mapping (as YAML text) into its config."""
     return load_yaml(ProbeConfig, textwrap.dedent(text), "agent.yml", base_dir)
-
-
-def registry_of(families: Iterable[Metric]) -> CollectorRegistry:
-    """A fresh registry holding ``families``."""
-    registry = CollectorRegistry()
-    registry.register(_Families(families))
-    return registry
 
 
 def collect(module: ProbeModule) -> CollectorRegistry:
@@ -63,12 +48,6 @@ def collect(module: ProbeModule) -> CollectorRegistry:
 def probe(text: str, base_dir: Path | None = None) -> CollectorRegistry:
     """Load the YAML, build the module, collect once."""
     return collect(ProbeModule(load_probe_config(text, base_dir)))
-
-
-def value(registry: CollectorRegistry, name: str, target: str, kind: str,
-          **labels: str) -> float | None:
-    """A sample of ``target``."""
-    return registry.get_sample_value(name, {"target": target, "kind": kind, **labels})
 
 
 def reasons(registry: CollectorRegistry, target: str) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-from collections.abc import Iterable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -13,14 +12,7 @@ from prometheus_client.core import Metric
 from agent.config import load_config
 from agent.modules.snmp.config import SnmpConfig
 from agent.modules.snmp.module import SnmpModule
-
-
-class _Once:
-    def __init__(self, families: Iterable[Metric]) -> None:
-        self.families = list(families)
-
-    def collect(self) -> Iterable[Metric]:
-        return self.families
+from tests.support.samples import registry_of
 
 
 def snmp_config(tmp_path: Path, devices_yaml: str) -> SnmpConfig:
@@ -44,9 +36,7 @@ def collect(config: SnmpConfig, times: int = 1) -> CollectorRegistry:
         finally:
             module.close()
 
-    registry = CollectorRegistry()
-    registry.register(_Once(asyncio.run(run())))
-    return registry
+    return registry_of(asyncio.run(run()))
 
 
 def samples(registry: CollectorRegistry, name: str) -> list[tuple[dict[str, str], float]]:
@@ -54,9 +44,3 @@ def samples(registry: CollectorRegistry, name: str) -> list[tuple[dict[str, str]
     return [(dict(s.labels), s.value) for family in registry.collect()
             for s in family.samples if s.name == name]
 
-
-def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    """The value of one series; fails the test when it is absent."""
-    got = registry.get_sample_value(name, labels)
-    assert got is not None, f"no series {name}{labels}"
-    return got

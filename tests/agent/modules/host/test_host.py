@@ -17,6 +17,7 @@ from agent.modules.base import MetricSpec
 from agent.modules.host import HostModule, parse_meminfo
 from agent.modules.host_config import HostConfig
 from tests.support.paths import FIXTURES, ROOT
+from tests.support.samples import value
 
 FIXTURE_PROC = FIXTURES / "proc"
 STANDARD_PREFIXES = ("node_", "probe_", "process_", "if", "sys", "hr", "ucd", "la", "mem", "ss",
@@ -25,15 +26,6 @@ STANDARD_PREFIXES = ("node_", "probe_", "process_", "if", "sys", "hr", "ucd", "l
 
 def collect(module: HostModule) -> dict[str, Metric]:
     return {family.name: family for family in module.collect()}
-
-
-def value(families: dict[str, Metric], name: str, **labels: str) -> float:
-    for family in families.values():
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v
-                                           for k, v in labels.items()):
-                return float(sample.value)
-    raise KeyError(f"{name}{labels} not collected")
 
 
 def test_meminfo_names_as_node_exporter() -> None:

@@ -16,6 +16,7 @@ from agent.modules.logs.config import LogFile, LogsConfig, Route
 from agent.modules.logs.detect import KINDS
 from agent.modules.logs.module import METRICS, LogsModule
 from tests.support.log_lines import BASE_TIME, combined, common
+from tests.support.samples import value
 
 ROUTES = (Route("dossier", "^/dossier/"), Route("search", "^/api/search$"))
 
@@ -34,13 +35,6 @@ def module(path: Path, clock: Clock | None = None, **options: object) -> LogsMod
     file = LogFile(name="portal", path=str(path), from_start=True, routes=ROUTES,
                    **options)  # type: ignore[arg-type]
     return LogsModule(LogsConfig((file,)), clock=clock or Clock())
-
-
-def value(families: list[Metric], name: str, **labels: str) -> float:
-    found = [s.value for f in families for s in f.samples
-             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
-    assert len(found) == 1, f"{name}{labels}: {len(found)} samples"
-    return float(found[0])
 
 
 def samples(families: list[Metric], name: str) -> list[dict[str, str]]:

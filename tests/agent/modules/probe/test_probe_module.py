@@ -27,8 +27,8 @@ from tests.support.probe_peers import (
     make_pki,
     reasons,
     server_context,
-    value,
 )
+from tests.support.samples import value
 
 
 def test_registered_and_metrics_declared() -> None:
@@ -51,8 +51,8 @@ def test_targets_are_probed_concurrently() -> None:
                             for i in range(parties))
         reg = collect(ProbeModule(load_probe_config(f"targets:\n{targets}\n")))
     for i in range(parties):
-        assert value(reg, "probe_success", f"t{i}", "http") == 1, i
-        assert value(reg, "probe_http_status_code", f"t{i}", "http") == 200
+        assert value(reg, "probe_success", target=f"t{i}", kind="http") == 1, i
+        assert value(reg, "probe_http_status_code", target=f"t{i}", kind="http") == 200
 
 
 def test_a_timed_out_target_does_not_hold_the_others() -> None:
@@ -65,7 +65,7 @@ def test_a_timed_out_target_does_not_hold_the_others() -> None:
         """)))
         server.barrier.abort()
     assert reasons(reg, "hung") == ["timeout"]
-    assert value(reg, "probe_success", "fine", "http") == 1
+    assert value(reg, "probe_success", target="fine", kind="http") == 1
 
 
 class _Broken:

@@ -40,10 +40,9 @@ from tests.support.probe_peers import (
     make_pki,
     probe,
     reasons,
-    registry_of,
     server_context,
-    value,
 )
+from tests.support.samples import registry_of, value
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +64,10 @@ def test_tcp_open_and_closed_port() -> None:
                   query_response: [{{expect: "^SSH-"}}]}}
         """)
         wait_for(lambda: b"QUIT\r\n" in got, 5, what="QUIT line at the server")
-    assert value(reg, "probe_success", "smtp", "tcp") == 1
-    assert (value(reg, "commune_probe_connect_duration_seconds", "smtp", "tcp") or -1) >= 0
-    assert value(reg, "probe_success", "closed", "tcp") == 0
+    assert value(reg, "probe_success", target="smtp", kind="tcp") == 1
+    assert (value(reg, "commune_probe_connect_duration_seconds", target="smtp",
+                  kind="tcp") or -1) >= 0
+    assert value(reg, "probe_success", target="closed", kind="tcp") == 0
     assert reasons(reg, "closed") == ["connect"]
     assert reasons(reg, "wrong-banner") == ["content"]
 
@@ -80,8 +80,8 @@ def test_tcp_tls_reports_expiry_and_verifies(pki: Pki) -> None:
                   ca_file: "{pki.ca_file}", query_response: [{{expect: "^220"}}]}}
               - {{name: unverified, kind: tcp, host: 127.0.0.1, port: {port}, tls: true}}
         """)
-    assert value(reg, "probe_success", "smtps", "tcp") == 1
-    assert value(reg, "probe_ssl_last_chain_expiry_timestamp_seconds", "smtps", "tcp") \
+    assert value(reg, "probe_success", target="smtps", kind="tcp") == 1
+    assert value(reg, "probe_ssl_last_chain_expiry_timestamp_seconds", target="smtps", kind="tcp") \
         == pki.leaf_not_after
     assert reasons(reg, "unverified") == ["tls"]
 
@@ -96,7 +96,7 @@ def test_tcp_expect_closed() -> None:
                   expect_closed: true}}
         """)
     assert reasons(reg, "telnet-open") == ["status"]
-    assert value(reg, "probe_success", "telnet-closed", "tcp") == 1
+    assert value(reg, "probe_success", target="telnet-closed", kind="tcp") == 1
 
 
 def test_h323_connect() -> None:
@@ -106,7 +106,7 @@ def test_h323_connect() -> None:
               - {{name: mcu, kind: h323, host: 127.0.0.1, port: {port}}}
               - {{name: vc-off, kind: h323, host: 127.0.0.1, port: {free_port()}}}
         """)
-    assert value(reg, "probe_success", "mcu", "h323") == 1
+    assert value(reg, "probe_success", target="mcu", kind="h323") == 1
     assert reasons(reg, "vc-off") == ["connect"]
 
 
@@ -138,16 +138,16 @@ def test_dns_against_a_local_server() -> None:
             assert server.queries == 6
     finally:
         silent.close()
-    assert value(reg, "probe_success", "portal", "dns") == 1
-    assert value(reg, "probe_dns_answer_rrs", "portal", "dns") == 1
-    assert value(reg, "commune_probe_dns_rcode", "portal", "dns") == 0
-    assert (value(reg, "probe_dns_lookup_time_seconds", "portal", "dns") or -1) > 0
-    assert value(reg, "probe_dns_answer_rrs", "multi", "dns") == 2
-    assert value(reg, "probe_success", "txt", "dns") == 1
-    assert value(reg, "probe_success", "nx", "dns") == 0
-    assert value(reg, "commune_probe_dns_rcode", "nx", "dns") == 3
+    assert value(reg, "probe_success", target="portal", kind="dns") == 1
+    assert value(reg, "probe_dns_answer_rrs", target="portal", kind="dns") == 1
+    assert value(reg, "commune_probe_dns_rcode", target="portal", kind="dns") == 0
+    assert (value(reg, "probe_dns_lookup_time_seconds", target="portal", kind="dns") or -1) > 0
+    assert value(reg, "probe_dns_answer_rrs", target="multi", kind="dns") == 2
+    assert value(reg, "probe_success", target="txt", kind="dns") == 1
+    assert value(reg, "probe_success", target="nx", kind="dns") == 0
+    assert value(reg, "commune_probe_dns_rcode", target="nx", kind="dns") == 3
     assert reasons(reg, "nx") == ["dns"]
-    assert value(reg, "probe_success", "nx-ok", "dns") == 1
+    assert value(reg, "probe_success", target="nx-ok", kind="dns") == 1
     assert reasons(reg, "nodata") == ["dns"]
     assert reasons(reg, "silent") == ["timeout"]
 
@@ -194,15 +194,15 @@ def test_sip_options_against_sipp_udp_and_tcp(tmp_path: Path) -> None:
             """)
     finally:
         silent.close()
-    assert value(reg, "probe_success", "vc-udp", "sip") == 1
-    assert value(reg, "commune_probe_sip_status_code", "vc-udp", "sip") == 200
-    assert (value(reg, "commune_probe_sip_rtt_seconds", "vc-udp", "sip") or -1) > 0
-    assert value(reg, "probe_success", "vc-tcp", "sip") == 1
-    assert value(reg, "commune_probe_sip_status_code", "vc-tcp", "sip") == 200
+    assert value(reg, "probe_success", target="vc-udp", kind="sip") == 1
+    assert value(reg, "commune_probe_sip_status_code", target="vc-udp", kind="sip") == 200
+    assert (value(reg, "commune_probe_sip_rtt_seconds", target="vc-udp", kind="sip") or -1) > 0
+    assert value(reg, "probe_success", target="vc-tcp", kind="sip") == 1
+    assert value(reg, "commune_probe_sip_status_code", target="vc-tcp", kind="sip") == 200
     assert reasons(reg, "vc-picky") == ["status"]
-    assert value(reg, "probe_success", "vc-silent", "sip") == 0
+    assert value(reg, "probe_success", target="vc-silent", kind="sip") == 0
     assert reasons(reg, "vc-silent") == ["timeout"]
-    assert value(reg, "commune_probe_sip_status_code", "vc-silent", "sip") == 0
+    assert value(reg, "commune_probe_sip_status_code", target="vc-silent", kind="sip") == 0
     assert reasons(reg, "vc-closed") == ["connect"]
 
 
@@ -236,9 +236,10 @@ def test_sip_over_tls(pki: Pki) -> None:
         return families
 
     reg = registry_of(asyncio.run(run()))
-    assert value(reg, "probe_success", "vc-tls", "sip") == 1  # any final answer: alive
-    assert value(reg, "commune_probe_sip_status_code", "vc-tls", "sip") == 405
-    assert value(reg, "probe_ssl_last_chain_expiry_timestamp_seconds", "vc-tls", "sip") \
+    assert value(reg, "probe_success", target="vc-tls", kind="sip") == 1  # any final answer: alive
+    assert value(reg, "commune_probe_sip_status_code", target="vc-tls", kind="sip") == 405
+    assert value(reg, "probe_ssl_last_chain_expiry_timestamp_seconds", target="vc-tls",
+                 kind="sip") \
         == pki.leaf_not_after
     assert reasons(reg, "vc-tls-unverified") == ["tls"]
 
@@ -250,27 +251,29 @@ def test_icmp_burst_to_loopback() -> None:
         targets:
           - {name: lo, kind: icmp, host: 127.0.0.1, count: 5, interval: 20ms}
     """)
-    assert value(reg, "probe_success", "lo", "icmp") == 1
-    assert value(reg, "commune_probe_icmp_packet_loss_ratio", "lo", "icmp") == 0
-    assert value(reg, "commune_probe_icmp_packets_sent", "lo", "icmp") == 5
-    rtt = {s: value(reg, "commune_probe_icmp_rtt_seconds", "lo", "icmp", stat=s)
+    assert value(reg, "probe_success", target="lo", kind="icmp") == 1
+    assert value(reg, "commune_probe_icmp_packet_loss_ratio", target="lo", kind="icmp") == 0
+    assert value(reg, "commune_probe_icmp_packets_sent", target="lo", kind="icmp") == 5
+    rtt = {s: value(reg, "commune_probe_icmp_rtt_seconds", target="lo", kind="icmp", stat=s)
            for s in ("min", "avg", "max")}
     assert rtt["min"] is not None and rtt["avg"] is not None and rtt["max"] is not None
     assert 0 < rtt["min"] <= rtt["avg"] <= rtt["max"]
-    assert (value(reg, "commune_probe_icmp_jitter_seconds", "lo", "icmp") or -1) >= 0
+    assert (value(reg, "commune_probe_icmp_jitter_seconds", target="lo", kind="icmp") or -1) >= 0
 
 
 _UNPRIVILEGED_SCRIPT = """
 import asyncio, json
 from agent.modules.probe.icmp import icmp_privileged
 from agent.modules.probe.module import ProbeModule
-from tests.support.probe_peers import collect, load_probe_config, value
+from tests.support.probe_peers import collect, load_probe_config
+from tests.support.samples import maybe_value
 module = ProbeModule(load_probe_config(
     "targets: [{name: lo, kind: icmp, host: 127.0.0.1, count: 3, interval: 20ms}]"))
 reg = collect(module)
+lo = {"target": "lo", "kind": "icmp"}
 print(json.dumps({"privileged": icmp_privileged(),
-                  "success": value(reg, "probe_success", "lo", "icmp"),
-                  "loss": value(reg, "commune_probe_icmp_packet_loss_ratio", "lo", "icmp")}))
+                  "success": maybe_value(reg, "probe_success", **lo),
+                  "loss": maybe_value(reg, "commune_probe_icmp_packet_loss_ratio", **lo)}))
 """
 
 
@@ -308,7 +311,7 @@ def test_icmp_mode_falls_back_to_raw_then_names_the_sysctl() -> None:
           - {name: lo, kind: icmp, host: 127.0.0.1, count: 2, interval: 20ms}
     """), icmp_mode=denied)
     reg = collect(module)
-    assert value(reg, "probe_success", "lo", "icmp") == 0
+    assert value(reg, "probe_success", target="lo", kind="icmp") == 0
     assert reasons(reg, "lo") == ["connect"]
     assert "ping_group_range" in NO_ICMP and "CAP_NET_RAW" in NO_ICMP
 
@@ -325,10 +328,10 @@ def test_path_to_loopback() -> None:
         targets:
           - {name: to-portal, kind: path, host: 127.0.0.1, count: 2, max_hops: 5}
     """)
-    assert value(reg, "probe_success", "to-portal", "path") == 1
-    assert value(reg, "commune_probe_path_hops", "to-portal", "path") == 1
-    assert value(reg, "commune_probe_path_first_bad_hop", "to-portal", "path") == 0
-    assert value(reg, "commune_probe_path_hop_loss_ratio", "to-portal", "path", hop="1",
+    assert value(reg, "probe_success", target="to-portal", kind="path") == 1
+    assert value(reg, "commune_probe_path_hops", target="to-portal", kind="path") == 1
+    assert value(reg, "commune_probe_path_first_bad_hop", target="to-portal", kind="path") == 0
+    assert value(reg, "commune_probe_path_hop_loss_ratio", target="to-portal", kind="path", hop="1",
                  address="127.0.0.1") == 0
 
 

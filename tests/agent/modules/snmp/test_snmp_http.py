@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.peers import free_port
-from tests.support.snmp_collect import collect, samples, snmp_config, value
+from tests.support.samples import value
+from tests.support.snmp_collect import collect, samples, snmp_config
 from tests.support.snmp_peers import FIXTURES, RecordedHttp, self_signed_cert
 
 HTTP = FIXTURES / "http"

@@ -14,7 +14,8 @@ import pytest
 
 from agent.config import load_config
 from agent.scheduler import build_scheduler
-from tests.support.snmp_collect import collect, samples, snmp_config, value
+from tests.support.samples import value
+from tests.support.snmp_collect import collect, samples, snmp_config
 from tests.support.snmp_peers import (
     COMMUNITY,
     V3_AUTH,

@@ -10,7 +10,8 @@ import pytest
 import snmpsim
 
 from agent.modules.snmp.definitions import Definition, load_definitions
-from tests.support.snmp_collect import collect, samples, snmp_config, value
+from tests.support.samples import value
+from tests.support.snmp_collect import collect, samples, snmp_config
 from tests.support.snmp_peers import SNMPREC, Snmpsim, silent_udp
 
 SHIPPED_LINUX = Path(snmpsim.__file__).parent / "data" / "recorded" / "linux-full-walk.snmprec"
