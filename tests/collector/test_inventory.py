@@ -15,32 +15,18 @@ from collector.inventory import (
     UnknownCommune,
     load_inventory,
 )
+from tests.support.inventory import HAC_THANH, Commune, Node, inventory_yaml
 from tests.support.paths import ROOT
 
-GOOD = """
-province: {code: "38", name: "Thanh Hóa"}
-defaults: {agent_port: 9810, ssh_port: 2222, ssh_user: diag}
-province_targets:
-  - {name: tthc-portal, kind: http, url: "https://portal.example/"}
-  - {name: tthc-db, kind: tcp, host: db.example, port: 5432}
-communes:
-  - code: "14797"
-    name: "Phường Hạc Thành"
-    type: phường
-    terrain: lowland
-    group: "Thành phố Thanh Hóa"
-    nodes:
-      - {name: lan-1, role: lan-node, mode: scrape, address: "127.0.0.1:9811"}
-      - {name: vc-1, role: vc, mode: scrape, address: "127.0.0.1", ssh: "127.0.0.2:22",
-         ssh_user: root}
-  - code: 16318
-    name: "Xã Mường Lát"
-    type: xã
-    terrain: mountain
-    group: "Huyện Mường Lát"
-    nodes:
-      - {name: lan-1, role: lan-node, mode: push}
-"""
+GOOD = inventory_yaml(
+    [HAC_THANH.with_nodes(
+        Node("lan-1", mode="scrape", address="127.0.0.1:9811"),
+        Node("vc-1", role="vc", mode="scrape", address="127.0.0.1", ssh="127.0.0.2:22",
+             ssh_user="root")),
+     Commune(16318, "Xã Mường Lát", "xã", "mountain", "Huyện Mường Lát", (Node("lan-1"),))],
+    defaults={"agent_port": 9810, "ssh_port": 2222, "ssh_user": "diag"},
+    targets=[{"name": "tthc-portal", "kind": "http", "url": "https://portal.example/"},
+             {"name": "tthc-db", "kind": "tcp", "host": "db.example", "port": 5432}])
 
 
 def write(tmp_path: Path, text: str, name: str = "inv.yml") -> Path:

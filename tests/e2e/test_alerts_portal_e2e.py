@@ -33,6 +33,7 @@ import yaml
 from tests.support.agent_process import Agent
 from tests.support.alert_peers import Webhook, scaled, serving
 from tests.support.alertmanager_peer import Alertmanager
+from tests.support.inventory import Commune, Node, inventory_yaml
 from tests.support.paths import ROOT
 from tests.support.peers import LOOPBACK, Prometheus, free_port, http_get, wait_for
 
@@ -58,14 +59,11 @@ def _agent_config(code: str, portal_url: str) -> str:
 
 
 def _inventory(agents: dict[str, Agent], portal_url: str) -> str:
-    communes = [{"code": code, "name": name, "type": "phường", "terrain": "lowland",
-                 "group": region, "nodes": [{"name": "lan-1", "role": "lan-node",
-                                             "mode": "scrape", "address": agents[code].address}]}
-                for code, (name, region) in COMMUNES.items()]
-    return yaml.safe_dump({
-        "province": {"code": "38", "name": "Thanh Hóa"},
-        "province_targets": [{"name": "tthc-portal", "kind": "http", "url": portal_url}],
-        "communes": communes}, allow_unicode=True)
+    communes = [Commune(code, name, "phường", "lowland", region, (
+        Node("lan-1", mode="scrape", address=agents[code].address),))
+        for code, (name, region) in COMMUNES.items()]
+    return inventory_yaml(communes, targets=[
+        {"name": "tthc-portal", "kind": "http", "url": portal_url}])
 
 
 def _render(workdir: Path, am_port: int, webhook_url: str) -> Path:

@@ -16,23 +16,13 @@ from typing import Any
 
 from tests.support.agent_process import Agent
 from tests.support.alert_peers import RULES, scaled
+from tests.support.inventory import HAC_THANH, Node, inventory_yaml
 from tests.support.peers import VENV_BIN, Prometheus, http_get, wait_for
 from tests.support.push_peers import Gateway, NodeToken, write_gateway_config
 
 COMMUNE = "14797"
 PUSHER = NodeToken.new(COMMUNE, "lan-1")
-INVENTORY = f"""\
-province: {{code: "38", name: "Thanh Hóa"}}
-communes:
-  - code: "{COMMUNE}"
-    name: "Phường Hạc Thành"
-    type: phường
-    terrain: lowland
-    group: "Thành phố Thanh Hóa"
-    nodes:
-      - {{name: lan-1, role: lan-node, mode: push}}
-      - {{name: vc-1, role: vc, mode: push}}
-"""
+INVENTORY = inventory_yaml([HAC_THANH.with_nodes(Node("lan-1"), Node("vc-1", role="vc"))])
 # The heartbeat-age thresholds are plain seconds (120 lowland, 300 mountain), which scaled()
 # leaves alone; divide them too so the alert can fire within seconds.
 AGE_THRESHOLD = re.compile(r"(heartbeat:age_seconds\{[^}]*\} > )(\d+)")

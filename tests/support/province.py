@@ -6,31 +6,16 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-INVENTORY = """\
-# Test inventory: two communes on loopback.
-province: {code: "38", name: "Thanh Hóa"}
-defaults: {agent_port: 9810, ssh_port: 22, ssh_user: commune-diag}
+from tests.support.inventory import HAC_THANH, Commune, Node, inventory_yaml
 
-communes:
-  # A mountain commune with one node already.
-  - code: "16318"
-    name: "Xã Thử Nghiệm"
-    type: xã
-    terrain: mountain
-    group: "Huyện Thử"
-    nodes:
-      - {name: lan-1, role: lan-node, mode: push}   # the office PC
-  - code: "14797"
-    name: "Phường Hạc Thành"
-    type: phường
-    terrain: lowland
-    group: "Thành phố Thanh Hóa"
-    nodes:
-      - name: lan-1
-        role: lan-node
-        mode: push
-# end of communes
-"""
+THU_NGHIEM = Commune("16318", "Xã Thử Nghiệm", "xã", "mountain", "Huyện Thử",
+                     comment="A mountain commune with one node already.")
+# Comments and both node styles: enroll and revoke must keep what a person wrote.
+INVENTORY = inventory_yaml(
+    [THU_NGHIEM.with_nodes(Node("lan-1", comment="the office PC")),
+     HAC_THANH.with_nodes(Node("lan-1", block=True))],
+    defaults={"agent_port": 9810, "ssh_port": 22, "ssh_user": "commune-diag"},
+    comment="Test inventory: two communes on loopback.", end_comment="end of communes")
 
 
 @dataclass(frozen=True)

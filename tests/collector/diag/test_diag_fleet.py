@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from collector.diag.report import Progress
 from collector.diag.runner import HostResult, Target
 from tests.support.diag import RUNBOOKS, WRONG_KEY_ADDRESS
+from tests.support.inventory import Commune, Node, inventory_yaml
 from tests.support.paths import ROOT
 from tests.support.peers import wait_for
 from tests.support.sshd import Sshd
@@ -25,19 +26,15 @@ from tests.support.sshd import Sshd
 def write_inventory(path: Path, sshd: Sshd, count: int, wrong_key_at: int | None = None,
                     without_ssh_at: int | None = None) -> Path:
     """An inventory of ``count`` communes whose lan-1 nodes are all the same loopback sshd."""
-    lines = ['province: {code: "38", name: "Thanh Hóa"}',
-             f"defaults: {{ssh_user: {sshd.user}}}",
-             "province_targets:",
-             '  - {name: vc-sip, kind: sip, host: "127.0.0.1", port: 5060}',
-             "communes:"]
+    communes = []
     for i in range(count):
         address = WRONG_KEY_ADDRESS if i == wrong_key_at else f"127.0.0.{1 + i % 3}"
-        ssh = "" if i == without_ssh_at else f', ssh: "{address}:{sshd.port}"'
-        lines += [f'  - code: "{10000 + i}"', f'    name: "Xã Thử {i}"', "    type: xã",
-                  "    terrain: mountain", '    group: "Huyện Thử"', "    nodes:",
-                  f"      - {{name: lan-1, role: lan-node, mode: push{ssh}}}",
-                  '      - {name: vc-1, role: vc, mode: push, ssh: "127.0.0.9:22"}']
-    path.write_text("\n".join(lines) + "\n")
+        ssh = None if i == without_ssh_at else f"{address}:{sshd.port}"
+        communes.append(Commune(f"{10000 + i}", f"Xã Thử {i}", "xã", "mountain", "Huyện Thử", (
+            Node("lan-1", ssh=ssh), Node("vc-1", role="vc", ssh="127.0.0.9:22"))))
+    path.write_text(inventory_yaml(
+        communes, defaults={"ssh_user": sshd.user},
+        targets=[{"name": "vc-sip", "kind": "sip", "host": "127.0.0.1", "port": 5060}]))
     return path
 
 

@@ -18,23 +18,14 @@ from collector.gateway.http import GatewayServer
 from collector.gateway.ingest import Relabeler, inventory_labels
 from common import remote_write
 from common.schema import HostPort
+from tests.support.inventory import HAC_THANH, Node, inventory_yaml
 from tests.support.peers import LOOPBACK, Prometheus, http_get, wait_for
 from tests.support.push_peers import NodeToken, write_gateway_config
 
 TOKEN = NodeToken.new("14797")
 # A real inventory (collector/inventory.py loads it), loopback addresses only.
-LOOPBACK_INVENTORY = """\
-province: {code: "38", name: "Thanh Hóa"}
-communes:
-  - code: "14797"
-    name: "Phường Hạc Thành"
-    type: phường
-    terrain: lowland
-    group: "Thành phố Thanh Hóa"
-    nodes:
-      - {name: lan-1, role: lan-node, mode: push}
-      - {name: vc-1, role: vc, mode: scrape, address: "127.0.0.1:9810"}
-"""
+LOOPBACK_INVENTORY = inventory_yaml([HAC_THANH.with_nodes(
+    Node("lan-1"), Node("vc-1", role="vc", mode="scrape", address="127.0.0.1:9810"))])
 OTHER = NodeToken.new("16318", "vc-1")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from collector.inventory import load_inventory
 from collector.render.output import INVENTORY_METRIC, RenderOptions, render, write_files
 from tests.support.agent_process import Agent, host_config
 from tests.support.alertmanager_peer import Alertmanager
+from tests.support.inventory import HAC_THANH, MUONG_LAT, Node, inventory_yaml
 from tests.support.paths import ROOT
 from tests.support.peers import Prometheus, free_port, require_binary, wait_for
 
@@ -34,29 +34,12 @@ groups:
 
 def small_inventory(tmp_path: Path, lan: str = "127.0.0.1:9810", vc: str = "127.0.0.1:9811",
                     reverse: bool = False, name: str = "small.yml") -> Path:
-    communes = [textwrap.dedent(f"""\
-          - code: "14797"
-            name: "Phường Hạc Thành"
-            type: phường
-            terrain: lowland
-            group: "Thành phố Thanh Hóa"
-            nodes:
-              - {{name: lan-1, role: lan-node, mode: scrape, address: "{lan}"}}
-              - {{name: lan-2, role: lan-node, mode: push}}
-        """), textwrap.dedent(f"""\
-          - code: "14845"
-            name: "Xã Mường Lát"
-            type: xã
-            terrain: mountain
-            group: "Huyện Mường Lát"
-            nodes:
-              - {{name: vc-1, role: vc, mode: scrape, address: "{vc}"}}
-        """)]
+    communes = [HAC_THANH.with_nodes(Node("lan-1", mode="scrape", address=lan), Node("lan-2")),
+                MUONG_LAT.with_nodes(Node("vc-1", role="vc", mode="scrape", address=vc))]
     if reverse:
         communes.reverse()
     path = tmp_path / name
-    path.write_text('province: {code: "38", name: "Thanh Hóa"}\ncommunes:\n'
-                    + "".join(textwrap.indent(c, "  ") for c in communes), encoding="utf-8")
+    path.write_text(inventory_yaml(communes), encoding="utf-8")
     return path
 
 
