@@ -1,4 +1,4 @@
-"""Fixtures shared by the tests of several folders."""
+"""Fixtures shared by the tests of several folders; the plugin that enforces the peer mark."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import wheelhouse
+from tests.support import peer_marker, wheelhouse
 from tests.support.peers import Prometheus
 from tests.support.province import INVENTORY, Province, gateway_yaml
 from tests.support.push_peers import PROMETHEUS_PUSH_ARGS, PROMETHEUS_PUSH_CONFIG
 from tests.support.tlsfiles import TLSFiles, make_tls_files
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Enforce the peer mark for every test and every fixture (tests/support/peer_marker.py)."""
+    if not config.pluginmanager.has_plugin("peer-marker"):
+        config.pluginmanager.register(peer_marker.PeerMarkPlugin(), "peer-marker")
 
 
 @pytest.fixture(scope="session")

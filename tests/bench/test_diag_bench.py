@@ -24,7 +24,7 @@ from tests.support.inventory import Commune, Node, inventory_yaml
 from tests.support.peers import require_binary
 from tests.support.sshd import Sshd, keygen
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.peer]
 
 REPO = Path(__file__).resolve().parents[2]
 ADDRESSES = tuple(f"127.0.0.{i}" for i in range(1, 9))

@@ -45,7 +45,7 @@ from tests.support.push_peers import (
     write_gateway_config,
 )
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.peer]
 
 NODES = 32  # concurrent agents (a province has 166 pushing at once)
 STEADY_REQUESTS = 40  # per node: one host collection each, 15 s apart

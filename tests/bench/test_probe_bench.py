@@ -30,7 +30,7 @@ from tests.support.peers import LOOPBACK, Process, free_port, http_get, require_
 from tests.support.probe_peers import load_probe_config
 from tests.support.samples import maybe_value, registry_of
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.peer]
 
 ROUNDS = 300
 WARMUP = 20

@@ -32,6 +32,7 @@ def _median(fn: object, runs: int = 20) -> float:
 
 
 @pytest.mark.bench
+@pytest.mark.peer
 def test_render_province(tmp_path: Path) -> None:
     options = RenderOptions()
     rules = read_rules(ROOT / "configs/prometheus/rules")

@@ -71,6 +71,7 @@ def _backfill(fleet: list[Commune], now: float, data: Path, work: Path) -> None:
 
 
 @pytest.mark.bench
+@pytest.mark.peer
 def test_rule_evaluation_for_the_province(tmp_path: Path) -> None:
     fleet = _fleet()
     assert len(fleet) == 166

@@ -23,7 +23,7 @@ from tests.support.peers import LOOPBACK, Process, free_port, http_get, require_
 from tests.support.snmp_collect import snmp_config
 from tests.support.snmp_peers import COMMUNITY, SNMPREC, Snmpd, Snmpsim, snmp_tool
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.peer]
 
 ROUNDS = 30
 MAX_REPETITIONS = 25

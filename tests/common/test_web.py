@@ -37,6 +37,7 @@ def test_metrics_health_ready_and_gzip(tmp_path: Path) -> None:
         assert http_get(f"{agent.url}/nope")[0] == 404
 
 
+@pytest.mark.peer
 def test_exposition_passes_promtool(tmp_path: Path) -> None:
     with Agent(tmp_path) as agent:
         body = http_get(f"{agent.url}/metrics")[1]
@@ -51,6 +52,7 @@ def test_exposition_passes_promtool(tmp_path: Path) -> None:
     assert others == []
 
 
+@pytest.mark.peer
 def test_tls_and_basic_auth_with_a_real_client(tmp_path: Path, tls: TLSFiles) -> None:
     config = web_config(tmp_path, tls)
     with Agent(tmp_path, args=["--web.config.file", str(config)], scheme="https",

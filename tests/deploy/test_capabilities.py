@@ -6,8 +6,12 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support.installer import Installed, install, tree, uninstall
-from tests.support.peers import free_port
+from tests.support.peers import free_port, require_binary
+
+pytestmark = pytest.mark.peer
 
 CONFIG = """\
 commune: "16318"
@@ -41,8 +45,8 @@ def test_cap_net_raw_only_with_an_icmp_probe(tmp_path: Path, wheels: Path):
                             tmp_path, port=port)
         assert installed.returncode == 0, installed.output
         assert _caps(installed.unit) == ("CAP_NET_RAW", ["AmbientCapabilities=CAP_NET_RAW"])
-        verified = subprocess.run(["systemd-analyze", "verify", str(installed.unit)],
-                                  capture_output=True, text=True, timeout=60)
+        verified = subprocess.run([require_binary("systemd-analyze"), "verify",
+                                   str(installed.unit)], capture_output=True, text=True, timeout=60)
         assert verified.returncode == 0 and installed.unit.name not in verified.stderr, (
             verified.stderr)
         installed.stop()

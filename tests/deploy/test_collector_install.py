@@ -7,10 +7,20 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from collector.cli import main
 from tests.support.alertmanager_peer import Alertmanager
 from tests.support.installer import ROOT, tree
-from tests.support.peers import LOOPBACK, Process, Prometheus, free_port, http_get, wait_for
+from tests.support.peers import (
+    LOOPBACK,
+    Process,
+    Prometheus,
+    free_port,
+    http_get,
+    require_binary,
+    wait_for,
+)
 from tests.support.province import INVENTORY
 from tests.support.push_peers import PROMETHEUS_PUSH_ARGS, PROMETHEUS_PUSH_CONFIG
 
@@ -32,6 +42,7 @@ def _exec_starts(unit: Path) -> list[list[str]]:
             if line.startswith("ExecStart=")]
 
 
+@pytest.mark.peer
 def test_collector_install_enrol_serve_render_reload_uninstall(tmp_path: Path, wheels: Path,
                                                                 capsys):
     (tmp_path / "prom").mkdir()
@@ -55,7 +66,7 @@ def test_collector_install_enrol_serve_render_reload_uninstall(tmp_path: Path, w
         inventory, gateway_file = etc / "inventory" / "thanh-hoa.yml", etc / "gateway.yml"
         assert inventory.read_text() == INVENTORY and "tokens: []" in gateway_file.read_text()
         units = [root / "etc" / "systemd" / "system" / name for name in UNITS]
-        verify = subprocess.run(["systemd-analyze", "verify", *map(str, units)],
+        verify = subprocess.run([require_binary("systemd-analyze"), "verify", *map(str, units)],
                                 capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert verify.returncode == 0, verify.stderr
         assert not any(name in verify.stderr for name in UNITS), verify.stderr

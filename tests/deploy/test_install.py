@@ -9,11 +9,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from collector.cli import main
 from common.enrolment import Enrolment
 from tests.support.installer import Installed, install, release, tree, uninstall
 from tests.support.paths import ROOT
-from tests.support.peers import LOOPBACK, Prometheus, free_port, wait_for
+from tests.support.peers import LOOPBACK, Prometheus, free_port, require_binary, wait_for
 from tests.support.province import INVENTORY, gateway_yaml
 from tests.support.push_peers import PROMETHEUS_PUSH_ARGS, PROMETHEUS_PUSH_CONFIG, Gateway
 
@@ -35,12 +37,13 @@ def _enroll(capsys, inventory: Path, gateway: Path, node: str, url: str) -> str:
 
 
 def _verify_unit(unit: Path) -> None:
-    done = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run([require_binary("systemd-analyze"), "verify", str(unit)],
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert unit.name not in done.stderr, done.stderr  # unknown keys are only warnings
 
 
+@pytest.mark.peer
 def test_enrol_install_push_reinstall_uninstall(tmp_path: Path, wheels: Path, capsys):
     prom_dir = tmp_path / "prom"
     prom_dir.mkdir()
@@ -106,6 +109,7 @@ def test_enrol_install_push_reinstall_uninstall(tmp_path: Path, wheels: Path, ca
     assert tree(root) == set()
 
 
+@pytest.mark.slow  # builds the offline wheelhouse and installs it into a venv
 def test_revoked_token_fails_the_install_with_what_to_do(tmp_path: Path, wheels: Path,
                                                          capsys):
     inventory, gateway_file = _province(tmp_path, "http://127.0.0.1:9/api/v1/write")

@@ -6,14 +6,17 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support.paths import ROOT
-from tests.support.peers import VENV_BIN
+from tests.support.peers import VENV_BIN, require_binary
 
 SYSTEMD = ROOT / "deploy" / "systemd"
 HARDENING = ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
              "CapabilityBoundingSet=\n")
 
 
+@pytest.mark.peer
 def test_collector_units_verify(tmp_path: Path):
     prefix = tmp_path / "opt" / "commune-collector"
     (prefix / "bin").mkdir(parents=True)
@@ -24,8 +27,8 @@ def test_collector_units_verify(tmp_path: Path):
         target.write_text(unit.read_text().replace("/opt/commune-collector", str(prefix)))
         units.append(target)
     assert {u.suffix for u in units} == {".service", ".path", ".timer"} and len(units) == 7
-    done = subprocess.run(["systemd-analyze", "verify", *map(str, units)], capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)
+    done = subprocess.run([require_binary("systemd-analyze"), "verify", *map(str, units)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     for unit in units:
         assert unit.name not in done.stderr, done.stderr  # unknown keys are only warnings
@@ -41,15 +44,17 @@ def test_long_running_units_are_hardened():
     assert "\n#AmbientCapabilities=CAP_NET_RAW\n" in agent  # enabled by the installer for ICMP
 
 
+@pytest.mark.peer
 def test_a_bad_unit_is_caught(tmp_path: Path):
     """The check above can fail: a missing ExecStart binary is an error."""
     unit = tmp_path / "commune-collector-gateway.service"
     unit.write_text((SYSTEMD / unit.name).read_text())
-    done = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)
+    done = subprocess.run([require_binary("systemd-analyze"), "verify", str(unit)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode != 0 and "/opt/commune-collector/bin/commune-collector" in done.stderr
 
 
+@pytest.mark.peer
 def test_exposure_of_the_long_running_units_is_low(tmp_path: Path):
     """systemd's own hardening score (0 = fully locked down, 10 = unprotected), offline."""
     scores = {}
@@ -61,8 +66,8 @@ def test_exposure_of_the_long_running_units_is_low(tmp_path: Path):
             (venv / "bin" / script).symlink_to(VENV_BIN / script)
         unit = tmp_path / name
         unit.write_text((SYSTEMD / name).read_text().replace(prefix, str(venv)))
-        done = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)],
-                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        done = subprocess.run([require_binary("systemd-analyze"), "security", "--offline=true",
+                               str(unit)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", done.stdout)
         assert match, done.stdout[-500:]

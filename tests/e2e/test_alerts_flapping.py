@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.alert_peers import Webhook, prometheus_and_alertmanager, scaled, serving
 from tests.support.peers import LOOPBACK, wait_for
 
@@ -84,6 +86,7 @@ def test_scaled_rules_keep_annotations() -> None:
         "for: 2s\nexpr: x[3s] > 150ms and y[6m]")
 
 
+@pytest.mark.peer
 def test_flapping_uplink_gives_one_notification(tmp_path: Path) -> None:
     webhook, exporter = Webhook(), Exporter()
     with contextlib.ExitStack() as stack:

@@ -20,8 +20,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.alert_peers import Webhook, prometheus_and_alertmanager, serving
 from tests.support.peers import LOOPBACK, wait_for
+
+pytestmark = pytest.mark.peer
 
 COMMUNES = {"14797": ("Phường Hạc Thành", "Thành phố Thanh Hóa", "lowland"),
             "16531": ("Phường Sầm Sơn", "Thành phố Sầm Sơn", "lowland"),

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.support.agent_process import Agent
@@ -36,6 +37,8 @@ from tests.support.alertmanager_peer import Alertmanager
 from tests.support.inventory import Commune, Node, inventory_yaml
 from tests.support.paths import ROOT
 from tests.support.peers import LOOPBACK, Prometheus, free_port, http_get, wait_for
+
+pytestmark = pytest.mark.peer
 
 COMMUNES = {"14797": ("Phường Hạc Thành", "Thành phố Thanh Hóa"),
             "16531": ("Phường Sầm Sơn", "Thành phố Sầm Sơn"),

@@ -15,6 +15,8 @@ from tests.support.paths import ROOT
 from tests.support.peers import Prometheus, wait_for
 from tests.support.synthetic_fleet import Commune, FleetExporter, scrape_config, serving
 
+pytestmark = pytest.mark.peer
+
 FLEET = (Commune("14797", "Phường Hạc Thành", "Thành phố Thanh Hóa", "lowland"),
          Commune("16531", "Phường Sầm Sơn", "Thành phố Sầm Sơn", "lowland"),
          Commune("14866", "Xã Mường Chanh", "Huyện Mường Lát", "mountain"))

@@ -6,8 +6,13 @@ import json
 import urllib.parse
 from pathlib import Path
 
+import pytest
+
 from tests.support.paths import ROOT
+from tests.support.peer_marker import require_peer
 from tests.support.peers import LOOPBACK, Process, free_port, http_get, wait_for
+
+pytestmark = pytest.mark.peer
 
 
 def test_demo_renders_and_runs(tmp_path: Path) -> None:
@@ -15,6 +20,7 @@ def test_demo_renders_and_runs(tmp_path: Path) -> None:
              "ALERTMANAGER_PORT": free_port(), "PUSH_AGENT_PORT": free_port(),
              "GATEWAY_PORT": free_port(), "PORTAL_PORT": free_port()}
     env = {k: str(v) for k, v in ports.items()}
+    require_peer("scripts/demo.sh (prometheus, alertmanager, openssl, curl)")
     demo = Process([str(ROOT / "scripts/demo.sh")], tmp_path / "demo.log",
                    env={**env, "DEMO_SECONDS": "120", "DEMO_DIR": str(tmp_path / "demo")})
     with demo:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.peers import Prometheus, wait_for
 from tests.support.push_peers import (
     Gateway,
@@ -15,6 +17,8 @@ from tests.support.push_peers import (
     write_gateway_config,
 )
 from tests.support.tick import read_ticks
+
+pytestmark = pytest.mark.peer
 
 OUTAGE_SAMPLES = 300  # tick samples produced while the gateway is down
 

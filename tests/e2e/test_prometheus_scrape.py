@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.agent_process import Agent, scrape_config
 from tests.support.peers import Prometheus, wait_for
 from tests.support.tlsfiles import TLSFiles
 from tests.support.web_config import PASSWORD, web_config
+
+pytestmark = pytest.mark.peer
 
 
 def test_prometheus_scrapes_agent(tmp_path: Path) -> None:

@@ -14,11 +14,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.agent_process import Agent
 from tests.support.alert_peers import RULES, scaled
 from tests.support.inventory import HAC_THANH, Node, inventory_yaml
 from tests.support.peers import VENV_BIN, Prometheus, http_get, wait_for
 from tests.support.push_peers import Gateway, NodeToken, write_gateway_config
+
+pytestmark = pytest.mark.peer
 
 COMMUNE = "14797"
 PUSHER = NodeToken.new(COMMUNE, "lan-1")

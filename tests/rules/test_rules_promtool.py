@@ -50,6 +50,7 @@ def test_there_are_rules_and_tests() -> None:
     assert len(_rules("alert")) >= 20 and len(_rules("record")) >= 20
 
 
+@pytest.mark.peer
 def test_promtool_check_rules() -> None:
     promtool = require_binary("promtool")
     out = subprocess.run([promtool, "check", "rules", *map(str, RULE_FILES)],
@@ -57,6 +58,7 @@ def test_promtool_check_rules() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+@pytest.mark.peer
 @pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda p: p.name)
 def test_promtool_test_rules(test_file: Path) -> None:
     promtool = require_binary("promtool")
@@ -66,6 +68,7 @@ def test_promtool_test_rules(test_file: Path) -> None:
     assert "SUCCESS" in out.stdout
 
 
+@pytest.mark.peer
 def test_promtool_test_rules_can_fail(tmp_path: Path) -> None:
     """A wrong expectation makes promtool fail: the unit tests are not vacuous."""
     promtool = require_binary("promtool")

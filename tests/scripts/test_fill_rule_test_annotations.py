@@ -7,8 +7,12 @@ import re
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from tests.support.paths import ROOT
 from tests.support.peers import require_binary
+
+pytestmark = pytest.mark.peer
 
 
 def _script() -> ModuleType:

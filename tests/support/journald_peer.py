@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.peers import Process, wait_for
+from tests.support.peer_marker import require_peer
+from tests.support.peers import Process, require_binary, wait_for
 
 JOURNALD = Path("/lib/systemd/systemd-journald")
 
@@ -21,6 +22,7 @@ class Journald(Process):
     """systemd-journald NAMESPACE; ``send`` writes entries through its native socket."""
 
     def __init__(self, workdir: Path) -> None:
+        require_peer(str(JOURNALD))
         if not os.access(JOURNALD, os.X_OK):
             pytest.fail(f"{JOURNALD} is missing; install the systemd package")
         self.namespace = f"cmtest{uuid.uuid4().hex[:8]}"
@@ -38,7 +40,8 @@ class Journald(Process):
 
     def entries(self, *identifiers: str) -> int:
         """How many entries of these identifiers journalctl sees in the namespace."""
-        argv = ["journalctl", f"--namespace={self.namespace}", "-o", "cat", "--no-pager", "-q"]
+        argv = [require_binary("journalctl"), f"--namespace={self.namespace}", "-o", "cat",
+                "--no-pager", "-q"]
         for identifier in identifiers:
             argv += ["-t", identifier]
         out = subprocess.run(argv, capture_output=True, text=True, check=False)

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.support.peer_marker import require_peer
+
 LOOPBACK = "127.0.0.1"
 VENV_BIN = Path(sys.executable).parent
 
@@ -41,7 +43,9 @@ def free_udp_port(host: str = LOOPBACK) -> int:
 
 
 def require_binary(name: str) -> str:
-    """The path of a peer binary installed by scripts/install-peers.sh; fail loudly if absent."""
+    """The path of a peer binary installed by scripts/install-peers.sh; fail loudly if absent,
+    or if the running test is not marked ``peer``."""
+    require_peer(name)
     path = shutil.which(name) or next(
         (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None)
     if path is None:

@@ -112,6 +112,7 @@ def test_group_batch_keeps_series_in_timestamp_order() -> None:
         assert [s.timestamp for s in ts.samples] == [1_700_000_000_000 + i for i in range(4)]
 
 
+@pytest.mark.peer
 def test_client_bound_then_delivery_counts_every_sample(tmp_path: Path,
                                                         prometheus: Prometheus) -> None:
     """Gateway down: the client spools under a tiny bound; then every kept sample arrives."""

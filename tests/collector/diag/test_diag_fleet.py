@@ -38,6 +38,7 @@ def write_inventory(path: Path, sshd: Sshd, count: int, wrong_key_at: int | None
     return path
 
 
+@pytest.mark.peer
 def test_commune_selection_from_the_inventory(diag, sshd, ssh_args, tmp_path) -> None:
     inventory = write_inventory(tmp_path / "inventory.yml", sshd, 3)
     run = diag("run", str(RUNBOOKS / "echo.yml"), "--commune", "10001", "--inventory",
@@ -51,6 +52,7 @@ def test_commune_selection_from_the_inventory(diag, sshd, ssh_args, tmp_path) ->
     assert run.code == 2 and "commune '99999' is not in the inventory" in run.err
 
 
+@pytest.mark.peer
 def test_inventory_facts_fill_runbook_params(diag, sshd, ssh_args, tmp_path) -> None:
     inventory = write_inventory(tmp_path / "inventory.yml", sshd, 1)
     book = tmp_path / "facts.yml"
@@ -63,6 +65,7 @@ def test_inventory_facts_fill_runbook_params(diag, sshd, ssh_args, tmp_path) -> 
         "127.0.0.1 10000 lan-1 Xã Thử 0\n"
 
 
+@pytest.mark.peer
 def test_many_hosts_in_parallel_with_bounded_concurrency(diag, sshd, ssh_args,
                                                          tmp_path) -> None:
     inventory = write_inventory(tmp_path / "inventory.yml", sshd, 24, wrong_key_at=5,
@@ -103,6 +106,7 @@ def test_many_hosts_in_parallel_with_bounded_concurrency(diag, sshd, ssh_args,
     assert reachable["10005"] == 0 and reachable["10000"] == 1
 
 
+@pytest.mark.peer
 def test_failed_checks_are_zero_in_the_textfile(diag, sshd, ssh_args, tmp_path) -> None:
     textfile = tmp_path / "diag.prom"
     run = diag("run", str(RUNBOOKS / "fail.yml"), "--host", f"127.0.0.1:{sshd.port}",
@@ -117,6 +121,7 @@ def test_failed_checks_are_zero_in_the_textfile(diag, sshd, ssh_args, tmp_path) 
     assert len(durations) == 4 and all(s.value >= 0 for s in durations)
 
 
+@pytest.mark.peer
 def test_total_timeout_reports_hosts_not_run(diag, sshd, ssh_args, tmp_path) -> None:
     book = tmp_path / "sleepy.yml"
     book.write_text("steps:\n  - name: nap\n    command: sleep 3\n    timeout: 10s\n")
@@ -132,6 +137,7 @@ def test_total_timeout_reports_hosts_not_run(diag, sshd, ssh_args, tmp_path) -> 
     assert report["duration_seconds"] < 3      # stopped, not waited for
 
 
+@pytest.mark.peer
 def test_ctrl_c_stops_cleanly(sshd, ssh_args, tmp_path) -> None:
     book = tmp_path / "sleepy.yml"
     book.write_text("steps:\n  - name: nap\n    command: echo started; sleep 8\n"
@@ -163,6 +169,7 @@ def test_ctrl_c_stops_cleanly(sshd, ssh_args, tmp_path) -> None:
     assert stopped_in < 10
 
 
+@pytest.mark.peer
 def test_hosts_and_list_commands(diag, sshd, tmp_path) -> None:
     inventory = write_inventory(tmp_path / "inventory.yml", sshd, 2)
     run = diag("hosts", "--inventory", str(inventory), "--json")
@@ -206,6 +213,7 @@ def test_progress_bar_counts_hosts() -> None:
                               "\r[####..] 2/3 ok 1 failed 0 unreachable 1\n")
 
 
+@pytest.mark.peer
 def test_progress_flag_draws_on_stderr(diag, sshd, ssh_args) -> None:
     run = diag("run", str(RUNBOOKS / "echo.yml"), "--host", f"127.0.0.1:{sshd.port}",
                "--progress", *ssh_args)
@@ -213,6 +221,7 @@ def test_progress_flag_draws_on_stderr(diag, sshd, ssh_args) -> None:
     assert "\r[##############################] 1/1 ok 1" in run.err
 
 
+@pytest.mark.peer
 def test_progress_bar_appears_on_a_terminal(sshd, ssh_args) -> None:
     import pty
     controller, terminal = pty.openpty()
@@ -239,6 +248,7 @@ def test_progress_bar_appears_on_a_terminal(sshd, ssh_args) -> None:
     assert "2/2" not in result.stdout        # the report itself stays clean
 
 
+@pytest.mark.peer
 def test_node_and_role_filters(diag, sshd, ssh_args, tmp_path) -> None:
     inventory = write_inventory(tmp_path / "inventory.yml", sshd, 2)
     run = diag("run", str(RUNBOOKS / "echo.yml"), "--all", "--inventory", str(inventory),

@@ -12,6 +12,8 @@ import pytest
 from tests.support.diag import RUNBOOKS
 from tests.support.sshd import Sshd
 
+pytestmark = pytest.mark.peer
+
 
 @pytest.fixture(scope="module")
 def bastions(tmp_path_factory: pytest.TempPathFactory, user_key: Path) -> Iterator[list[Sshd]]:

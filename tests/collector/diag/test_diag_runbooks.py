@@ -19,6 +19,8 @@ from cryptography.x509.oid import NameOID
 from tests.support.agent_process import host_config
 from tests.support.peers import VENV_BIN, Process, free_port, http_get, wait_for
 
+pytestmark = pytest.mark.peer
+
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:

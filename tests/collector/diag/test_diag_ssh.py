@@ -6,8 +6,11 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.support.diag import RUNBOOKS, WRONG_KEY_ADDRESS, fingerprint
 from tests.support.paths import ROOT
+from tests.support.peers import require_binary
 from tests.support.sshd import Sshd, keygen
 
 
@@ -15,6 +18,7 @@ def host(sshd: Sshd, address: str = "127.0.0.1") -> str:
     return f"{address}:{sshd.port}"
 
 
+@pytest.mark.peer
 def test_runbook_passes(diag, sshd, ssh_args) -> None:
     run = diag("run", str(RUNBOOKS / "echo.yml"), "--host", host(sshd), *ssh_args)
     assert run.code == 0, run.out + run.err
@@ -24,6 +28,7 @@ def test_runbook_passes(diag, sshd, ssh_args) -> None:
     assert "1 hosts, 1 ok, 0 failed, 0 unreachable" in run.out
 
 
+@pytest.mark.peer
 def test_runbook_fails_as_designed(diag, sshd, ssh_args) -> None:
     run = diag("run", str(RUNBOOKS / "fail.yml"), "--host", host(sshd), *ssh_args)
     assert run.code == 1, run.out + run.err
@@ -34,6 +39,7 @@ def test_runbook_fails_as_designed(diag, sshd, ssh_args) -> None:
     assert "forbidden: fail: output matches /Link is Down/" in run.out
 
 
+@pytest.mark.peer
 def test_json_report_schema(diag, sshd, ssh_args) -> None:
     run = diag("run", str(RUNBOOKS / "fail.yml"), "--host", host(sshd), "--json", *ssh_args)
     assert run.code == 1
@@ -61,6 +67,7 @@ def test_json_report_schema(diag, sshd, ssh_args) -> None:
     assert checks["too-high"]["values"] == [37.0]
 
 
+@pytest.mark.peer
 def test_unknown_host_key_is_refused(diag, sshd, user_key, tmp_path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
@@ -78,6 +85,7 @@ def test_unknown_host_key_is_refused(diag, sshd, user_key, tmp_path) -> None:
     assert empty.read_text() == ""          # never added automatically
 
 
+@pytest.mark.peer
 def test_changed_host_key_is_refused(diag, sshd, user_key, tmp_path) -> None:
     impostor = keygen(tmp_path / "impostor")
     known = tmp_path / "known_hosts"
@@ -94,6 +102,7 @@ def test_changed_host_key_is_refused(diag, sshd, user_key, tmp_path) -> None:
     assert known.read_text() == before
 
 
+@pytest.mark.peer
 def test_wrong_key_fails_that_host_only(diag, sshd, ssh_args) -> None:
     run = diag("run", str(RUNBOOKS / "echo.yml"), "--json", "--host", host(sshd),
                "--host", host(sshd, WRONG_KEY_ADDRESS), "--host", host(sshd, "127.0.0.2"),
@@ -108,6 +117,7 @@ def test_wrong_key_fails_that_host_only(diag, sshd, ssh_args) -> None:
     assert "--identity" in bad["error"]["message"]
 
 
+@pytest.mark.peer
 def test_closed_port_is_unreachable(diag, sshd, ssh_args) -> None:
     from tests.support.peers import free_port
     run = diag("run", str(RUNBOOKS / "echo.yml"), "--host", f"127.0.0.1:{free_port()}",
@@ -119,6 +129,7 @@ def test_closed_port_is_unreachable(diag, sshd, ssh_args) -> None:
         first["error"]["message"]
 
 
+@pytest.mark.peer
 def test_hanging_command_hits_its_timeout(diag, sshd, ssh_args) -> None:
     run = diag("run", str(RUNBOOKS / "hang.yml"), "--host", host(sshd), "--json", *ssh_args)
     assert run.code == 1
@@ -130,6 +141,7 @@ def test_hanging_command_hits_its_timeout(diag, sshd, ssh_args) -> None:
     assert after["status"] == "pass" and after["stdout"] == "still-here\n"
 
 
+@pytest.mark.peer
 def test_host_timeout_skips_the_remaining_steps(diag, sshd, ssh_args) -> None:
     run = diag("run", str(RUNBOOKS / "hang.yml"), "--host", host(sshd), "--json",
                "--timeout", "0.3", *ssh_args)
@@ -142,6 +154,7 @@ def test_host_timeout_skips_the_remaining_steps(diag, sshd, ssh_args) -> None:
         assert statuses[0] == "timeout" and statuses[1] == "skipped"
 
 
+@pytest.mark.peer
 def test_parameters_are_never_run_by_the_shell(diag, sshd, ssh_args, tmp_path) -> None:
     marker = tmp_path / "pwned"
     hostile = f"$(touch {marker}); `touch {marker}` ' \" ; touch {marker}"
@@ -152,6 +165,7 @@ def test_parameters_are_never_run_by_the_shell(diag, sshd, ssh_args, tmp_path) -
     assert not marker.exists()
 
 
+@pytest.mark.peer
 def test_bad_output_is_bounded_and_decoded(diag, sshd, ssh_args, tmp_path) -> None:
     book = tmp_path / "noisy.yml"
     book.write_text("steps:\n  - name: noisy\n    command: >-\n"
@@ -166,6 +180,7 @@ def test_bad_output_is_bounded_and_decoded(diag, sshd, ssh_args, tmp_path) -> No
     assert len(check["stdout"]) <= 64 * 1024
 
 
+@pytest.mark.peer
 def test_usage_errors_exit_2(diag, sshd, ssh_args, tmp_path) -> None:
     run = diag("run", "no-such-runbook", "--host", host(sshd), *ssh_args)
     assert run.code == 2 and "no runbook named 'no-such-runbook'" in run.err
@@ -183,6 +198,7 @@ def test_usage_errors_exit_2(diag, sshd, ssh_args, tmp_path) -> None:
     assert run.code == 2 and f"{bad}:4:14: steps[0].timeout" in run.err
 
 
+@pytest.mark.peer
 def test_disk_mem_runbook_on_a_real_node(diag, sshd, ssh_args) -> None:
     run = diag("run", "disk-mem", "--host", host(sshd), "--json", *ssh_args)
     (h,) = json.loads(run.out)["hosts"]
@@ -195,21 +211,24 @@ def test_disk_mem_runbook_on_a_real_node(diag, sshd, ssh_args) -> None:
     assert run.code in (0, 1)
 
 
+@pytest.mark.peer
 def test_hashed_known_hosts_are_understood(diag, sshd, ssh_args, known_hosts) -> None:
     import subprocess
-    subprocess.run(["ssh-keygen", "-H", "-f", str(known_hosts)], check=True,
+    subprocess.run([require_binary("ssh-keygen"), "-H", "-f", str(known_hosts)], check=True,
                    capture_output=True)
     assert "127.0.0.1" not in known_hosts.read_text()
     run = diag("run", str(RUNBOOKS / "echo.yml"), "--host", host(sshd), *ssh_args)
     assert run.code == 0, run.out
 
 
+@pytest.mark.peer
 def test_password_file_must_be_readable(diag, sshd, ssh_args, tmp_path) -> None:
     run = diag("run", str(RUNBOOKS / "echo.yml"), "--host", host(sshd), "--password-file",
                str(tmp_path / "absent"), *ssh_args)
     assert run.code == 2 and "--password-file" in run.err
 
 
+@pytest.mark.peer
 def test_proxycommand_is_refused_for_that_host(diag, sshd, ssh_args, tmp_path) -> None:
     config = tmp_path / "ssh_config"
     config.write_text(f"Host viaproxy\n  HostName 127.0.0.1\n  Port {sshd.port}\n"
@@ -235,6 +254,7 @@ def test_the_agent_never_imports_paramiko() -> None:
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.peer
 def test_ssh_agent_auth(diag, sshd, user_key, known_hosts, tmp_path, monkeypatch) -> None:
     import subprocess
 

@@ -31,6 +31,7 @@ def _heartbeat(prometheus: Prometheus, commune: str, node: str) -> None:
         assert response.status == 204
 
 
+@pytest.mark.peer
 def test_expire_settles_pending_enrolments(tmp_path: Path, province: Province, capsys):
     (tmp_path / "prom").mkdir()
     prometheus = Prometheus(PROMETHEUS_PUSH_CONFIG, tmp_path / "prom", PROMETHEUS_PUSH_ARGS)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from collector.cli import main
 from tests.support.alertmanager_peer import Alertmanager
 from tests.support.peers import LOOPBACK, Prometheus, free_port, wait_for
 from tests.support.province import Province
+
+pytestmark = pytest.mark.peer
 
 QUERY = 'commune_inventory_node_info{commune="16318",node="vc-1"}'
 

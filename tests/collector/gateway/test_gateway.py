@@ -86,6 +86,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+@pytest.mark.peer
 def test_wrong_or_missing_token_is_401(gateway: GatewayServer) -> None:
     client = Client(gateway.port)
     body = body_of([([("__name__", "x")], [(now_ms(), 1.0)])])
@@ -97,6 +98,7 @@ def test_wrong_or_missing_token_is_401(gateway: GatewayServer) -> None:
     assert client.post(body)[0] == 204
 
 
+@pytest.mark.peer
 def test_identity_labels_come_from_the_token(gateway: GatewayServer,
                                              prometheus: Prometheus) -> None:
     client = Client(gateway.port)
@@ -120,6 +122,7 @@ def test_identity_labels_come_from_the_token(gateway: GatewayServer,
                           {"commune": "14797"}) == 1
 
 
+@pytest.mark.peer
 def test_oversized_bodies_are_413(gateway: GatewayServer) -> None:
     client = Client(gateway.port)
     big = [([("__name__", "big"), ("i", str(i)), ("pad", "x" * 200)], [(now_ms(), 1.0)])
@@ -156,6 +159,7 @@ GARBAGE = st.one_of(
 )
 
 
+@pytest.mark.peer
 def test_garbage_bodies_get_400_and_never_crash(gateway: GatewayServer) -> None:
     client = Client(gateway.port)
     seen: dict[int, int] = {}

@@ -16,7 +16,7 @@ from common.poster import Poster, Retry
 from common.remote_write import encode_write_request
 from common.schema import ExistingFile
 from common.units import Duration
-from tests.support.peers import Prometheus, http_get, wait_for
+from tests.support.peers import Prometheus, http_get, require_binary, wait_for
 from tests.support.push_peers import (
     Gateway,
     NodeToken,
@@ -28,13 +28,14 @@ from tests.support.push_peers import (
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:
     cert, key = tmp_path / "gateway.crt", tmp_path / "gateway.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+    subprocess.run([require_binary("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
                     "/CN=commune-gateway", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     return cert, key
 
 
+@pytest.mark.peer
 def test_push_over_tls_with_a_private_ca(tmp_path: Path, prometheus: Prometheus) -> None:
     cert, key = self_signed(tmp_path)
     web = tmp_path / "web.yml"

@@ -24,6 +24,8 @@ from tests.support.push_peers import (
 )
 from tests.support.tick import read_ticks
 
+pytestmark = pytest.mark.peer
+
 
 class RoundRobin(ThreadingHTTPServer):
     """A tiny load balancer: each request goes to the next backend port; 502 if it is down."""

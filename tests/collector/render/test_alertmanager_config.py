@@ -49,12 +49,14 @@ def route(config_file: Path, *labels: str) -> list[str]:
     return out.stdout.strip().split(",")
 
 
+@pytest.mark.peer
 def test_amtool_check_config(config_file: Path) -> None:
     out = amtool("check-config", str(config_file))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "1 templates" in out.stdout
 
 
+@pytest.mark.peer
 def test_a_broken_template_fails_the_check(config_file: Path, tmp_path: Path) -> None:
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "commune.tmpl").write_text(TEMPLATE.replace("{{ end }}", "", 1))
@@ -62,6 +64,7 @@ def test_a_broken_template_fails_the_check(config_file: Path, tmp_path: Path) ->
     assert amtool("check-config", str(tmp_path / "alertmanager.yml")).returncode != 0
 
 
+@pytest.mark.peer
 def test_routes_by_severity_and_region(config_file: Path) -> None:
     assert route(config_file, "alertname=CommuneUplinkDown", "severity=critical", "scope=commune",
                  "region=Huyện Mường Lát", "commune=14866") == [
@@ -100,6 +103,7 @@ def test_inhibitions_name_one_cause(config_file: Path) -> None:
     assert {"alertname", "commune", "target", "mountpoint"} <= set(severity["equal"])
 
 
+@pytest.mark.peer
 def test_template_title_renders(config_file: Path) -> None:
     out = amtool("template", "render", f"--template.glob={config_file.parent}/templates/*.tmpl",
                  '--template.text={{ template "commune.title" . }}')
@@ -114,6 +118,7 @@ def _post_alerts(url: str, alerts: list[dict[str, dict[str, str]]]) -> None:
         assert resp.status == 200
 
 
+@pytest.mark.peer
 def test_inhibitions_in_a_real_alertmanager(config_file: Path, tmp_path: Path) -> None:
     """One incident, one alert: what a real Alertmanager keeps active and what it inhibits."""
     commune = {"commune": "14797", "commune_name": "Phường Hạc Thành",
@@ -210,6 +215,7 @@ class _Chat(ThreadingHTTPServer):
         self.posts: list[dict[str, Any]] = []
 
 
+@pytest.mark.peer
 def test_bilingual_template_in_a_real_notification(config_file: Path, tmp_path: Path) -> None:
     """A chat receiver using commune.title / commune.text gets Vietnamese and English text."""
     chat = _Chat()

@@ -89,6 +89,7 @@ def test_commune_detail_has_the_commune_variable(boards: dict[str, dict[str, Any
     assert all('commune="$commune"' in e for e in exprs_of(boards["commune-detail"]))
 
 
+@pytest.mark.peer
 def test_every_expression_parses_with_promtool(boards: dict[str, dict[str, Any]],
                                                tmp_path: Path) -> None:
     rules = [{"record": f"panel:{stem.replace('-', '_')}:{n}", "expr": substituted(expr)}
@@ -103,6 +104,7 @@ def test_every_expression_parses_with_promtool(boards: dict[str, dict[str, Any]]
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+@pytest.mark.peer
 def test_a_bad_expression_fails_promtool(tmp_path: Path) -> None:
     path = tmp_path / "bad.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [

@@ -52,6 +52,7 @@ def promtool_check(config: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, check=False)
 
 
+@pytest.mark.peer
 def test_province_render_passes_promtool_and_amtool(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert cli_render(PROVINCE, out) == 0
@@ -84,6 +85,7 @@ def test_province_render_passes_promtool_and_amtool(tmp_path: Path) -> None:
     assert json.loads((out / "file_sd/lan-node.json").read_text()) == []
 
 
+@pytest.mark.peer
 def test_small_render_with_rules_and_options(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -205,6 +207,7 @@ def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
 
 
+@pytest.mark.peer
 def test_prometheus_scrapes_agents_with_inventory_labels(tmp_path: Path) -> None:
     """Render -> real Prometheus -> real agents; alerts reach a real Alertmanager."""
     with contextlib.ExitStack() as stack:

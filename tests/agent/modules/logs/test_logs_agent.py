@@ -13,6 +13,8 @@ from tests.support.agent_process import Agent, scrape_config
 from tests.support.log_lines import combined
 from tests.support.peers import Prometheus, require_binary, wait_for
 
+pytestmark = pytest.mark.peer
+
 TIMED = (r'(?P<client>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>[A-Z]+) (?P<path>[^ \"]*)'
          r'[^\"]*" (?P<status>\d{3}) (?P<bytes>\d+|-) "[^\"]*" "(?P<user_agent>[^\"]*)" '
          r'(?P<request_time>[\d.]+)')

@@ -123,6 +123,7 @@ def test_runs_under_the_scheduler_with_the_commune_label() -> None:
     assert scheduler.runs[0].up
 
 
+@pytest.mark.peer
 def test_exposition_passes_promtool_lint(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
     with http_server(server_context(pki)) as server:

@@ -175,6 +175,7 @@ def sipp_uas(tmp_path: Path, transport: str) -> Iterator[int]:
         yield port
 
 
+@pytest.mark.peer
 def test_sip_options_against_sipp_udp_and_tcp(tmp_path: Path) -> None:
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind((LOOPBACK, 0))
@@ -277,6 +278,7 @@ print(json.dumps({"privileged": icmp_privileged(),
 """
 
 
+@pytest.mark.peer
 def test_icmp_unprivileged_ping_sockets_in_a_namespace() -> None:
     """In a network namespace of its own, the test allows ping sockets to every group."""
     unshare, ip, sysctl = (require_binary(b) for b in ("unshare", "ip", "sysctl"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -74,6 +75,7 @@ def test_top_sources_stay_bounded_under_100k_distinct_sources() -> None:
     assert sum(samples(families, FAILURES).values()) == 101_000
 
 
+@pytest.mark.peer
 def test_real_sshd_failed_logins_are_read_from_its_log(tmp_path: Path) -> None:
     with failing_sshd(tmp_path / "sshd") as sshd:
         check = AuthCheck(AuthConfig(files=(str(sshd.log_file),)), str(tmp_path / "state"))

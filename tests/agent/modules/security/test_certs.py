@@ -5,11 +5,15 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from agent.modules.security.certs import CertsCheck, read_validity
 from agent.modules.security.config import CertsConfig
 from tests.support.peers import require_binary
 from tests.support.samples import samples, value
 from tests.support.tlsfiles import make_tls_files
+
+pytestmark = pytest.mark.peer
 
 EXPIRY = "commune_cert_expiry_timestamp_seconds"
 

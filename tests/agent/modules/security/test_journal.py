@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from agent.modules.security.auth import AuthCheck
 from agent.modules.security.config import AuthConfig, JournalConfig
 from tests.support.journald_peer import Journald
 from tests.support.peers import wait_for
 from tests.support.samples import samples, value
+
+pytestmark = pytest.mark.peer
 
 FAILURES = "commune_auth_failures_total"
 

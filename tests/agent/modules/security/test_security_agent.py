@@ -6,11 +6,14 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.agent_process import Agent
 from tests.support.peers import Prometheus, http_get, wait_for
 from tests.support.sshd import failing_sshd
+
+pytestmark = pytest.mark.peer
 
 
 def scrape(agent: Agent) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

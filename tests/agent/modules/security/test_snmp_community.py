@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from agent.modules.security.config import SnmpCommunityConfig
 from agent.modules.security.snmp_community import SnmpCommunityCheck, accepted, get_request
 from common.schema import HostPort
@@ -15,6 +17,7 @@ from tests.support.snmp_peers import Snmpd
 METRIC = "commune_snmp_default_community"
 
 
+@pytest.mark.peer
 def test_real_snmpd_answering_public(tmp_path: Path) -> None:
     with Snmpd(tmp_path, community="public") as snmpd:
         address = f"127.0.0.1:{snmpd.port}"
@@ -25,6 +28,7 @@ def test_real_snmpd_answering_public(tmp_path: Path) -> None:
     assert value(families, METRIC, address=address, community="private") == 0
 
 
+@pytest.mark.peer
 def test_real_snmpd_with_its_own_community(tmp_path: Path) -> None:
     with Snmpd(tmp_path, community="Xa-9-commune-secret") as snmpd:
         address = f"127.0.0.1:{snmpd.port}"

@@ -27,6 +27,8 @@ from tests.support.snmp_peers import (
     snmp_tool,
 )
 
+pytestmark = pytest.mark.peer
+
 
 @pytest.fixture(scope="module")
 def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:

@@ -14,6 +14,8 @@ from tests.support.samples import value
 from tests.support.snmp_collect import collect, samples, snmp_config
 from tests.support.snmp_peers import SNMPREC, Snmpsim, silent_udp
 
+pytestmark = pytest.mark.peer
+
 SHIPPED_LINUX = Path(snmpsim.__file__).parent / "data" / "recorded" / "linux-full-walk.snmprec"
 RECORDINGS = {
     "linux": SHIPPED_LINUX,

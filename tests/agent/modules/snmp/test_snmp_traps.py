@@ -27,6 +27,7 @@ def send(tool: str, *args: str) -> None:
     assert out.returncode == 0, f"{tool} failed: {out.stderr}"
 
 
+@pytest.mark.peer
 def test_traps_and_informs_are_counted(tmp_path: Path) -> None:
     port = free_udp_port()
     target = f"127.0.0.1:{port}"
