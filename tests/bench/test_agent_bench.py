@@ -17,10 +17,10 @@ import pytest
 from agent.modules.host import HostModule
 from agent.modules.host_config import HostConfig
 from agent.scheduler import ModuleRun, Scheduler
-from tests.agent_process import Agent, host_config
-from tests.peers import LOOPBACK, Process, free_port, http_get, require_binary, wait_for
+from tests.support.agent_process import Agent, host_config
+from tests.support.peers import LOOPBACK, Process, free_port, http_get, require_binary, wait_for
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.peer]
 
 SCRAPES = 500
 SOAK_SCRAPES = 10_000

@@ -20,10 +20,11 @@ import pytest
 
 from collector.diag.runbook import find_runbook, load_runbook
 from collector.inventory import load_inventory
-from tests.peers import require_binary
-from tests.sshd import Sshd, keygen
+from tests.support.inventory import Commune, Node, inventory_yaml
+from tests.support.peers import require_binary
+from tests.support.sshd import Sshd, keygen
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.peer]
 
 REPO = Path(__file__).resolve().parents[2]
 ADDRESSES = tuple(f"127.0.0.{i}" for i in range(1, 9))
@@ -33,15 +34,10 @@ CONCURRENCY = 32
 def loopback_inventory(path: Path, port: int, user: str) -> int:
     """The province inventory's 166 communes, every lan-1 node on the loopback sshd."""
     province = load_inventory(REPO / "configs/inventory/thanh-hoa.yml")
-    lines = ['province: {code: "38", name: "Thanh Hóa"}', f"defaults: {{ssh_user: {user}}}",
-             "communes:"]
-    for i, commune in enumerate(province.communes):
-        address = ADDRESSES[i % len(ADDRESSES)]
-        lines += [f'  - code: "{commune.code}"', f"    name: {json.dumps(commune.name)}",
-                  f"    type: {commune.type}", f"    terrain: {commune.terrain}",
-                  f"    group: {json.dumps(commune.group)}", "    nodes:",
-                  f'      - {{name: lan-1, role: lan-node, mode: push, ssh: "{address}:{port}"}}']
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    communes = [Commune(c.code, c.name, c.type, c.terrain, c.group, (
+        Node("lan-1", ssh=f"{ADDRESSES[i % len(ADDRESSES)]}:{port}"),))
+        for i, c in enumerate(province.communes)]
+    path.write_text(inventory_yaml(communes, defaults={"ssh_user": user}), encoding="utf-8")
     return len(province.communes)
 
 

@@ -29,15 +29,23 @@ from collector.gateway.ingest import Relabeler, decode
 from common import remote_write
 from common.schema import ExistingFile
 from common.units import ByteSize, Duration
-from tests.peers import LOOPBACK, VENV_BIN, Process, Prometheus, free_port, http_get, wait_for
-from tests.push.peers import (
+from tests.support.peers import (
+    LOOPBACK,
+    VENV_BIN,
+    Process,
+    Prometheus,
+    free_port,
+    http_get,
+    wait_for,
+)
+from tests.support.push_peers import (
     PROMETHEUS_PUSH_ARGS,
     PROMETHEUS_PUSH_CONFIG,
     NodeToken,
     write_gateway_config,
 )
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.peer]
 
 NODES = 32  # concurrent agents (a province has 166 pushing at once)
 STEADY_REQUESTS = 40  # per node: one host collection each, 15 s apart

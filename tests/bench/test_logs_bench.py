@@ -18,7 +18,7 @@ from agent.modules.logs.config import LogFile, LogsConfig, Route
 from agent.modules.logs.detect import Bursts
 from agent.modules.logs.formats import COMBINED
 from agent.modules.logs.module import LogsModule
-from tests.logs.lines import BASE_TIME, BROWSER, combined
+from tests.support.log_lines import BASE_TIME, BROWSER, combined
 
 pytestmark = pytest.mark.bench
 

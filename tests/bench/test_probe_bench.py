@@ -25,10 +25,12 @@ from pathlib import Path
 import pytest
 
 from agent.modules.probe.module import ProbeModule
-from tests.peers import LOOPBACK, Process, free_port, http_get, require_binary, wait_for
-from tests.probe.helpers import load_probe_config, registry_of, value
+from tests.support.paths import ROOT
+from tests.support.peers import LOOPBACK, Process, free_port, http_get, require_binary, wait_for
+from tests.support.probe_peers import load_probe_config
+from tests.support.samples import maybe_value, registry_of
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.peer]
 
 ROUNDS = 300
 WARMUP = 20
@@ -44,7 +46,7 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("target")
     port = free_port()
-    script = Path(__file__).with_name("http_target.py")
+    script = ROOT / "tests" / "support" / "http_target.py"
     with Process([sys.executable, str(script), str(port)], workdir / "target.log"):
         url = f"http://{LOOPBACK}:{port}/"
         wait_for(lambda: http_get(url)[0] == 200, 15, what="benchmark HTTP target")
@@ -97,10 +99,11 @@ def test_http_probe_p50_against_blackbox(target: str, blackbox: tuple[str, int])
         for i in range(WARMUP + ROUNDS):  # interleaved, so both see the same machine
             duration = await loop.run_in_executor(None, blackbox_probe, exporter, target)
             reg = registry_of(await module.collect())
-            assert value(reg, "probe_success", "portal", "http") == 1
+            assert maybe_value(reg, "probe_success", target="portal", kind="http") == 1
             if i >= WARMUP:
                 theirs.append(duration)
-                ours.append(value(reg, "probe_duration_seconds", "portal", "http") or 0.0)
+                ours.append(maybe_value(reg, "probe_duration_seconds", target="portal",
+                                        kind="http") or 0.0)
 
     asyncio.run(run())
     ours_p50, theirs_p50 = statistics.median(ours), statistics.median(theirs)
@@ -124,7 +127,8 @@ def test_200_concurrent_targets_within_one_interval(target: str,
     cpu0, wall0 = time.process_time(), time.perf_counter()
     reg = registry_of(asyncio.run(module.collect()))
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    ok = sum(value(reg, "probe_success", f"t{i:03d}", "http") == 1 for i in range(CONCURRENT))
+    ok = sum(maybe_value(reg, "probe_success", target=f"t{i:03d}",
+                         kind="http") == 1 for i in range(CONCURRENT))
 
     bb_cpu0, bb_wall0 = cpu_seconds(pid), time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(CONCURRENT) as pool:
@@ -159,7 +163,7 @@ def test_50_silent_targets_take_one_timeout() -> None:
     finally:
         silent.close()
         listener.close()
-    failed = sum(value(reg, "probe_success", f"{kind}{i:02d}", kind) == 0
+    failed = sum(maybe_value(reg, "probe_success", target=f"{kind}{i:02d}", kind=kind) == 0
                  for kind in ("sip", "http") for i in range(25))
     print(f"\nprobe bench: 50 silent targets with {TIMEOUT:g} s timeouts took {wall:.2f} s "
           f"({wall / TIMEOUT:.2f}x one timeout; one by one would be {50 * TIMEOUT:g} s)")

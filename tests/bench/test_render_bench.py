@@ -15,7 +15,7 @@ import pytest
 
 from collector.inventory import load_inventory
 from collector.render.output import RenderOptions, read_rules, render, write_files
-from tests.peers import VENV_BIN, require_binary
+from tests.support.peers import VENV_BIN, require_binary
 
 ROOT = Path(__file__).parents[2]
 PROVINCE = ROOT / "configs/inventory/thanh-hoa.yml"
@@ -32,6 +32,7 @@ def _median(fn: object, runs: int = 20) -> float:
 
 
 @pytest.mark.bench
+@pytest.mark.peer
 def test_render_province(tmp_path: Path) -> None:
     options = RenderOptions()
     rules = read_rules(ROOT / "configs/prometheus/rules")

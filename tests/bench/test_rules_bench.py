@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from collector.inventory import load_inventory
-from tests.peers import Prometheus, http_get, require_binary, wait_for
-from tests.synthetic_fleet import Commune, FleetExporter, scrape_config, serving
+from tests.support.peers import Prometheus, http_get, require_binary, wait_for
+from tests.support.synthetic_fleet import Commune, FleetExporter, scrape_config, serving
 
 ROOT = Path(__file__).parents[2]
 PROVINCE = ROOT / "configs/inventory/thanh-hoa.yml"
@@ -71,6 +71,7 @@ def _backfill(fleet: list[Commune], now: float, data: Path, work: Path) -> None:
 
 
 @pytest.mark.bench
+@pytest.mark.peer
 def test_rule_evaluation_for_the_province(tmp_path: Path) -> None:
     fleet = _fleet()
     assert len(fleet) == 166

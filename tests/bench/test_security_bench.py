@@ -27,10 +27,10 @@ from agent.modules.security.config import (
 from agent.modules.security.config import SecurityConfig as Config
 from agent.modules.security.module import SecurityModule
 from common.units import Duration
-from tests.peers import LOOPBACK, require_binary
-from tests.tlsfiles import make_tls_files
+from tests.support.peers import LOOPBACK, require_binary
+from tests.support.tlsfiles import make_tls_files
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.peer]
 
 LISTENERS = 100
 PAIRS = 450  # client + accepted server socket each: 100 + 900 = 1,000 sockets

@@ -19,11 +19,11 @@ import yaml
 
 from agent.modules.snmp.definitions import Definition, load_definitions
 from agent.modules.snmp.module import SnmpModule
-from tests.peers import LOOPBACK, Process, free_port, http_get, require_binary, wait_for
-from tests.snmp_helpers import snmp_config
-from tests.snmp_peers import COMMUNITY, SNMPREC, Snmpd, Snmpsim, snmp_tool
+from tests.support.peers import LOOPBACK, Process, free_port, http_get, require_binary, wait_for
+from tests.support.snmp_collect import snmp_config
+from tests.support.snmp_peers import COMMUNITY, SNMPREC, Snmpd, Snmpsim, snmp_tool
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.peer]
 
 ROUNDS = 30
 MAX_REPETITIONS = 25

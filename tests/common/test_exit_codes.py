@@ -11,8 +11,8 @@ import pytest
 
 from common.cli import Exit, Failure, Run, UsageError, add_command, dispatch
 from common.schema import ConfigError, ConfigIssue
-from tests.agent_process import host_config
-from tests.peers import LOOPBACK, free_port
+from tests.support.agent_process import host_config
+from tests.support.peers import LOOPBACK, free_port
 
 BIN = Path(sys.executable).parent
 

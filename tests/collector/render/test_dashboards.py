@@ -1,0 +1,181 @@
+"""dashboards/: from collector/render/dashboards.py, valid Grafana JSON, every query parses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
+from collector.render import dashboards
+from tests.support.metric_names import known_metrics, metric_names
+from tests.support.paths import ROOT
+from tests.support.peers import require_binary
+
+DASHBOARD_DIR = ROOT / "dashboards"
+FILES = sorted(DASHBOARD_DIR.glob("*.json"))
+# What Grafana puts in place of the variables when it runs a query.
+VARIABLES = {"$commune": "14797", "${DS_PROMETHEUS}": "prometheus"}
+
+
+def panels_of(board: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(board["panels"])
+
+
+def exprs_of(board: dict[str, Any]) -> list[str]:
+    return [t["expr"] for p in panels_of(board) for t in p["targets"]]
+
+
+def substituted(expr: str) -> str:
+    for name, value in VARIABLES.items():
+        expr = expr.replace(name, value)
+    return expr
+
+
+@pytest.fixture(scope="module")
+def boards() -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in FILES}
+
+
+def test_the_dashboards_are_there(boards: dict[str, dict[str, Any]]) -> None:
+    assert set(boards) == {"province-overview", "commune-detail", "tthc-portal", "vc-hardware",
+                           "network-devices", "fleet-health", "security"}
+
+
+def test_checked_in_json_is_what_the_generator_writes(tmp_path: Path) -> None:
+    assert dashboards.main([str(tmp_path)]) == 0
+    for path in FILES:
+        assert (tmp_path / path.name).read_text(encoding="utf-8") == path.read_text(
+            encoding="utf-8"), f"{path.name}: run python -m collector.render.dashboards dashboards"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_grafana_structure(path: Path) -> None:
+    board = json.loads(path.read_text(encoding="utf-8"))
+    assert board["schemaVersion"] == 39
+    assert board["uid"].startswith("commune-") and board["title"]
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["DS_PROMETHEUS"]["type"] == "datasource"
+    ids = [p["id"] for p in panels_of(board)]
+    assert len(ids) == len(set(ids)) and all(isinstance(i, int) for i in ids)
+    cells: set[tuple[int, int]] = set()
+    for panel in panels_of(board):
+        assert panel["type"] in {"timeseries", "stat", "table"}
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24
+        own = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
+               for y in range(grid["y"], grid["y"] + grid["h"])}
+        assert not own & cells, f"{panel['title']} overlaps another panel"
+        cells |= own
+        assert panel["targets"] and all(t["datasource"] == panel["datasource"]
+                                        for t in panel["targets"])
+        ref_ids = [t["refId"] for t in panel["targets"]]
+        assert len(ref_ids) == len(set(ref_ids))
+    for name in variables:
+        if name != "DS_PROMETHEUS":
+            assert any(f"${name}" in e for e in exprs_of(board)), f"unused variable {name}"
+
+
+def test_commune_detail_has_the_commune_variable(boards: dict[str, dict[str, Any]]) -> None:
+    variables = {v["name"]: v for v in boards["commune-detail"]["templating"]["list"]}
+    assert variables["commune"]["query"]["query"] == (
+        "label_values(commune:probe_success:max, commune)")
+    assert all('commune="$commune"' in e for e in exprs_of(boards["commune-detail"]))
+
+
+@pytest.mark.peer
+def test_every_expression_parses_with_promtool(boards: dict[str, dict[str, Any]],
+                                               tmp_path: Path) -> None:
+    rules = [{"record": f"panel:{stem.replace('-', '_')}:{n}", "expr": substituted(expr)}
+             for stem, board in sorted(boards.items())
+             for n, expr in enumerate(exprs_of(board))]
+    assert len(rules) > 60
+    path = tmp_path / "panels.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]},
+                                   allow_unicode=True))
+    out = subprocess.run([require_binary("promtool"), "check", "rules", str(path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.peer
+def test_a_bad_expression_fails_promtool(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
+        {"record": "x:y:z", "expr": "sum by (commune (probe_success)"}]}]}))
+    out = subprocess.run([require_binary("promtool"), "check", "rules", str(path)],
+                         capture_output=True, text=True)
+    assert out.returncode != 0
+
+
+def test_every_metric_exists(boards: dict[str, dict[str, Any]]) -> None:
+    known = known_metrics()
+    for stem, board in boards.items():
+        for expr in exprs_of(board):
+            unknown = metric_names(substituted(expr)) - known
+            assert not unknown, f"{stem}: {expr!r} uses {sorted(unknown)}"
+
+
+def test_rules_use_only_known_metrics() -> None:
+    known = known_metrics()
+    for path in (ROOT / "configs" / "prometheus" / "rules").glob("*.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                unknown = metric_names(rule["expr"]) - known
+                assert not unknown, f"{path.name}: {rule['expr']!r} uses {sorted(unknown)}"
+
+
+def test_metric_name_extraction() -> None:
+    assert metric_names('sum by (reason) (rate(x_total{a="b"}[5m])) * 1e6 > bool 0 '
+                        "and on (commune) up") == {"x_total", "up"}
+    assert "nope_metric" in metric_names("nope_metric") - known_metrics()
+
+
+def test_provisioning_files() -> None:
+    provider = yaml.safe_load(
+        (DASHBOARD_DIR / "provisioning/dashboards/commune-monitor.yml").read_text())
+    assert provider["apiVersion"] == 1 and provider["providers"][0]["type"] == "file"
+    source = yaml.safe_load(
+        (DASHBOARD_DIR / "provisioning/datasources/prometheus.yml").read_text())
+    assert source["datasources"][0]["type"] == "prometheus"
+
+
+def _lost_or_changed(original: Any, model: Any, path: str = "") -> list[str]:
+    """Paths of ``original`` that a round trip through the schema model dropped or changed."""
+    if isinstance(original, dict) and isinstance(model, dict):
+        problems = []
+        for key, value in original.items():
+            if key not in model:
+                problems.append(f"{path}/{key}: not in Grafana's schema")
+            else:
+                problems += _lost_or_changed(value, model[key], f"{path}/{key}")
+        return problems
+    if isinstance(original, list) and isinstance(model, list):
+        if len(original) != len(model):
+            return [f"{path}: {len(original)} items became {len(model)}"]
+        return [p for i, (a, b) in enumerate(zip(original, model, strict=True))
+                for p in _lost_or_changed(a, b, f"{path}[{i}]")]
+    return [] if original == model else [f"{path}: {original!r} became {model!r}"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_dashboard_fits_grafanas_schema(path: Path) -> None:
+    """A round trip through grafana-foundation-sdk's Dashboard model (generated from Grafana's
+    schema) keeps every field we wrote: no misspelt or unknown key, no wrong type."""
+    board = json.loads(path.read_text(encoding="utf-8"))
+    model = Dashboard.from_json(board)
+    again = json.loads(JSONEncoder(sort_keys=True).encode(model))
+    assert _lost_or_changed(board, again) == []
+
+
+def test_schema_check_catches_a_misspelt_key() -> None:
+    board = json.loads(FILES[0].read_text(encoding="utf-8"))
+    board["panels"][0]["gridpos"] = board["panels"][0].pop("gridPos")
+    again = json.loads(JSONEncoder().encode(Dashboard.from_json(board)))
+    assert any("gridpos" in p for p in _lost_or_changed(board, again))
