@@ -24,16 +24,25 @@ METRICS = (EXPIRY, NOT_BEFORE, UNREADABLE)
 
 CERT_SUFFIXES = (".pem", ".crt", ".cer")
 
+
 def cert_files(paths: tuple[str, ...]) -> Iterator[str]:
-    """The configured files, and the ``*.pem``/``*.crt``/``*.cer`` files of configured folders."""
+    """The configured files, and the ``*.pem``/``*.crt``/``*.cer`` files of configured folders.
+
+    Each file comes once, as first named, even when it is configured and also in a configured
+    folder: a series twice in one exposition is an error to Prometheus.
+    """
+    seen: set[str] = set()
     for path in paths:
         if os.path.isdir(path):
-            for name in sorted(os.listdir(path)):
-                full = os.path.join(path, name)
-                if name.endswith(CERT_SUFFIXES) and os.path.isfile(full):
-                    yield full
+            found = [os.path.join(path, name) for name in sorted(os.listdir(path))]
+            found = [f for f in found if f.endswith(CERT_SUFFIXES) and os.path.isfile(f)]
         else:
-            yield path
+            found = [path]
+        for file in found:
+            key = os.path.realpath(file)
+            if key not in seen:
+                seen.add(key)
+                yield file
 
 
 def read_validity(path: str) -> tuple[float, float]:

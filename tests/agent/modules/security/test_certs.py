@@ -50,3 +50,12 @@ def test_series_bounded(tmp_path: Path) -> None:
         (tmp_path / "tls" / f"copy{i}.crt").write_text(tls.cert.read_text())
     families = CertsCheck(CertsConfig(paths=(str(tmp_path / "tls"),), max_series=4)).collect()
     assert len(samples(families, EXPIRY)) == 4
+
+
+def test_a_file_named_and_in_a_named_folder_is_one_series(tmp_path: Path) -> None:
+    tls = make_tls_files(tmp_path / "tls")
+    folder = str(tmp_path / "tls")
+    families = CertsCheck(CertsConfig(paths=(str(tls.cert), folder, folder + "/"))).collect()
+    paths = [s.labels["path"] for f in families for s in f.samples if s.name == EXPIRY]
+    assert len(paths) == len(set(paths)) and paths.count(str(tls.cert)) == 1
+    assert len({Path(p).resolve() for p in paths}) == len(paths)
