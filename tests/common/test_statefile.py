@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from common import enrolment, statefile
 from common.statefile import Staging, write_atomically
+from tests.support.peers import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,18 +118,34 @@ def test_a_failed_write_keeps_the_old_content_and_no_temporary_file(
     assert [p.name for p in tmp_path.iterdir()] == ["cursor"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_read_only_folder_is_an_os_error_and_changes_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "state"
-    write_atomically(path, "old")
-    tmp_path.chmod(0o555)
-    try:
-        with pytest.raises(PermissionError):
-            write_atomically(path, "new")
-    finally:
-        tmp_path.chmod(0o755)
-    assert path.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["state"]
+# Run in a user and mount namespace of its own (unshare -rm: as root or not) on a 64 KiB tmpfs.
+_FULL_DISK_CHILD = """
+import sys
+from pathlib import Path
+from common.statefile import write_atomically
+folder = Path(sys.argv[1])
+path = folder / "state"
+write_atomically(path, b"old")
+try:
+    write_atomically(path, b"x" * 200_000)
+except OSError as exc:
+    print("errno", exc.errno)
+print("content", path.read_text())
+print("files", *sorted(p.name for p in folder.iterdir()))
+"""
+
+
+@pytest.mark.peer
+def test_a_full_disk_is_an_os_error_and_changes_nothing(tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    script = (f"{require_binary('mount')} -t tmpfs -o size=64k tmpfs {small} && "
+              f"exec {sys.executable} -c '{_FULL_DISK_CHILD}' {small}")
+    done = subprocess.run([require_binary("unshare"), "-rm", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"errno {errno.ENOSPC}", "content old", "files state"]
+
 
 
 def test_staging_replaces_in_order_only_when_the_block_succeeds(tmp_path: Path) -> None:
