@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PEERS  := $(VENV)/.peers
 
-.PHONY: all venv peers test lint unit bench demo demo-incident clean
+.PHONY: all venv peers test lint unit quick bench demo demo-incident clean
 
 all: venv
 
@@ -36,6 +36,10 @@ unit: venv peers
 	$(PY) -m pytest -q -m 'not bench' tests
 
 test: lint unit
+
+# Without the Debian peers: the tests that need none and build no venv, on every core.
+quick: venv
+	$(PY) -m pytest -q -n auto -m 'not peer and not slow and not bench' tests
 
 bench: venv peers
 	$(PY) -m pytest -q -s -m bench tests/bench
