@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from collector.inventory import load_inventory
-from tests.support.peers import Prometheus, http_get, require_binary, wait_for
-from tests.support.synthetic_fleet import Commune, FleetExporter, scrape_config, serving
+from tests.support.peers import Prometheus, http_get, require_binary, serving, wait_for
+from tests.support.synthetic_fleet import Commune, FleetExporter, scrape_config
 
 ROOT = Path(__file__).parents[2]
 PROVINCE = ROOT / "configs/inventory/thanh-hoa.yml"

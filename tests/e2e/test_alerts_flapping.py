@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.alert_peers import Webhook, prometheus_and_alertmanager, scaled, serving
-from tests.support.peers import LOOPBACK, wait_for
+from tests.support.alert_peers import Webhook, prometheus_and_alertmanager, scaled
+from tests.support.peers import LOOPBACK, serving, wait_for
 
 REGION = 'region="Thành phố Thanh Hóa",terrain="lowland"'
 FLAPPING = f'commune="14797",commune_name="Phường Hạc Thành",{REGION}'

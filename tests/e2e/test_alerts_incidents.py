@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.alert_peers import Webhook, prometheus_and_alertmanager, serving
-from tests.support.peers import LOOPBACK, wait_for
+from tests.support.alert_peers import Webhook, prometheus_and_alertmanager
+from tests.support.peers import LOOPBACK, serving, wait_for
 
 pytestmark = pytest.mark.peer
 

@@ -32,11 +32,11 @@ import pytest
 import yaml
 
 from tests.support.agent_process import Agent
-from tests.support.alert_peers import Webhook, scaled, serving
+from tests.support.alert_peers import Webhook, scaled
 from tests.support.alertmanager_peer import Alertmanager
 from tests.support.inventory import Commune, Node, inventory_yaml
 from tests.support.paths import ROOT
-from tests.support.peers import LOOPBACK, Prometheus, free_port, http_get, wait_for
+from tests.support.peers import LOOPBACK, Prometheus, free_port, http_get, serving, wait_for
 
 pytestmark = pytest.mark.peer
 

@@ -12,8 +12,8 @@ import yaml
 
 from tests.support.metric_names import recording_names
 from tests.support.paths import ROOT
-from tests.support.peers import Prometheus, wait_for
-from tests.support.synthetic_fleet import Commune, FleetExporter, scrape_config, serving
+from tests.support.peers import Prometheus, serving, wait_for
+from tests.support.synthetic_fleet import Commune, FleetExporter, scrape_config
 
 pytestmark = pytest.mark.peer
 

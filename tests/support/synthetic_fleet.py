@@ -7,11 +7,9 @@ recording rules all have something to compute. Nothing here probes anything.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
@@ -237,14 +235,3 @@ def scrape_config(fleet: Sequence[Commune], address: str, interval: str = "1s") 
                     "instance": f"10.38.{i + 1}.10:9810"}}
                 for i, c in enumerate(fleet)]}
 
-
-@contextlib.contextmanager
-def serving(server: ThreadingHTTPServer) -> Iterator[None]:
-    """Serve in a thread; shut down and close on exit."""
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +22,7 @@ from collector.render.alertmanager import (
 )
 from tests.support.alertmanager_peer import Alertmanager
 from tests.support.paths import ROOT
-from tests.support.peers import require_binary, wait_for
+from tests.support.peers import require_binary, serving, wait_for
 
 PROVINCE = ROOT / "configs" / "inventory" / "thanh-hoa.yml"
 
@@ -219,9 +218,7 @@ class _Chat(ThreadingHTTPServer):
 def test_bilingual_template_in_a_real_notification(config_file: Path, tmp_path: Path) -> None:
     """A chat receiver using commune.title / commune.text gets Vietnamese and English text."""
     chat = _Chat()
-    thread = threading.Thread(target=chat.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(chat):
         config = yaml.safe_load(config_file.read_text())
         assert config["templates"] == ["templates/commune.tmpl"]  # relative to the config file
         config["route"] = {"receiver": "chat", "group_by": ["commune"], "group_wait": "1s"}
@@ -248,9 +245,6 @@ def test_bilingual_template_in_a_real_notification(config_file: Path, tmp_path: 
             wait_for(lambda: chat.posts, 20, what="a chat notification")
         finally:
             am.stop()
-    finally:
-        chat.shutdown()
-        chat.server_close()
     attachment = chat.posts[0]["attachments"][0]
     assert attachment["title"] == ("[ĐANG XẢY RA / FIRING x1] CommuneUplinkDown - Xã Mường Chanh")
     text = attachment["text"]

@@ -15,17 +15,11 @@ from tests.support.probe_peers import (
     base_url,
     http_server,
     line_server,
-    make_pki,
     probe,
     reasons,
     server_context,
 )
 from tests.support.samples import maybe_value, value
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")

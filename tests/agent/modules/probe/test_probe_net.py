@@ -37,18 +37,11 @@ from tests.support.probe_peers import (
     collect,
     line_server,
     load_probe_config,
-    make_pki,
     probe,
     reasons,
     server_context,
 )
 from tests.support.samples import registry_of, value
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
 
 # --- tcp / h323 ---------------------------------------------------------------------------------
 
