@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PEERS  := $(VENV)/.peers
 
-.PHONY: all venv peers test lint unit quick bench demo demo-incident clean
+.PHONY: all venv peers test lint unit quick fuzz bench demo demo-incident clean
 
 all: venv
 
@@ -40,6 +40,11 @@ test: lint unit
 # Without the Debian peers: the tests that need none and build no venv, on every core.
 quick: venv
 	$(PY) -m pytest -q -n auto -m 'not peer and not slow and not bench' tests
+
+# The fuzz targets of tests/fuzz with FUZZ_EXAMPLES cases each (make test runs a few hundred).
+FUZZ_EXAMPLES ?= 10000
+fuzz: venv
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -n auto tests/fuzz
 
 bench: venv peers
 	$(PY) -m pytest -q -s -m bench tests/bench
