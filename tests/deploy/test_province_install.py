@@ -15,6 +15,7 @@ import yaml
 from collector.gateway.config import load_gateway_config
 from common.units import Duration
 from tests.support.installer import (
+    COLLECTOR_PREFIX,
     INSTALL_COLLECTOR,
     exec_starts,
     install_collector,
@@ -264,3 +265,30 @@ def _rule_files(url: str) -> set[str]:
     status, body, _ = http_get(f"{url}/api/v1/rules")
     assert status == 200, body
     return {group["file"] for group in yaml.safe_load(body)["data"]["groups"]}
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ((), "kept the packages the install added: prometheus prometheus-alertmanager "
+         "(--purge-packages removes them)"),
+    (("--purge-packages",), "--root: apt-get is not run; not removed: prometheus "
+                            "prometheus-alertmanager")])
+def test_uninstall_removes_apt_installed_packages_only_when_asked(tmp_path: Path,
+                                                                   args: tuple[str, ...],
+                                                                   expected: str):
+    """A manifest as an install that ran apt-get writes (by hand: --root installs never do)."""
+    root = tmp_path / "root"
+    venv = root / COLLECTOR_PREFIX.lstrip("/")
+    venv.mkdir(parents=True)
+    dropin = root / "etc/systemd/system/prometheus.service.d/commune-monitor.conf"
+    dropin.parent.mkdir(parents=True)
+    dropin.write_text("[Service]\nExecStart=\n")
+    data = root / "var/lib/prometheus/metrics2"
+    data.mkdir(parents=True)
+    (venv / "install-manifest").write_text(
+        f"package prometheus\npackage prometheus-alertmanager\ntree {venv}\n"
+        f"dir {dropin.parent}\nfile {dropin}\nrestart prometheus.service\n")
+    removed = uninstall_collector(root, *args)
+    assert removed.returncode == 0, removed.stderr
+    assert expected in removed.stdout
+    assert tree(root) == {"opt", "etc", "etc/systemd", "etc/systemd/system", "var", "var/lib",
+                          "var/lib/prometheus", "var/lib/prometheus/metrics2"}
