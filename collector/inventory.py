@@ -318,6 +318,16 @@ class Inventory:
                 yield commune, node
 
 
+def agent_probe_targets(inventory: Inventory) -> list[dict[str, Any]]:
+    """The province targets as entries of an agent's ``modules.probe.targets`` (what render
+    writes to agent-probe-targets.yml and enrolment into each agent.yml)."""
+    targets = []
+    for t in inventory.province_targets:
+        entry = {"name": t.name, "kind": t.kind, "url": t.url, "host": t.host, "port": t.port}
+        targets.append({k: v for k, v in entry.items() if v is not None})
+    return targets
+
+
 def _resolve(inventory: Inventory, file: str) -> Inventory:
     """Fill in node ports, ssh addresses and users from ``defaults``."""
     d = inventory.defaults

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def province(tmp_path: Path) -> Province:
 
 @pytest.fixture(scope="session")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """commune-monitor and its dependencies as wheels, built once per session, offline."""
-    out = tmp_path_factory.mktemp("wheelhouse")
-    wheelhouse.build(out)
-    return out
+    """commune-monitor's real wheel and its dependencies', built once per session, offline
+    (shared by the pytest-xdist workers of the session: their basetemps have one parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return wheelhouse.shared(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)

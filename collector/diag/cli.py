@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="commune-diag", description="Run diagnostic runbooks on commune nodes over SSH.")
     parser.add_argument("--version", action="version", version=f"commune-diag {__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
-    runbooks_help = "folder of runbooks (repeatable; default: $COMMUNE_DIAG_RUNBOOKS, " \
-                    "configs/runbooks, /etc/commune-diag/runbooks)"
+    runbooks_help = "folder of runbooks (repeatable; then $COMMUNE_DIAG_RUNBOOKS, " \
+                    "/etc/commune-collector/runbooks, the shipped runbooks)"
 
     run = add_command(sub, "run", cmd_run, help="run a runbook on nodes")
     run.add_argument("runbook", metavar="RUNBOOK", help="runbook name (see 'list') or file")

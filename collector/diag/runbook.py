@@ -30,6 +30,7 @@ from typing import Literal
 import yaml
 
 from common.schema import ConfigError, ConfigIssue, Invalid, load_yaml
+from common.shipped import shipped_dirs
 from common.units import Duration
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -274,11 +275,11 @@ def load_runbook(path: str | os.PathLike[str]) -> Runbook:
 
 
 def default_runbook_dirs() -> list[Path]:
-    """Where runbooks are looked up by name: $COMMUNE_DIAG_RUNBOOKS, the source tree, /etc."""
+    """Where runbooks are looked up by name: $COMMUNE_DIAG_RUNBOOKS, then the shipped runbooks
+    (common.shipped: /etc/commune-collector/runbooks and /etc/commune-diag/runbooks, the
+    checkout, the installed share/commune-monitor/runbooks)."""
     dirs = [Path(d) for d in os.environ.get("COMMUNE_DIAG_RUNBOOKS", "").split(os.pathsep) if d]
-    dirs.append(Path(__file__).resolve().parents[2] / "configs" / "runbooks")
-    dirs.append(Path("/etc/commune-diag/runbooks"))
-    return dirs
+    return dirs + shipped_dirs("runbooks")
 
 
 def find_runbook(name_or_path: str, dirs: list[Path]) -> Path:

@@ -3,7 +3,7 @@
     receivers:
       - url: http://127.0.0.1:9090/api/v1/write      # Prometheus, VictoriaMetrics, Mimir...
     inventory: ../inventory/thanh-hoa.yml   # optional: commune_name, region, terrain, role
-    tokens:                                           # one per pushing node
+    tokens:                       # one per pushing node; [] (or none) is valid: every push 401
       - commune: "14797"
         node: lan-1
         sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
@@ -20,7 +20,6 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
 from urllib.parse import urlsplit
 
 from common.schema import ExistingFile, Invalid, load_file
@@ -88,7 +87,9 @@ class GatewayConfig:
     """The whole gateway config."""
 
     receivers: tuple[Receiver, ...]
-    tokens: tuple[Token, ...]
+    # No token is a valid gateway that answers every push 401: a fresh install before its first
+    # enrolment, or after the last node was revoked.
+    tokens: tuple[Token, ...] = ()
     inventory: ExistingFile | None = None
     max_body_bytes: ByteSize = MAX_BODY_BYTES  # compressed; larger bodies get 413
     max_decoded_bytes: ByteSize = MAX_DECODED_BYTES  # after snappy; larger get 413
@@ -100,16 +101,10 @@ class GatewayConfig:
     # would otherwise move the receiver's head forward and get everyone else's samples refused.
     max_sample_ahead: Duration = MAX_SAMPLE_AHEAD
     job: str = "commune-agent"
-    # A gateway serves no one without a token; a config being edited may have none left.
-    tokens_required: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not self.receivers:
             raise Invalid("configure at least one receiver", key="receivers")
-        if not self.tokens:
-            if self.tokens_required:
-                raise Invalid("configure at least one token", key="tokens")
-            return  # an edited file with no token left is accepted as it is
         digests = [t.sha256 for t in self.tokens]
         dup = next((d for d in digests if digests.count(d) > 1), None)
         if dup is not None:
@@ -126,16 +121,6 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class _EditedGatewayConfig(GatewayConfig):
-    """A gateway config that may list no token (``revoke`` of the last node leaves ``[]``)."""
-
-    tokens_required: ClassVar[bool] = False
-
-
-def load_gateway_config(path: str, *, allow_no_tokens: bool = False) -> GatewayConfig:
-    """Load and validate a gateway config; raise ConfigError listing every problem.
-
-    ``allow_no_tokens`` accepts ``tokens: []``, for tools that edit the file rather than serve it.
-    """
-    return load_file(_EditedGatewayConfig if allow_no_tokens else GatewayConfig, path)
+def load_gateway_config(path: str) -> GatewayConfig:
+    """Load and validate a gateway config; raise ConfigError listing every problem."""
+    return load_file(GatewayConfig, path)

@@ -183,6 +183,9 @@ def serve(config: GatewayConfig, listen: HostPort, web_config: WebConfig | None 
     scheme = "https" if web_config and web_config.tls_server_config else "http"
     log.info("serving %s://%s%s (%d receivers, %d tokens)", scheme, listen, WRITE_PATH,
              len(config.receivers), len(config.tokens))
+    if not config.tokens:
+        log.warning("no token configured: every push is refused (401) until a node is enrolled "
+                    "(commune-collector enrol)")
     stop.wait()
     server.close()
     return 0

@@ -19,7 +19,12 @@ Inhibition (one incident, one alert):
 
 Receivers have no integration unless a webhook URL is given: fill them in (e-mail, chat) in the
 rendered file; ``templates/commune.tmpl`` gives them the bilingual title and text
-(``{{ template "commune.title" . }}``, ``{{ template "commune.text" . }}``).
+(``{{ template "commune.title" . }}``, ``{{ template "commune.text" . }}``). The templates are
+shipped data (kind ``alertmanager``: ``configs/alertmanager/*.tmpl`` in the checkout, overridden
+by ``/etc/commune-collector/alertmanager/``), copied into ``templates/``.
+
+``max_wait`` (render's ``--max-group-wait``) caps every route's ``group_wait`` and
+``group_interval``, for rehearsals: a resolved alert is notified at the next group interval.
 """
 
 from __future__ import annotations
@@ -29,10 +34,13 @@ import unicodedata
 from typing import Any
 
 from collector.inventory import Inventory
+from common.shipped import shipped_files
+from common.units import Duration
 
 SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")
 GROUP_BY: tuple[str, ...] = ("alertname", "commune", "target")
-TEMPLATE_FILE = "templates/commune.tmpl"
+TEMPLATES = "templates"
+TEMPLATE_PATTERN = "*.tmpl"
 
 # What names one thing an alert is about: a critical alert silences the warning of the same
 # alert only on the same thing (disk /var critical does not silence / warning).
@@ -65,41 +73,6 @@ INHIBIT_RULES: tuple[dict[str, Any], ...] = (
      "equal": list(SAME_THING)},
 )
 
-TEMPLATE = """\
-{{/* Bilingual (Vietnamese, English) notification text for commune-monitor alerts.
-     Use in a receiver: title: '{{ template "commune.title" . }}',
-     text: '{{ template "commune.text" . }}'. */}}
-
-{{ define "commune.status" }}{{ if eq . "firing" }}ĐANG XẢY RA / FIRING\
-{{ else }}ĐÃ KHẮC PHỤC / RESOLVED{{ end }}{{ end }}
-
-{{ define "commune.title" }}[{{ template "commune.status" .Status }}\
-{{ if eq .Status "firing" }} x{{ .Alerts.Firing | len }}{{ end }}] \
-{{ .CommonLabels.alertname }}{{ with .CommonLabels.commune_name }} - {{ . }}{{ end }}\
-{{ with .CommonLabels.target }} - {{ . }}{{ end }}{{ end }}
-
-{{ define "commune.alert" }}\
-[{{ template "commune.status" .Status }}] {{ .Labels.severity | toUpper }}
-VI: {{ .Annotations.summary_vi }}
-    {{ .Annotations.description_vi }}
-EN: {{ .Annotations.summary_en }}
-    {{ .Annotations.description_en }}
-{{ with .Labels.commune }}Xã / Commune: {{ $.Labels.commune_name }} ({{ . }}), \
-{{ $.Labels.region }}{{ if eq $.Labels.terrain "mountain" }}, miền núi / mountain{{ end }}
-{{ end }}\
-{{ with .Annotations.diag }}Chẩn đoán / Diagnose: {{ . }}
-{{ end }}\
-Bắt đầu / Since: {{ .StartsAt.Format "2006-01-02 15:04:05 MST" }}\
-{{ if eq .Status "resolved" }}, kết thúc / ended: {{ .EndsAt.Format "2006-01-02 15:04:05 MST" }}\
-{{ end }}
-{{ end }}
-
-{{ define "commune.text" }}{{ range .Alerts.Firing }}{{ template "commune.alert" . }}
-{{ end }}{{ range .Alerts.Resolved }}{{ template "commune.alert" . }}
-{{ end }}{{ end }}
-"""
-
-
 def region_slug(region: str) -> str:
     """An ASCII receiver-name part for a region: 'Thành phố Thanh Hóa' -> 'thanh-pho-thanh-hoa'."""
     ascii_ = unicodedata.normalize("NFKD", region.replace("đ", "d").replace("Đ", "D"))
@@ -111,8 +84,19 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def alertmanager_config(inventory: Inventory, webhook_url: str | None = None) -> dict[str, Any]:
-    """Alertmanager's config as a dict: routes by severity and region, inhibitions, template."""
+def _capped(route: dict[str, Any], max_wait: Duration | None) -> dict[str, Any]:
+    if max_wait is not None:
+        for key in ("group_wait", "group_interval"):
+            if key in route and Duration.parse(route[key]) > max_wait:
+                route[key] = str(max_wait)
+    return route
+
+
+def alertmanager_config(inventory: Inventory, webhook_url: str | None = None,
+                        templates: str = TEMPLATES,
+                        max_wait: Duration | None = None) -> dict[str, Any]:
+    """Alertmanager's config as a dict: routes by severity and region, inhibitions, and the
+    templates of folder ``templates`` (absolute in render's output; relative to the file here)."""
     def receiver(name: str) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": name}
         if webhook_url:
@@ -136,17 +120,14 @@ def alertmanager_config(inventory: Inventory, webhook_url: str | None = None) ->
     routes += [{"receiver": f"technicians-{slugs[region]}",
                 "matchers": ['scope="commune"', f'region="{_quote(region)}"'],
                 "group_by": ["commune"]} for region in regions]
+    # Routes without their own waits inherit the top route's, capped with it.
+    top: dict[str, Any] = {"receiver": "default", "group_by": list(GROUP_BY),
+                           "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
     return {
         "global": {"resolve_timeout": "5m"},
-        "templates": [TEMPLATE_FILE],
-        "route": {
-            "receiver": "default",
-            "group_by": list(GROUP_BY),
-            "group_wait": "30s",
-            "group_interval": "5m",
-            "repeat_interval": "4h",
-            "routes": routes,
-        },
+        "templates": [f"{templates}/{TEMPLATE_PATTERN}"],
+        "route": {**_capped(top, max_wait),
+                  "routes": [_capped(route, max_wait) for route in routes]},
         "inhibit_rules": [dict(rule) for rule in INHIBIT_RULES],
         "receivers": [receiver(name) for name in ("default", *SEVERITIES)]
         + [receiver(f"technicians-{slugs[region]}") for region in regions],
@@ -154,5 +135,6 @@ def alertmanager_config(inventory: Inventory, webhook_url: str | None = None) ->
 
 
 def alertmanager_files() -> dict[str, bytes]:
-    """The files alertmanager.yml refers to, by path relative to it."""
-    return {TEMPLATE_FILE: TEMPLATE.encode("utf-8")}
+    """The shipped templates alertmanager.yml refers to, by path relative to the output."""
+    return {f"{TEMPLATES}/{name}": path.read_bytes()
+            for name, path in shipped_files("alertmanager", TEMPLATE_PATTERN).items()}

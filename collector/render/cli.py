@@ -1,8 +1,9 @@
-"""``commune-collector render``: inventory -> prometheus.yml, file_sd/, rules/, alertmanager.yml.
+"""``commune-collector render``: inventory -> the config of Prometheus, Alertmanager, Grafana.
 
     $ commune-collector render --inventory configs/inventory/thanh-hoa.yml --out build/prom
-    rendered 166 communes (0 scrape, 166 push nodes) into build/prom:
-      prometheus.yml, alertmanager.yml, agent-probe-targets.yml, README, file_sd/ (3 roles), ...
+    rendered 166 communes (0 scrape, 166 push nodes) into /home/me/build/prom:
+      prometheus.yml, alertmanager.yml, agent-probe-targets.yml, README, file_sd/ (3 roles),
+      rules/ (9 copied from /home/me/commune-monitor/configs/prometheus/rules + ...), ...
     start Prometheus with:
       prometheus --config.file=build/prom/prometheus.yml \\
             --web.enable-remote-write-receiver --web.enable-lifecycle \\
@@ -16,20 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from collector.inventory import load_inventory
+from collector.render.grafana import DASHBOARDS
 from collector.render.output import (
     INVENTORY_RULES,
     RenderOptions,
+    ShippedData,
     prometheus_command,
-    read_rules,
     render,
     write_files,
 )
+from collector.render.rules import rules_for_render
 from common.cli import Exit, Failure, UsageError, add_command
 from common.schema import HostPort
+from common.shipped import shipped_dirs
 from common.units import Duration
-
-# Rules are taken from configs/prometheus/rules next to configs/inventory/ by default.
-DEFAULT_RULES = Path("..") / "prometheus" / "rules"
 
 
 def _typed(parse: Any, flag: str) -> Any:
@@ -47,15 +48,15 @@ def add_parser(sub: Any) -> None:
     defaults = RenderOptions()
     p = add_command(sub, "render", run,
                     help="render Prometheus/Alertmanager config from the inventory",
-                    description="Render prometheus.yml, file_sd/, rules/ and alertmanager.yml "
-                                "from the province inventory.")
+                    description="Render prometheus.yml, file_sd/, rules/, alertmanager.yml, "
+                                "templates/ and grafana/ from the province inventory.")
     p.add_argument("--inventory", required=True, metavar="FILE", type=Path,
                    help="the inventory, e.g. configs/inventory/thanh-hoa.yml")
     p.add_argument("--out", required=True, metavar="DIR", type=Path,
                    help="output folder (created; its rules/ and file_sd/ are owned by render)")
     p.add_argument("--rules", metavar="DIR", type=Path,
-                   help="Prometheus rule files to copy (default: ../prometheus/rules next to the "
-                        "inventory's folder, if present)")
+                   help="Prometheus rule files to copy (default: the shipped rules, with "
+                        "/etc/commune-collector/rules overriding them by file name)")
     p.add_argument("--alertmanager", metavar="HOST:PORT", type=_typed(HostPort.parse, "address"),
                    default=defaults.alertmanager,
                    help=f"where Prometheus sends alerts (default {defaults.alertmanager})")
@@ -74,36 +75,51 @@ def add_parser(sub: Any) -> None:
                    help="a commune-collector serve to scrape for its own metrics (repeatable)")
     p.add_argument("--webhook-url", metavar="URL",
                    help="send every Alertmanager receiver's alerts to this webhook")
+    p.add_argument("--prometheus-url", metavar="URL", default=defaults.prometheus_url,
+                   help="where Grafana's datasource reaches Prometheus "
+                        f"(default {defaults.prometheus_url})")
+    p.add_argument("--max-for", metavar="DURATION", type=_typed(Duration.parse, "d"),
+                   help="cap every rule's for: and keep_firing_for: at DURATION in the rendered "
+                        "rules (rehearsals, tests); the shipped files are not edited")
+    p.add_argument("--max-group-wait", metavar="DURATION", type=_typed(Duration.parse, "d"),
+                   help="cap Alertmanager's group_wait and group_interval at DURATION "
+                        "(rehearsals, tests)")
 
 
 def run(args: argparse.Namespace) -> Exit:
-    """Render; 0 on success, 2 on a bad inventory or option, 1 when files cannot be written."""
+    """Render; 0 on success, 2 on a bad inventory, option or missing rules, 1 when files cannot
+    be written."""
     try:
         options = RenderOptions(
             alertmanager=args.alertmanager, out_of_order_window=args.out_of_order_window,
             scrape_interval=args.scrape_interval, scrape_timeout=args.scrape_timeout,
             evaluation_interval=args.evaluation_interval, gateways=tuple(args.gateway),
-            webhook_url=args.webhook_url)
+            webhook_url=args.webhook_url, prometheus_url=args.prometheus_url,
+            max_for=args.max_for, max_group_wait=args.max_group_wait)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     inventory = load_inventory(args.inventory)
-    rules_dir = args.rules or args.inventory.resolve().parent / DEFAULT_RULES
-    if args.rules is not None and not args.rules.is_dir():
-        raise UsageError(f"--rules {args.rules}: no such folder")
-    rules = read_rules(rules_dir)
+    data = ShippedData.load(rules_for_render(args.rules))
+    out = args.out.resolve()
     try:
-        files = render(inventory, options, rules)
+        files = render(inventory, options, out, data)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:
-        write_files(files, args.out)
+        write_files(files, out)
     except OSError as exc:
-        raise Failure(f"cannot write into {args.out}: {exc}") from None
+        raise Failure(f"cannot write into {out}: {exc}") from None
     nodes = [node for _, node in inventory.nodes()]
     scraped = sum(node.mode == "scrape" for node in nodes)
+    source = args.rules or " and ".join(str(d) for d in shipped_dirs("rules"))
+    dashboards = sum(name.startswith(f"{DASHBOARDS}/") for name in files)
+    capped = f", waits capped at {options.max_for}" if options.max_for is not None else ""
     print(f"rendered {len(inventory.communes)} communes ({scraped} scrape, "
-          f"{len(nodes) - scraped} push nodes) into {args.out}:\n"
-          f"  prometheus.yml, alertmanager.yml, agent-probe-targets.yml, README, "
-          f"file_sd/ (3 roles), rules/ ({len(rules)} copied + {INVENTORY_RULES})\n"
-          f"start Prometheus with:\n  {prometheus_command(args.out)}")
+          f"{len(nodes) - scraped} push nodes) into {out}:\n"
+          f"  prometheus.yml, alertmanager.yml, templates/ ({len(data.templates)}), "
+          f"agent-probe-targets.yml, README, file_sd/ (3 roles),\n"
+          f"  rules/ ({len(data.rules)} copied from {source}{capped} + {INVENTORY_RULES}),\n"
+          f"  grafana/ ({dashboards} dashboards, provisioning of the dashboards and the "
+          f"datasource {options.prometheus_url})\n"
+          f"start Prometheus with:\n  {prometheus_command(out)}")
     return Exit.OK

@@ -1,20 +1,23 @@
-"""Render the Prometheus and Alertmanager config of the province from the inventory.
+"""Render the config of the province stack from the inventory: Prometheus, Alertmanager, Grafana.
 
-Output folder (all paths in prometheus.yml are relative to it, so the folder can move)::
+Output folder (paths in prometheus.yml are relative to it; alertmanager.yml and the Grafana
+provider name theirs absolutely, so render into the folder the services will read)::
 
     prometheus.yml          global, storage.tsdb.out_of_order_time_window, rule_files,
                             alerting, one scrape job per role (file_sd), the gateway job
     file_sd/<role>.json     scrape-mode nodes of each role, labelled commune, commune_name,
                             region, terrain, role (written for every role, maybe empty)
-    rules/*.yml             copied from configs/prometheus/rules (this folder is owned by render)
+    rules/*.yml             the shipped rules, or --rules (rules.py; this folder is owned by render)
     rules/commune-inventory.yml  commune_inventory_node_info: one series per inventory node
     alertmanager.yml        routes by severity and region, inhibitions (alertmanager.py)
-    templates/commune.tmpl  the bilingual notification template alertmanager.yml refers to
+    templates/*.tmpl        the shipped bilingual notification template(s) alertmanager.yml uses
+    grafana/                the dashboards and their provisioning (grafana.py)
     agent-probe-targets.yml the inventory's province_targets, for the agents' probe module
     README                  how to start Prometheus and Alertmanager on these files
 
-The same inventory and options give the same bytes. Push-mode nodes are not scraped: their
-agents remote-write through ``commune-collector serve``, which sets the same labels.
+The same inventory, options, shipped data and output folder give the same bytes. Push-mode nodes
+are not scraped: their agents remote-write through ``commune-collector serve``, which sets the
+same labels.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from typing import Any
 
 import yaml
 
-from collector.inventory import ROLES, Commune, Inventory, Node
-from collector.render.alertmanager import alertmanager_config, alertmanager_files
+from collector.inventory import ROLES, Commune, Inventory, Node, agent_probe_targets
+from collector.render.alertmanager import TEMPLATES, alertmanager_config, alertmanager_files
+from collector.render.grafana import DEFAULT_PROMETHEUS_URL, GrafanaData, grafana_files
+from collector.render.rules import cap_waits
 from common.schema import HostPort
 from common.statefile import write_atomically
 from common.units import Duration
@@ -63,6 +68,11 @@ class RenderOptions:
     evaluation_interval: Duration = DEFAULT_SCRAPE_INTERVAL
     gateways: tuple[HostPort, ...] = ()
     webhook_url: str | None = None
+    # Where Grafana's datasource reads the province's Prometheus.
+    prometheus_url: str = DEFAULT_PROMETHEUS_URL
+    # Rehearsals and tests: cap the rules' for/keep_firing_for, Alertmanager's group waits.
+    max_for: Duration | None = None
+    max_group_wait: Duration | None = None
 
     @property
     def timeout(self) -> Duration:
@@ -79,6 +89,13 @@ class RenderOptions:
             raise ValueError("--scrape-interval and --evaluation-interval must be greater than 0s")
         if self.out_of_order_window < 0:
             raise ValueError("--out-of-order-window must not be negative")
+        if not self.prometheus_url.startswith(("http://", "https://")):
+            raise ValueError(f"--prometheus-url {self.prometheus_url!r}: expected the URL "
+                             "Grafana reaches Prometheus at, like http://127.0.0.1:9090")
+        for flag, value in (("--max-for", self.max_for),
+                            ("--max-group-wait", self.max_group_wait)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{flag} must be greater than 0s")
 
 
 def target_labels(commune: Commune, node: Node) -> dict[str, str]:
@@ -140,11 +157,7 @@ def inventory_rules(inventory: Inventory) -> dict[str, Any]:
 
 def probe_targets(inventory: Inventory) -> dict[str, Any]:
     """The province targets as the agents' ``modules.probe.targets`` list."""
-    targets = []
-    for t in inventory.province_targets:
-        entry = {"name": t.name, "kind": t.kind, "url": t.url, "host": t.host, "port": t.port}
-        targets.append({k: v for k, v in entry.items() if v is not None})
-    return {"targets": targets}
+    return {"targets": agent_probe_targets(inventory)}
 
 
 def prometheus_command(out: str | os.PathLike[str] = ".") -> str:
@@ -171,7 +184,8 @@ def _readme(options: RenderOptions, source: str) -> bytes:
     window = options.out_of_order_window
     return f"""\
 Rendered by `commune-collector render` from {source}.
-Do not edit these files: edit the inventory (or configs/prometheus/rules) and render again.
+Do not edit these files: edit the inventory (or the rules: --rules, or an override folder
+/etc/commune-collector/rules) and render again.
 
 Start Prometheus on this folder. The remote-write receiver (for pushing agents, through
 `commune-collector serve`) is a command-line flag, not a config key:
@@ -189,48 +203,70 @@ prometheus.yml and rules/ send `curl -X POST http://PROMETHEUS/-/reload`.
 storage.tsdb.out_of_order_time_window is {window}: Prometheus accepts samples up to that old,
 so it must be at least as long as an agent's push spool can hold (its max_spool_bytes at its
 sample rate). Older replayed samples are refused. Change it with --out-of-order-window.
+
+grafana/provisioning/ holds a dashboards provider (reading grafana/dashboards/) and the
+Prometheus datasource ({options.prometheus_url}); point Grafana's provisioning folders at them.
 """.encode()
 
 
-def render(inventory: Inventory, options: RenderOptions,
-           rules: Mapping[str, bytes] | None = None) -> dict[str, bytes]:
-    """Every output file (relative path -> bytes); the same input gives the same bytes."""
+@dataclass(frozen=True)
+class ShippedData:
+    """The shipped files render copies (common.shipped): rules, templates, Grafana's."""
+
+    rules: Mapping[str, bytes]
+    templates: Mapping[str, bytes]
+    grafana: GrafanaData
+
+    @classmethod
+    def load(cls, rules: Mapping[str, bytes]) -> ShippedData:
+        """``rules`` and the shipped Alertmanager templates and Grafana files."""
+        return cls(rules, alertmanager_files(), GrafanaData.shipped())
+
+
+def render(inventory: Inventory, options: RenderOptions, out: Path,
+           data: ShippedData) -> dict[str, bytes]:
+    """Every output file (relative path -> bytes) for output folder ``out``; the same input
+    gives the same bytes."""
+    out = out.absolute()
     source_bytes = Path(inventory.file).read_bytes() if inventory.file else b""
     digest = hashlib.sha256(source_bytes).hexdigest()[:16]
     source = f"{Path(inventory.file).name or 'inventory'} (sha256 {digest})"
     header = (f"# Rendered by commune-collector render from {source}.\n"
               "# Do not edit: edit the inventory and render again. See README here.\n")
+    alertmanager = alertmanager_config(inventory, options.webhook_url, str(out / TEMPLATES),
+                                       options.max_group_wait)
     files: dict[str, bytes] = {
         "prometheus.yml": _yaml(prometheus_config(inventory, options), header),
-        "alertmanager.yml": _yaml(alertmanager_config(inventory, options.webhook_url), header),
-        **alertmanager_files(),
+        "alertmanager.yml": _yaml(alertmanager, header),
+        **data.templates,
         "README": _readme(options, source),
         "agent-probe-targets.yml": _yaml(probe_targets(inventory), header + (
-            "# The province targets every commune agent probes: copy this list under\n"
-            "# modules.probe.targets in each agent.yml.\n")),
+            "# The province targets every commune agent probes (commune-collector enrol writes\n"
+            "# them into each agent.yml it makes, under modules.probe.targets).\n")),
+        **grafana_files(data.grafana, out, options.prometheus_url),
     }
     for role in ROLES:
         text = json.dumps(file_sd(inventory, role), ensure_ascii=False, indent=2, sort_keys=True)
         files[f"file_sd/{role}.json"] = (text + "\n").encode("utf-8")
-    for name, content in sorted((rules or {}).items()):
+    for name, content in sorted(data.rules.items()):
         if name == INVENTORY_RULES:
             raise ValueError(f"rules/{INVENTORY_RULES} is written by render from the inventory; "
                              "rename that rule file")
+        if options.max_for is not None:
+            content = cap_waits(content, options.max_for, name)
         files[f"rules/{name}"] = content
     files[f"rules/{INVENTORY_RULES}"] = _yaml(inventory_rules(inventory), header)
     return files
 
 
-def read_rules(rules_dir: Path | None) -> dict[str, bytes]:
-    """The ``*.yml`` rule files of ``rules_dir`` by name (none if the folder is absent)."""
-    if rules_dir is None or not rules_dir.is_dir():
-        return {}
-    return {p.name: p.read_bytes() for p in sorted(rules_dir.glob("*.yml")) if p.is_file()}
+# The folders render owns: a file there that the render did not write is removed.
+OWNED = ("rules", "file_sd", TEMPLATES, "grafana/dashboards", "grafana/provisioning/dashboards",
+         "grafana/provisioning/datasources")
 
 
 def write_files(files: Mapping[str, bytes], out: Path) -> None:
-    """Write ``files`` under ``out`` atomically; drop stale files in rules/ and file_sd/."""
-    for sub in ("rules", "file_sd"):
+    """Write ``files`` under ``out`` atomically; drop stale files in the folders render owns."""
+    for sub in OWNED:
         (out / sub).mkdir(parents=True, exist_ok=True)
         for stale in sorted((out / sub).iterdir()):
             if stale.is_file() and f"{sub}/{stale.name}" not in files:

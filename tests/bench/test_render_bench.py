@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from collector.inventory import load_inventory
-from collector.render.output import RenderOptions, read_rules, render, write_files
+from collector.render.output import RenderOptions, ShippedData, render, write_files
+from collector.render.rules import read_rules
 from tests.support.peers import VENV_BIN, require_binary
 
 ROOT = Path(__file__).parents[2]
@@ -35,15 +36,16 @@ def _median(fn: object, runs: int = 20) -> float:
 @pytest.mark.peer
 def test_render_province(tmp_path: Path) -> None:
     options = RenderOptions()
-    rules = read_rules(ROOT / "configs/prometheus/rules")
+    data = ShippedData.load(read_rules(ROOT / "configs/prometheus/rules"))
+    out = tmp_path / "out"
     inventory = load_inventory(PROVINCE)
     load_s = _median(lambda: load_inventory(PROVINCE))
-    render_s = _median(lambda: render(inventory, options, rules))
-    files = render(inventory, options, rules)
+    render_s = _median(lambda: render(inventory, options, out, data))
+    files = render(inventory, options, out, data)
     fresh = iter(range(1_000_000))  # a new folder each run: every file really written
     write_s = _median(lambda: write_files(files, tmp_path / f"w{next(fresh)}"))
     in_process = _median(lambda: write_files(
-        render(load_inventory(PROVINCE), options, rules), tmp_path / f"w{next(fresh)}"))
+        render(load_inventory(PROVINCE), options, out, data), tmp_path / f"w{next(fresh)}"))
 
     def cli() -> None:
         subprocess.run([str(VENV_BIN / "commune-collector"), "render", "--inventory",

@@ -1,26 +1,37 @@
 """A wheelhouse built without the network, for installer tests (pip --no-index --find-links).
 
-``pip wheel .`` would fetch setuptools and the dependencies from PyPI; tests must stay on
-loopback. So commune-monitor's own wheel is written from the source tree with the metadata of
-this venv's (editable) install, and each dependency's wheel is re-packed from the files this
-venv installed (its RECORD and WHEEL tags). For a real offline release use
+commune-monitor's wheel is the real one: ``pip wheel --no-build-isolation --no-index --no-deps``
+on a copy of the checkout's package sources, so setup.cfg's package data and ``data_files``
+(rules, runbooks, SNMP modules, templates, dashboards, examples) are in it as a release has
+them; the copy keeps parallel builds and setuptools' build/ folder out of the checkout. The build
+backend is this venv's setuptools and wheel (the dev extra), so nothing is fetched. Each
+dependency's wheel is re-packed from the files this venv installed (its RECORD and WHEEL tags),
+since ``pip wheel`` would fetch them from PyPI. For a real offline release use
 ``scripts/build-wheelhouse.sh`` (network once, on the build machine).
 """
 
 from __future__ import annotations
 
 import base64
+import email.parser
+import fcntl
 import hashlib
 import importlib.metadata as md
 import re
+import shutil
+import subprocess
+import sys
 import sysconfig
+import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from tests.support.paths import ROOT
 
-PACKAGES = ("agent", "collector", "common")
+# What setup.cfg builds the wheel from: the packages, their data, the metadata files.
+SOURCES = ("agent", "collector", "common", "configs", "dashboards", "setup.cfg", "pyproject.toml",
+           "README.md")
 
 
 def _installed(name: str) -> md.Distribution:
@@ -52,23 +63,26 @@ def _write_wheel(path: Path, files: Iterable[tuple[str, bytes]], dist_info: str)
     return path
 
 
-def _own_files(dist: md.Distribution, dist_info: str) -> Iterator[tuple[str, bytes]]:
-    for package in PACKAGES:
-        for source in sorted((ROOT / package).rglob("*")):
-            if source.is_file() and "__pycache__" not in source.parts:
-                yield source.relative_to(ROOT).as_posix(), source.read_bytes()
-    yield f"{dist_info}/METADATA", (dist.read_text("METADATA") or "").encode()
-    yield f"{dist_info}/entry_points.txt", (dist.read_text("entry_points.txt") or "").encode()
-    yield f"{dist_info}/WHEEL", (b"Wheel-Version: 1.0\nGenerator: tests/support/wheelhouse.py\n"
-                                 b"Root-Is-Purelib: true\nTag: py3-none-any\n")
-
-
 def own_wheel(out: Path) -> Path:
-    """commune-monitor's wheel from the source tree."""
-    dist = _installed("commune-monitor")
-    name = f"{_norm(dist.metadata['Name'])}-{dist.version}"
-    return _write_wheel(out / f"{name}-py3-none-any.whl", _own_files(dist, f"{name}.dist-info"),
-                        f"{name}.dist-info")
+    """commune-monitor's wheel, built by pip from a copy of the checkout's sources."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    with tempfile.TemporaryDirectory(prefix="commune-monitor-src-") as tmp:
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for name in SOURCES:
+            if (ROOT / name).is_dir():
+                shutil.copytree(ROOT / name, src / name, ignore=ignore)
+            else:
+                shutil.copy2(ROOT / name, src / name)
+        built = Path(tmp) / "wheel"
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+             "--no-deps", "--no-build-isolation", "--no-index", "--wheel-dir", str(built),
+             str(src)], capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            raise RuntimeError(f"pip wheel failed:\n{result.stdout}{result.stderr}")
+        (wheel,) = built.glob("commune_monitor-*.whl")
+        return Path(shutil.copy2(wheel, out / wheel.name))
 
 
 def repack(dist: md.Distribution, out: Path) -> Path:
@@ -91,9 +105,17 @@ def repack(dist: md.Distribution, out: Path) -> Path:
     return _write_wheel(out / f"{name}-{tag}.whl", files, dist_info)
 
 
-def _requirements(dist: md.Distribution, extras: tuple[str, ...] = ()) -> list[str]:
+def _wheel_requires(wheel: Path) -> list[str]:
+    """The Requires-Dist lines of a wheel's METADATA."""
+    with zipfile.ZipFile(wheel) as whl:
+        name = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = email.parser.Parser().parsestr(whl.read(name).decode("utf-8"))
+    return metadata.get_all("Requires-Dist") or []
+
+
+def _requirements(requires: Iterable[str], extras: tuple[str, ...] = ()) -> list[str]:
     names = []
-    for req in dist.requires or ():
+    for req in requires:
         marker = req.split(";", 1)[1] if ";" in req else ""
         if "extra" in marker and not any(re.search(rf"extra\s*==\s*['\"]{e}['\"]", marker)
                                          for e in extras):
@@ -107,7 +129,7 @@ def build(out: Path, extras: tuple[str, ...] = ("diag",)) -> list[Path]:
     ``extras`` (the collector installs ``[diag]``), as wheels into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     wheels = [own_wheel(out)]
-    todo = _requirements(_installed("commune-monitor"), extras)
+    todo = _requirements(_wheel_requires(wheels[0]), extras)
     done: set[str] = set()
     while todo:
         name = _norm(todo.pop())
@@ -116,5 +138,18 @@ def build(out: Path, extras: tuple[str, ...] = ("diag",)) -> list[Path]:
         done.add(name)
         dist = _installed(name)
         wheels.append(repack(dist, out))
-        todo.extend(_requirements(dist))
+        todo.extend(_requirements(dist.requires or ()))
     return wheels
+
+
+def shared(base: Path) -> Path:
+    """The wheelhouse ``base/wheelhouse``, built by the first test process that asks for it
+    (the other pytest-xdist workers of the session wait for it and reuse it)."""
+    out = base / "wheelhouse"
+    with open(base / "wheelhouse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / "wheelhouse.complete").exists():
+            shutil.rmtree(out, ignore_errors=True)
+            build(out)
+            (base / "wheelhouse.complete").touch()
+    return out

@@ -6,31 +6,25 @@ compiled or fetched at run time. Additions of ours: ``get`` (scalars fetched wit
 ``scale``, ``value_map`` and ``labels`` on a metric, the ``NumberString`` type (a DisplayString
 holding a number), ``labels``/``up_metric`` on a whole module (VC profiles), and the ``http_json``
 and ``http_xml`` kinds for devices whose status is only in an HTTP API. Loading a definition
-never imports pysnmp.
+never imports pysnmp. The shipped modules are found by ``common.shipped`` (kind ``snmp``: the
+override ``/etc/commune-agent/snmp``, the checkout, the installed ``share/commune-monitor/snmp``).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from common.schema import ConfigError, ConfigIssue, Invalid, load_file
+from common.shipped import shipped_dirs
 
 MetricType = Literal["gauge", "counter", "DisplayString", "OctetString", "PhysAddress48",
                      "EnumAsInfo", "EnumAsStateSet", "NumberString"]
 IndexType = Literal["gauge", "DisplayString", "OctetString", "PhysAddress48", "IpAddr"]
 Reduce = Literal["first", "max", "min", "sum", "count", "avg"]
-
-# Where shipped definitions are found: the source tree, then the installed data files.
-SHIPPED_DIRS = (
-    Path(__file__).resolve().parents[3] / "configs" / "snmp",
-    Path(sys.prefix) / "share" / "commune-monitor" / "snmp",
-)
-
 
 class Oid(tuple[int, ...]):
     """A numeric OID such as ``1.3.6.1.2.1.2.2.1.10`` (names are not resolved)."""
@@ -189,12 +183,13 @@ def _minimal_roots(oids: Iterable[Oid]) -> tuple[Oid, ...]:
 
 
 def search_dirs(extra: Iterable[str] = ()) -> list[Path]:
-    """Folders searched for ``NAME.yml``, first match wins: the configured ones, then shipped."""
+    """Folders searched for ``NAME.yml``, first match wins: the configured ones, then shipped
+    (common.shipped: the /etc/commune-agent/snmp override, the checkout, the installed data)."""
     dirs = [Path(p) for p in extra]
     env = os.environ.get("COMMUNE_SNMP_MODULE_PATH")
     if env:
         dirs += [Path(p) for p in env.split(os.pathsep) if p]
-    return dirs + [d for d in SHIPPED_DIRS if d.is_dir()]
+    return dirs + shipped_dirs("snmp")
 
 
 def find_definition(name: str, dirs: Iterable[Path]) -> Path | None:

@@ -1,33 +1,47 @@
-"""A gateway config with no token: refused to serve, accepted by the tools that edit it."""
+"""A gateway config with no token is valid: it serves, and refuses every push with 401."""
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from collector.gateway.config import load_gateway_config
 from common.schema import ConfigError
+from tests.support.push_peers import Gateway
 
 NO_TOKENS = "receivers:\n  - url: http://127.0.0.1:9090/api/v1/write\ntokens: []\n"
 
 
-def test_serving_needs_a_token(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text", [NO_TOKENS, NO_TOKENS.replace("tokens: []\n", "")])
+def test_no_token_is_a_valid_config(tmp_path: Path, text: str) -> None:
     path = tmp_path / "gateway.yml"
-    path.write_text(NO_TOKENS)
-    with pytest.raises(ConfigError) as caught:
-        load_gateway_config(str(path))
-    assert str(caught.value) == f"{path}:3:9: tokens: configure at least one token"
-
-
-def test_an_edited_file_may_have_no_token_left(tmp_path: Path) -> None:
-    path = tmp_path / "gateway.yml"
-    path.write_text(NO_TOKENS)
-    assert load_gateway_config(str(path), allow_no_tokens=True).tokens == ()
+    path.write_text(text)
+    assert load_gateway_config(str(path)).tokens == ()
 
 
 def test_other_problems_are_still_errors_without_tokens(tmp_path: Path) -> None:
     path = tmp_path / "gateway.yml"
     path.write_text(NO_TOKENS.replace("http://127.0.0.1:9090", "ftp://x"))
     with pytest.raises(ConfigError, match=r"receivers\[0\]\.url: expected an http\(s\) URL"):
-        load_gateway_config(str(path), allow_no_tokens=True)
+        load_gateway_config(str(path))
+    path.write_text("receivers:\n  - url: http://a:1/w\n  - url: http://a:1/w\ntokens: []\n")
+    with pytest.raises(ConfigError, match="two receivers have the same name"):
+        load_gateway_config(str(path))
+
+
+def test_a_gateway_without_tokens_serves_401(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yml"
+    path.write_text(NO_TOKENS)
+    gateway = Gateway(path, tmp_path)
+    try:
+        request = urllib.request.Request(f"{gateway.url}/api/v1/write", data=b"x",
+                                         headers={"Authorization": "Bearer nobody"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 401
+        assert "no token configured: every push is refused (401)" in gateway.log()
+    finally:
+        gateway.stop()

@@ -4,6 +4,7 @@ started on the rendered config scrapes a real agent with the inventory's labels.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -13,7 +14,14 @@ import yaml
 
 from collector.cli import main
 from collector.inventory import load_inventory
-from collector.render.output import INVENTORY_METRIC, RenderOptions, render, write_files
+from collector.render.output import (
+    INVENTORY_METRIC,
+    RenderOptions,
+    ShippedData,
+    render,
+    write_files,
+)
+from collector.render.rules import read_rules
 from tests.support.agent_process import Agent, host_config
 from tests.support.alertmanager_peer import Alertmanager
 from tests.support.inventory import HAC_THANH, MUONG_LAT, Node, inventory_yaml
@@ -21,6 +29,7 @@ from tests.support.paths import ROOT
 from tests.support.peers import Prometheus, free_port, require_binary, wait_for
 
 PROVINCE = ROOT / "configs/inventory/thanh-hoa.yml"
+SHIPPED_RULES = sorted(p.name for p in (ROOT / "configs/prometheus/rules").glob("*.yml"))
 
 RULE = """\
 groups:
@@ -59,6 +68,10 @@ def test_province_render_passes_promtool_and_amtool(tmp_path: Path) -> None:
     result = promtool_check(out / "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+    # Without --rules: every shipped rule file (here the checkout's), and the inventory's.
+    assert f"SUCCESS: {len(SHIPPED_RULES) + 1} rule files found" in result.stdout
+    assert sorted(p.name for p in (out / "rules").iterdir()) == sorted(
+        [*SHIPPED_RULES, "commune-inventory.yml"])
     am = subprocess.run([require_binary("amtool"), "check-config", str(out / "alertmanager.yml")],
                         capture_output=True, text=True, check=False)
     assert am.returncode == 0, am.stdout + am.stderr
@@ -129,30 +142,38 @@ def test_small_render_with_rules_and_options(tmp_path: Path) -> None:
 
 def test_render_is_deterministic(tmp_path: Path) -> None:
     options = RenderOptions()
-    first = render(load_inventory(PROVINCE), options)
-    second = render(load_inventory(PROVINCE), options)
+    data = ShippedData.load(read_rules(ROOT / "configs/prometheus/rules"))
+    first = render(load_inventory(PROVINCE), options, tmp_path / "out", data)
+    second = render(load_inventory(PROVINCE), options, tmp_path / "out", data)
     assert first == second
     a, b = tmp_path / "a", tmp_path / "b"
     assert cli_render(PROVINCE, a) == 0
     assert cli_render(PROVINCE, b) == 0
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    # Alertmanager's templates and Grafana's dashboards are named by absolute path.
+    assert all((a / f).read_bytes().replace(bytes(a), bytes(b)) == (b / f).read_bytes()
+               for f in files)
     # Order of communes in the inventory does not change the target lists.
     (tmp_path / "x").mkdir()
     (tmp_path / "y").mkdir()
-    fwd = render(load_inventory(small_inventory(tmp_path / "x")), options)
-    rev = render(load_inventory(small_inventory(tmp_path / "y", reverse=True)), options)
+    fwd = render(load_inventory(small_inventory(tmp_path / "x")), options, tmp_path, data)
+    rev = render(load_inventory(small_inventory(tmp_path / "y", reverse=True)), options,
+                 tmp_path, data)
     assert all(fwd[f] == rev[f] for f in fwd if f.startswith("file_sd/"))
 
 
 def test_rerender_drops_stale_rules_and_keeps_unchanged_files(tmp_path: Path) -> None:
     out = tmp_path / "out"
     inventory = load_inventory(small_inventory(tmp_path))
-    write_files(render(inventory, RenderOptions(), {"old.yml": b"groups: []\n"}), out)
+    data = ShippedData.load({"old.yml": b"groups: []\n"})
+    write_files(render(inventory, RenderOptions(), out, data), out)
     assert (out / "rules/old.yml").exists()
+    (out / "grafana/dashboards/removed.json").write_text("{}")
     before = (out / "file_sd/vc.json").stat().st_mtime_ns
-    write_files(render(inventory, RenderOptions(), {"new.yml": b"groups: []\n"}), out)
+    data = dataclasses.replace(data, rules={"new.yml": b"groups: []\n"})
+    write_files(render(inventory, RenderOptions(), out, data), out)
+    assert not (out / "grafana/dashboards/removed.json").exists()
     assert sorted(p.name for p in (out / "rules").iterdir()) == [
         "commune-inventory.yml", "new.yml"]
     assert (out / "file_sd/vc.json").stat().st_mtime_ns == before

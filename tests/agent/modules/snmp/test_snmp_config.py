@@ -10,8 +10,9 @@ import pytest
 
 from agent.config import load_config
 from agent.modules.snmp.config import Secret, SnmpConfig
-from agent.modules.snmp.definitions import SHIPPED_DIRS, known_names, load_definitions
+from agent.modules.snmp.definitions import known_names, load_definitions
 from common.schema import ConfigError
+from common.shipped import shipped_dir
 
 
 def write(tmp_path: Path, snmp: str) -> Path:
@@ -28,7 +29,7 @@ def error_of(path: Path) -> str:
 
 
 def test_every_shipped_module_loads() -> None:
-    names = known_names([SHIPPED_DIRS[0]])
+    names = known_names([shipped_dir("snmp")])
     assert {"if_mib", "system", "host_resources", "ucd", "vc/poly", "vc/yealink",
             "vc/huawei_te", "vc/cisco_xapi", "vc/huawei_cloud_meeting"} <= set(names)
     definitions = load_definitions(names)
