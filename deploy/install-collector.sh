@@ -167,7 +167,7 @@ from collector.inventory import load_inventory
 from common.schema import ConfigError
 path = sys.argv[1]
 try:
-    config = load_gateway_config(path, allow_no_tokens=True)
+    config = load_gateway_config(path)
     if config.inventory is None:
         sys.stderr.write(f"{path}: no 'inventory:'; add the path of the province inventory, "
                          "like inventory: /etc/commune-collector/inventory/NAME.yml\n")
