@@ -32,8 +32,6 @@ from collector.enrolment.files import (
     file_mode,
     gateway_tokens,
     locked,
-    require_gateway,
-    require_inventory,
     token_matches,
 )
 from collector.enrolment.ledger import Pending, add_pending
@@ -47,6 +45,7 @@ from collector.inventory import (
     agent_probe_targets,
     load_inventory,
 )
+from collector.province_files import require_gateway, require_inventory
 from common.cli import Exit, add_command
 from common.enrolment import Enrolment, agent_yaml
 from common.statefile import Staging, write_atomically
