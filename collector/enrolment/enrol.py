@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import secrets
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,8 +204,13 @@ def run(args: argparse.Namespace) -> Exit:
         print(f"added node {e.node} ({request.role}, push) to commune {e.commune} "
               f"({issued.commune_name}) in {args.inventory}")
     print(f"issued its token (sha256 stored in {args.gateway_config}); restart the gateway "
-          f"to accept it; the node probes the {len(e.targets)} province targets of "
-          f"{args.inventory}")
+          f"to accept it")
+    if e.targets:
+        print(f"its agent.yml probes the {len(e.targets)} province targets of {args.inventory}")
+    else:
+        print(f"warning: {args.inventory} lists no province_targets, so the node probes nothing "
+              f"and takes no part in uplink and portal alerts; add them and enrol again with "
+              f"--reissue", file=sys.stderr)
     if args.offline is not None:
         write_atomically(args.offline / "token", e.token + "\n", 0o600, make_parents=True)
         write_atomically(args.offline / "agent.yml",

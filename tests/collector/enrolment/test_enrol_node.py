@@ -64,7 +64,7 @@ def test_offline_agent_probes_what_render_lists(targeted: Province, tmp_path: Pa
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     usb = tmp_path / "usb"
     assert _enrol(targeted, "--offline", str(usb)) == 0
-    assert f"the node probes the 4 province targets of {targeted.inventory}" in (
+    assert f"its agent.yml probes the 4 province targets of {targeted.inventory}" in (
         capsys.readouterr().out)
     rendered = _rendered_targets(targeted, tmp_path)
     assert rendered == TARGETS
@@ -83,6 +83,16 @@ def test_the_install_line_carries_the_targets(targeted: Province, tmp_path: Path
                            "--spool-dir", str(node / "spool")]) == 0
     assert _probe_targets(node / "agent.yml", node / "token") == _rendered_targets(
         targeted, tmp_path)
+
+
+def test_an_inventory_without_targets_is_a_warning(province: Province, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert _enrol(province, "--offline", str(tmp_path / "usb")) == 0
+    assert capsys.readouterr().err == (
+        f"warning: {province.inventory} lists no province_targets, so the node probes nothing "
+        "and takes no part in uplink and portal alerts; add them and enrol again with "
+        "--reissue\n")
+    assert "probe:" not in (tmp_path / "usb/agent.yml").read_text()
 
 
 def test_a_code_without_targets_still_works() -> None:
