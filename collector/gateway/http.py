@@ -151,7 +151,7 @@ def _read_head(sock: socket.socket, deadline: float) -> None:
         head = head[-3:] + chunk if len(head) > 4096 else head + chunk
 
 
-def linger(sock: socket.socket, seconds: float, limit: int = 1 << 20) -> None:
+def linger(sock: socket.socket, seconds: float, limit: int = 256 << 10) -> None:
     """Half-close ``sock`` and read what the client still sends, for up to ``seconds``.
 
     Closing a socket with unread data makes the kernel send a reset, which can destroy the
@@ -224,8 +224,9 @@ class GatewayHandler(BaseHTTPRequestHandler):
             body = self._read_body(length, time.monotonic() + config.body_timeout)
 
             def reserve(size: int) -> None:
-                nonlocal reserved
-                reserved += server.receiving.reserve(size)
+                nonlocal reserved  # alone, one request may take the whole budget
+                reserved += server.receiving.reserve(min(size, config.max_receiving_bytes
+                                                         - reserved))
 
             try:
                 decoded = decode(body, ident, server.relabeler, config.max_decoded_bytes,
