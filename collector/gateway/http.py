@@ -56,6 +56,7 @@ READ_CHUNK = 64 << 10  # bytes read from a connection at once
 REFUSING_AT_ONCE = 32  # connections over max_connections being answered 503 at once
 REFUSE_TIMEOUT = 1.0  # seconds to read such a connection's head, and to linger after
 LINGER_SECONDS = 1.0  # after an answer sent before the body was read
+LINGER_BYTES = 256 << 10  # unread body bytes read and dropped, at most, after such an answer
 
 
 class GatewayServer(ListeningServer):
@@ -151,7 +152,7 @@ def _read_head(sock: socket.socket, deadline: float) -> None:
         head = head[-3:] + chunk if len(head) > 4096 else head + chunk
 
 
-def linger(sock: socket.socket, seconds: float, limit: int = 256 << 10) -> None:
+def linger(sock: socket.socket, seconds: float, limit: int = LINGER_BYTES) -> None:
     """Half-close ``sock`` and read what the client still sends, for up to ``seconds``.
 
     Closing a socket with unread data makes the kernel send a reset, which can destroy the
@@ -177,6 +178,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
     """Routes the gateway's endpoints."""
 
     server: GatewayServer
+    _unread = 0  # body bytes of the current request not read yet
     protocol_version = "HTTP/1.1"
     server_version = "commune-collector"
     timeout = 60
@@ -189,6 +191,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
             self._answer(404, "not found; remote-write goes to " + WRITE_PATH, close=True)
             return
         self._body_read = False
+        length = self.headers.get("Content-Length", "")
+        self._unread = int(length) if length.isdigit() else 0
         retry_after = None
         try:
             code, message = self._write()
@@ -260,6 +264,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
                     raise ConnectionError("the client closed the connection mid-body")
                 chunks.append(chunk)
                 left -= len(chunk)
+                self._unread = left
         finally:
             self.connection.settimeout(self.timeout)
         self._body_read = True
@@ -308,7 +313,9 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 retry_after: int | None = None) -> None:
         body = (message + "\n").encode() if status != 204 else b""
         self._send(status, body, TEXT, close, retry_after)
-        if close:  # answered before its body was read: let the client read the answer
+        if close and self._unread <= LINGER_BYTES:
+            # Answered before the body was read: let the client read the answer. A larger
+            # body cannot be taken in without reading it, so the client gets a reset.
             self.wfile.flush()
             linger(self.connection, LINGER_SECONDS)
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from common import remote_write
+from tests.support.paths import ROOT
 from tests.support.peers import LOOPBACK
 
 
@@ -89,25 +93,24 @@ def rss_of(pid: int) -> int:
     return 0
 
 
-def hostile_run(port: int, pid: int, hostile_token: str, agent_token: str, connections: int,
-                body_bytes: int, seconds: float, push_every: float = 0.25,
-                agent_body: Callable[[], bytes] = small_body) -> HostileResult:
-    """For ``seconds``: ``connections`` clients of one token each declare ``body_bytes``, send
-    all but the last byte and wait, reconnecting after every answer; meanwhile one agent with
-    its own token pushes every ``push_every`` seconds. RSS of ``pid`` is sampled throughout."""
-    result = HostileResult()
+def hostile_clients(port: int, token: str, connections: int, body_bytes: int,
+                    seconds: float) -> dict[str, int]:
+    """For ``seconds``, ``connections`` clients of ``token`` each declare ``body_bytes``, send
+    all but the last byte and wait, reconnecting after every answer; count answers by status
+    (or error)."""
+    answers: dict[str, int] = {}
     stop = threading.Event()
     lock = threading.Lock()
 
     def count(key: str) -> None:
         with lock:
-            result.hostile_answers[key] = result.hostile_answers.get(key, 0) + 1
+            answers[key] = answers.get(key, 0) + 1
 
-    def hostile() -> None:
+    def client() -> None:
         while not stop.is_set():
             sock = None
             try:
-                sock = hold(port, hostile_token, body_bytes, 0, timeout=seconds + 30)
+                sock = hold(port, token, body_bytes, 0, timeout=seconds + 30)
                 with contextlib.suppress(OSError):  # refused early: the gateway closes
                     sock.sendall(b"\0" * (body_bytes - 1))
                 count(str(answer_of(sock).status))
@@ -118,16 +121,38 @@ def hostile_run(port: int, pid: int, hostile_token: str, agent_token: str, conne
                     sock.close()
             stop.wait(0.5)
 
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join(0.1)
+    with lock:
+        return dict(answers)
+
+
+def hostile_run(port: int, pid: int, hostile_token: str, agent_token: str, connections: int,
+                body_bytes: int, seconds: float, push_every: float = 0.25,
+                agent_body: Callable[[], bytes] = small_body) -> HostileResult:
+    """Run :func:`hostile_clients` in a process of their own (so they do not slow the agent's
+    client here) while one agent with its own token pushes every ``push_every`` seconds, the
+    RSS of process ``pid`` sampled throughout."""
+    result = HostileResult()
+    stop = threading.Event()
+
     def sample() -> None:
         while not stop.is_set():
             with contextlib.suppress(OSError):
                 result.peak_rss = max(result.peak_rss, rss_of(pid))
             stop.wait(0.05)
 
-    threads = [threading.Thread(target=hostile, daemon=True) for _ in range(connections)]
-    threads.append(threading.Thread(target=sample, daemon=True))
-    for thread in threads:
-        thread.start()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    clients = subprocess.Popen(
+        [sys.executable, "-m", "tests.collector.gateway.hostile", str(port), hostile_token,
+         str(connections), str(body_bytes), str(seconds + 1.0)],
+        stdout=subprocess.PIPE, cwd=ROOT)
     time.sleep(1.0)  # let the hostile clients take their places first
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -143,7 +168,21 @@ def hostile_run(port: int, pid: int, hostile_token: str, agent_token: str, conne
             else:
                 result.agent_failures.append(f"{got.status}: {got.text.strip()}")
         time.sleep(push_every)
+    out, _ = clients.communicate(timeout=60)
+    result.hostile_answers = json.loads(out)
     stop.set()
-    for thread in threads:
-        thread.join(5)
+    sampler.join(5)
     return result
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tests.collector.gateway.hostile PORT TOKEN CONNECTIONS BYTES SECONDS``."""
+    port, token, connections, body_bytes, seconds = argv
+    answers = hostile_clients(int(port), token, int(connections), int(body_bytes),
+                              float(seconds))
+    print(json.dumps(answers))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
