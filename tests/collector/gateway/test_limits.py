@@ -238,3 +238,41 @@ def _scrape(url: str) -> dict[str, float]:
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
             for line in text.splitlines() if line and not line.startswith("#")}
 
+
+
+def test_the_agents_push_client_keeps_and_resends_what_429_and_503_refused(
+        make_gateway: MakeGateway, tmp_path: Path) -> None:
+    from prometheus_client.core import GaugeMetricFamily
+
+    from agent.push.client import PushClient
+    from agent.push.config import PushConfig
+    from common.poster import Retry
+    from common.schema import ExistingFile
+    from common.units import Duration
+
+    server = make_gateway(SMALL_LIMITS)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN.token)
+    client = PushClient(PushConfig(f"http://{LOOPBACK}:{server.port}/api/v1/write",
+                                   ExistingFile(token_file), str(tmp_path / "spool"),
+                                   timeout=Duration(5)), interval=15)
+    family = GaugeMetricFamily("agent_limits_test", "A test series.", labels=["i"])
+    for i in range(50):
+        family.add_metric([str(i)], float(i))
+    try:
+        client.collected("test", [family])
+        for holders, (limit, reason) in (
+                ((TOKEN, TOKEN), ("token_busy", "429")),
+                ((OTHER, OTHER), ("receiving", "503"))):
+            held = [hold(server.port, t.token, 128 << 10, 1) for t in holders]
+            wait_for(lambda: server.receiving.used == 256 << 10, 5, what="the holds admitted")
+            with pytest.raises(Retry, match=f"HTTP {reason}"):
+                client.send_once()
+            assert client.spool.pending() == 50 and client.rejected == 0
+            assert limited(server, limit) == 1
+            close_all(held)
+            wait_for(lambda: server.receiving.used == 0, 5, what="the holds gone")
+        assert client.send_once() is True
+        assert client.sent == 50 and client.spool.pending() == 0
+    finally:
+        client.close()
