@@ -141,8 +141,7 @@ class Relabeler:
                 continue
             series += 1
             if series > max_series:
-                raise Limited("series", f"more than {max_series} series in one request "
-                              "(max_series_per_request); send smaller batches")
+                raise _too_many_series(max_series)
             length, pos = _length(raw, pos + 1)
             end = pos + length
             if end > n:
@@ -246,6 +245,34 @@ def check_label_name(name: str, seen: dict[str, str]) -> None:
     if name in seen:
         raise BadRequest("label_name", f"label {name!r} appears twice in one series; "
                          "send each label once")
+
+
+def count_series(raw: bytes, limit: int) -> int:
+    """The TimeSeries in an uncompressed WriteRequest; raise Limited("series") past ``limit``.
+
+    Wire errors are left to the relabeler, which reports them.
+    """
+    pos, n, series = 0, len(raw), 0
+    try:
+        while pos < n:
+            tag = raw[pos]
+            if tag == 0x0A:
+                series += 1
+                if series > limit:
+                    raise _too_many_series(limit)
+                length, pos = _length(raw, pos + 1)
+                pos += length
+            else:
+                tag, pos = read_varint(raw, pos)
+                pos = _skip(raw, pos, tag)
+    except (ValueError, IndexError):
+        pass
+    return series
+
+
+def _too_many_series(limit: int) -> Limited:
+    return Limited("series", f"more than {limit} series in one request "
+                   "(max_series_per_request); send smaller batches")
 
 
 def _too_many_samples(limit: int) -> Limited:
@@ -378,8 +405,10 @@ def decode(body: bytes, ident: Identity, relabeler: Relabeler, max_decoded: int,
         raw = remote_write.decompress(body, max_decoded)
     except ValueError as exc:  # OverflowError cannot happen: the size was checked above
         raise BadRequest("snappy", str(exc)) from None
-    # The walk is bounded by the caps; the library's parser, which builds every message, runs
-    # only on what passed it.
+    # Counting the series first costs well under a microsecond each, relabelling a new one
+    # tens: a body over the cap is refused before any real work. The relabelling walk stops
+    # at the samples cap; the library's parser, which builds every message, runs last.
+    count_series(raw, relabeler.max_series)
     out, samples, dropped = relabeler.relabel(raw, ident)
     try:
         remote_write.parse_write_request(raw)
