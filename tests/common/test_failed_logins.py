@@ -79,6 +79,7 @@ def timed_get(port: int, password: str, source: str = "127.0.0.1") -> tuple[int,
         conn.close()
 
 
+@pytest.mark.slow  # about 6 s: the delays it measures
 def test_wrong_passwords_from_one_source_slow_down_and_good_logins_do_not(
         agent_endpoint: MetricsServer) -> None:
     port = agent_endpoint.port
