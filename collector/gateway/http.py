@@ -144,12 +144,13 @@ class GatewayServer(ListeningServer):
 
 def _read_head(sock: socket.socket, deadline: float) -> None:
     """Read (and discard) a request's line and headers, up to 64 KiB or ``deadline``."""
-    head = b""
-    while b"\r\n\r\n" not in head and len(head) < 65536 and time.monotonic() < deadline:
+    tail, total = b"", 0
+    while b"\r\n\r\n" not in tail and total < 65536 and time.monotonic() < deadline:
         chunk = sock.recv(4096)
         if not chunk:
             return
-        head = head[-3:] + chunk if len(head) > 4096 else head + chunk
+        tail = tail[-3:] + chunk
+        total += len(chunk)
 
 
 def linger(sock: socket.socket, seconds: float, limit: int = LINGER_BYTES) -> None:
@@ -187,16 +188,16 @@ class GatewayHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
-        if self.path.split("?", 1)[0] != WRITE_PATH:
-            self._answer(404, "not found; remote-write goes to " + WRITE_PATH, close=True)
-            return
         self._body_read = False
         length = self.headers.get("Content-Length", "")
         self._unread = int(length) if length.isdigit() else 0
+        if self.path.split("?", 1)[0] != WRITE_PATH:
+            self._answer(404, "not found; remote-write goes to " + WRITE_PATH, close=True)
+            return
         retry_after = None
         try:
             code, message = self._write()
-        except ConnectionError:  # the client left mid-body: nobody to answer
+        except OSError:  # the client left mid-body, or its TLS broke: nobody to answer
             self.close_connection = True
             return
         except Limited as exc:

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.bench, pytest.mark.peer]
 CONNECTIONS = 100
 BODY_BYTES = 8 << 20
 SECONDS = 40.0  # longer than the default body_timeout (30 s): held bodies get their 408
-MAX_RSS = 300 << 20
+MAX_RSS = 300_000_000  # bytes
 
 
 def _peak_rss(pid: int) -> int:
