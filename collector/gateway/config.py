@@ -34,6 +34,7 @@ MAX_DECODED_BYTES = ByteSize(32 << 20)
 MAX_CONNECTIONS = 256
 MAX_RECEIVING_BYTES = ByteSize(64 << 20)
 BODY_TIMEOUT = Duration(30)
+HEADER_TIMEOUT = Duration(60)
 MAX_REQUESTS_PER_TOKEN = 4
 MAX_SERIES_PER_REQUEST = 50_000
 MAX_SAMPLES_PER_REQUEST = 200_000
@@ -106,6 +107,8 @@ class GatewayConfig:
     # Bodies being received or decoded at once, across all connections; over it: 503.
     max_receiving_bytes: ByteSize = MAX_RECEIVING_BYTES
     body_timeout: Duration = BODY_TIMEOUT  # for a whole body to arrive; slower ones get 408
+    # For a request's headers, idle time on a kept-alive connection included; then 408.
+    header_timeout: Duration = HEADER_TIMEOUT
     max_requests_per_token: int = MAX_REQUESTS_PER_TOKEN  # at once per node; more get 429
     max_series_per_request: int = MAX_SERIES_PER_REQUEST  # more get 413
     max_samples_per_request: int = MAX_SAMPLES_PER_REQUEST  # more get 413
@@ -122,8 +125,9 @@ class GatewayConfig:
                     "max_samples_per_request"):
             if getattr(self, key) < 1:
                 raise Invalid(f"expected at least 1, got {getattr(self, key)}", key=key)
-        if self.body_timeout <= 0:
-            raise Invalid("must be greater than 0s", key="body_timeout")
+        for key in ("body_timeout", "header_timeout"):
+            if getattr(self, key) <= 0:
+                raise Invalid("must be greater than 0s", key=key)
         if self.max_receiving_bytes < self.max_body_bytes:
             raise Invalid(f"must be at least max_body_bytes ({self.max_body_bytes}), or no "
                           "body of that size could ever be received", key="max_receiving_bytes")

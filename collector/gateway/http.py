@@ -12,19 +12,21 @@ snappy/protobuf, a bad label name, or a receiver refused the samples (the agent 
 
 Bodies are read as they arrive, never allocated from the declared length, under the limits of
 collector/gateway/limits.py: 503 over ``max_connections`` or ``max_receiving_bytes``, 429 over
-``max_requests_per_token``, 408 past ``body_timeout``, 413 over the size, series or samples caps.
+``max_requests_per_token``, 408 past ``header_timeout`` or ``body_timeout``, 413 over the size,
+series or samples caps.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import io
 import logging
 import signal
 import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -175,6 +177,50 @@ def linger(sock: socket.socket, seconds: float, limit: int = LINGER_BYTES) -> No
         return
 
 
+class HeadReader:
+    """The connection's reader, its ``readline`` bounded by a deadline for the whole head.
+
+    The request line and headers are read with ``readline``; each wait on the socket lasts at
+    most until the deadline, so a client sending a byte now and then cannot hold the
+    connection past it. Everything else (the body) goes to the reader itself.
+    """
+
+    def __init__(self, reader: Any, sock: socket.socket, deadline: float) -> None:
+        self.reader = reader
+        self.sock = sock
+        self.deadline = deadline
+        self.started = False  # some of a request came
+        self.timed_out = False
+
+    def readline(self, limit: int = -1) -> bytes:
+        """A line of at most ``limit`` bytes; TimeoutError past the deadline."""
+        line = bytearray()
+        while limit < 0 or len(line) < limit:
+            try:
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("the request's headers did not arrive in time")
+                self.sock.settimeout(left)
+                ahead = self.reader.peek(1)  # at most one read on the socket
+            except TimeoutError:
+                self.timed_out = True
+                raise
+            if not ahead:
+                break
+            self.started = True
+            end = ahead.find(b"\n")
+            take = len(ahead) if end < 0 else end + 1
+            if limit >= 0:
+                take = min(take, limit - len(line))
+            line += self.reader.read(take)
+            if line.endswith(b"\n"):
+                break
+        return bytes(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reader, name)
+
+
 class GatewayHandler(BaseHTTPRequestHandler):
     """Routes the gateway's endpoints."""
 
@@ -186,6 +232,32 @@ class GatewayHandler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; with Nagle on, the second waits for the client's
     # delayed ACK (40 ms) on every kept-alive request.
     disable_nagle_algorithm = True
+
+    def handle_one_request(self) -> None:
+        reader = self.rfile.reader if isinstance(self.rfile, HeadReader) else self.rfile
+        head = HeadReader(reader, self.connection,
+                          time.monotonic() + self.server.config.header_timeout)
+        self.rfile = cast(io.BufferedIOBase, head)
+        super().handle_one_request()  # a TimeoutError closes the connection
+        if head.timed_out and head.started:
+            self.server.metrics.limited.labels("header_timeout").inc()
+            self._refuse_head()
+        self.connection.settimeout(self.timeout)
+
+    def _refuse_head(self) -> None:
+        """Answer 408 to a request whose headers came too slowly (an idle connection closes
+        without an answer: its client may be sending a new request right then)."""
+        message = (f"the request's headers did not arrive within "
+                   f"{self.server.config.header_timeout} (header_timeout)\n").encode()
+        try:
+            self.connection.settimeout(1.0)
+            self.connection.sendall(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                                    b"Content-Type: text/plain; charset=utf-8\r\n"
+                                    + f"Content-Length: {len(message)}\r\n\r\n".encode()
+                                    + message)
+        except OSError:
+            return
+        linger(self.connection, LINGER_SECONDS)
 
     def do_POST(self) -> None:
         self._body_read = False

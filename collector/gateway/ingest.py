@@ -365,8 +365,9 @@ class GatewayMetrics:
                            "label_name.", ["reason"], registry=registry)
         self.limited = Counter("commune_gateway_limited_requests",
                                "Requests refused by a limit: connections, receiving (503), "
-                               "token_busy (429), body_timeout (408), body_size, decoded_size, "
-                               "series, samples (413).", ["reason"], registry=registry)
+                               "token_busy (429), header_timeout, body_timeout (408), "
+                               "body_size, decoded_size, series, samples (413).", ["reason"],
+                               registry=registry)
         self.received = Counter("commune_gateway_received_samples",
                                 "Samples accepted from agents.", ["commune"], registry=registry)
         self.dropped = Counter("commune_gateway_dropped_samples",

@@ -9,6 +9,7 @@ reason                  status  limit (gateway.yml)
 ``connections``         503     ``max_connections`` open at once
 ``receiving``           503     ``max_receiving_bytes``: bodies received or decoded at once
 ``token_busy``          429     ``max_requests_per_token`` at once for one node
+``header_timeout``      408     ``header_timeout`` for the headers to arrive (slowloris)
 ``body_timeout``        408     ``body_timeout`` for a whole body to arrive (slowloris)
 ``body_size``           413     ``max_body_bytes`` declared by Content-Length
 ``decoded_size``        413     ``max_decoded_bytes`` announced by the snappy header
@@ -28,7 +29,8 @@ from collections.abc import Hashable
 RETRY_AFTER = 1  # seconds, in the Retry-After of 429 and 503 answers
 
 STATUS = {
-    "connections": 503, "receiving": 503, "token_busy": 429, "body_timeout": 408,
+    "connections": 503, "receiving": 503, "token_busy": 429, "header_timeout": 408,
+    "body_timeout": 408,
     "body_size": 413, "decoded_size": 413, "series": 413, "samples": 413,
 }
 REASONS = tuple(STATUS)

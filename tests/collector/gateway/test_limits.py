@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -118,6 +119,28 @@ def test_a_body_slower_than_body_timeout_gets_408(make_gateway: MakeGateway) -> 
     assert limited(server, "body_timeout") == 1
     wait_for(lambda: server.receiving.used == 0 and server.token_slots.busy(SLOT) == 0, 5,
              what="budget and slot given back")
+
+
+def test_headers_slower_than_header_timeout_get_408_and_idle_connections_close(
+        make_gateway: MakeGateway) -> None:
+    server = make_gateway(SMALL_LIMITS + "header_timeout: 1s\n")
+    slow = socket.create_connection((LOOPBACK, server.port), timeout=10)
+    idle = socket.create_connection((LOOPBACK, server.port), timeout=10)
+    started = time.monotonic()
+    slow.sendall(b"POST /api/v1/write HTTP/1.1\r\n")
+    for byte in b"Host: x\r\nX-Slow: yes":  # a byte every 0.1 s: never idle, never done
+        if select.select([slow], [], [], 0.1)[0]:
+            break  # answered
+        slow.send(bytes((byte,)))
+    got = answer_of(slow)
+    elapsed = time.monotonic() - started
+    slow.close()
+    assert got.status == 408 and "header_timeout" in got.text, got
+    assert 0.8 < elapsed < 3.0
+    assert idle.recv(100) == b""  # closed after 1 s idle, without an answer
+    idle.close()
+    assert limited(server, "header_timeout") == 1
+    assert post(server.port, small_body(), TOKEN.token).status == 204
 
 
 def test_bytes_being_received_are_bounded_across_connections(make_gateway: MakeGateway) -> None:
