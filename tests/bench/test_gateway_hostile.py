@@ -38,7 +38,7 @@ def test_gateway_memory_under_100_slow_8mib_bodies(tmp_path: Path,
         result = hostile_run(gateway.port, gateway.proc.pid, hostile.token, agent.token,
                              connections=CONNECTIONS, body_bytes=BODY_BYTES, seconds=SECONDS,
                              agent_body=lambda: small_body(series=500))
-        peak = _peak_rss(gateway.proc.pid)
+        peak = max(_peak_rss(gateway.proc.pid), result.peak_rss)
         metrics = http_get(f"{gateway.url}/metrics")[1].decode()
     limited = {line.split('"')[1]: float(line.rsplit(" ", 1)[1])
                for line in metrics.splitlines()
@@ -47,8 +47,8 @@ def test_gateway_memory_under_100_slow_8mib_bodies(tmp_path: Path,
     print(f"\n{CONNECTIONS} hostile connections x {BODY_BYTES >> 20} MiB for {SECONDS:.0f}s: "
           f"answers {result.hostile_answers}")
     print(f"limited requests counted: {limited}")
-    print(f"gateway peak RSS {peak / 1e6:.0f} MB (VmHWM; sampled {result.peak_rss / 1e6:.0f} "
-          f"MB), target <= {MAX_RSS / 1e6:.0f} MB")
+    print(f"gateway peak RSS {peak / 1e6:.0f} MB (VmHWM, or VmRSS sampled every 50 ms), "
+          f"target <= {MAX_RSS / 1e6:.0f} MB")
     print(f"agent: {len(latencies)} pushes ok, {len(result.agent_failures)} failed, "
           f"p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
           f"p99 {result.p99() * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms")
