@@ -104,7 +104,9 @@ class Handler(BaseHTTPRequestHandler):
                 user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 user, password = "", ""
-            if user and auth.check(user, password):
+            # Wrong credentials are answered late, per source; a request without any (a
+            # browser's first) is not a failed login.
+            if auth.check(user, password, source=self.client_address[0]):
                 return True
         self._send(401, b"Unauthorized\n", "text/plain; charset=utf-8",
                    {"WWW-Authenticate": 'Basic realm="commune-agent"'})

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from common.schema import ExistingFile, Invalid, load_file
+from common.web import FailureDelay
 
 TLSVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
 ClientAuth = Literal["NoClientCert", "RequestClientCert", "RequireAnyClientCert",
@@ -106,16 +107,33 @@ def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
 
 
 class BasicAuth:
-    """Checks Authorization headers against bcrypt hashes, caching the (slow) successes."""
+    """Checks Authorization headers against bcrypt hashes, caching the (slow) successes.
 
-    def __init__(self, users: Mapping[str, str], cache_size: int = 256) -> None:
+    A failed check from a known source address is answered late (common/web.py
+    :class:`FailureDelay`): guessing passwords from one address slows down, logins that
+    succeed never do.
+    """
+
+    def __init__(self, users: Mapping[str, str], cache_size: int = 256,
+                 failures: FailureDelay | None = None) -> None:
         self.users = dict(users)
+        self.failures = failures if failures is not None else FailureDelay()
         self._cache: dict[bytes, bool] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def check(self, user: str, password: str) -> bool:
-        """True when ``user`` exists and ``password`` matches its hash."""
+    def check(self, user: str, password: str, source: str | None = None) -> bool:
+        """True when ``user`` exists and ``password`` matches its hash.
+
+        When it does not and ``source`` (the client's address) is given, wait the delay that
+        source has earned before returning.
+        """
+        ok = self._check(user, password)
+        if not ok and source is not None:
+            self.failures.wait(source)
+        return ok
+
+    def _check(self, user: str, password: str) -> bool:
         import bcrypt  # only agents with basic auth pay for it
 
         hashed = self.users.get(user)

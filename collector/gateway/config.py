@@ -30,7 +30,14 @@ _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 RECEIVER_TIMEOUT = Duration(30)
 QUEUE_BYTES = ByteSize(256 << 20)
 MAX_BODY_BYTES = ByteSize(8 << 20)
-MAX_DECODED_BYTES = ByteSize(64 << 20)
+MAX_DECODED_BYTES = ByteSize(32 << 20)
+MAX_CONNECTIONS = 256
+MAX_RECEIVING_BYTES = ByteSize(64 << 20)
+BODY_TIMEOUT = Duration(30)
+HEADER_TIMEOUT = Duration(60)
+MAX_REQUESTS_PER_TOKEN = 4
+MAX_SERIES_PER_REQUEST = 50_000
+MAX_SAMPLES_PER_REQUEST = 200_000
 ACK_TIMEOUT = Duration(10)
 MAX_SAMPLE_AHEAD = Duration(600)
 
@@ -94,6 +101,17 @@ class GatewayConfig:
     max_body_bytes: ByteSize = MAX_BODY_BYTES  # compressed; larger bodies get 413
     max_decoded_bytes: ByteSize = MAX_DECODED_BYTES  # after snappy; larger get 413
     ack_timeout: Duration = ACK_TIMEOUT
+    # Limits that keep the gateway's memory and CPU bounded whatever clients send
+    # (collector/gateway/limits.py); each refusal is counted by reason.
+    max_connections: int = MAX_CONNECTIONS  # open at once; more get 503
+    # Bodies being received or decoded at once, across all connections; over it: 503.
+    max_receiving_bytes: ByteSize = MAX_RECEIVING_BYTES
+    body_timeout: Duration = BODY_TIMEOUT  # for a whole body to arrive; slower ones get 408
+    # For a request's headers, idle time on a kept-alive connection included; then 408.
+    header_timeout: Duration = HEADER_TIMEOUT
+    max_requests_per_token: int = MAX_REQUESTS_PER_TOKEN  # at once per node; more get 429
+    max_series_per_request: int = MAX_SERIES_PER_REQUEST  # more get 413
+    max_samples_per_request: int = MAX_SAMPLES_PER_REQUEST  # more get 413
     # Drop (and count) samples older than this: set it to the receivers' out-of-order window,
     # past which Prometheus refuses them (2.42 with a 500, which would be retried forever).
     max_sample_age: Duration | None = None
@@ -103,6 +121,16 @@ class GatewayConfig:
     job: str = "commune-agent"
 
     def __post_init__(self) -> None:
+        for key in ("max_connections", "max_requests_per_token", "max_series_per_request",
+                    "max_samples_per_request"):
+            if getattr(self, key) < 1:
+                raise Invalid(f"expected at least 1, got {getattr(self, key)}", key=key)
+        for key in ("body_timeout", "header_timeout"):
+            if getattr(self, key) <= 0:
+                raise Invalid("must be greater than 0s", key=key)
+        if self.max_receiving_bytes < self.max_body_bytes:
+            raise Invalid(f"must be at least max_body_bytes ({self.max_body_bytes}), or no "
+                          "body of that size could ever be received", key="max_receiving_bytes")
         if not self.receivers:
             raise Invalid("configure at least one receiver", key="receivers")
         digests = [t.sha256 for t in self.tokens]

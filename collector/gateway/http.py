@@ -5,37 +5,46 @@
 
 ``POST /api/v1/write`` with ``Authorization: Bearer TOKEN``: 204 once every receiver took the
 samples (retried until ``ack_timeout``, then given up: the agent still has them); 401 wrong
-token; 411 no Content-Length; 413 too large; 400 bad snappy/protobuf or a receiver refused the
-samples (the agent drops them); 503 a receiver is unreachable or its queue is full (the agent
-keeps them and retries). ``/metrics``, ``/-/healthy``, ``/-/ready``.
+token (answered later with each failure from the same address); 411 no Content-Length; 400 bad
+snappy/protobuf, a bad label name, or a receiver refused the samples (the agent drops them);
+503 a receiver is unreachable or its queue is full (the agent keeps them and retries).
+``/metrics``, ``/-/healthy``, ``/-/ready``.
+
+Bodies are read as they arrive, never allocated from the declared length, under the limits of
+collector/gateway/limits.py: 503 over ``max_connections`` or ``max_receiving_bytes``, 429 over
+``max_requests_per_token``, 408 past ``header_timeout`` or ``body_timeout``, 413 over the size,
+series or samples caps.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import io
 import logging
 import signal
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from collector.gateway.config import GatewayConfig
 from collector.gateway.forward import Forwarder, QueueFull
 from collector.gateway.ingest import (
     BadRequest,
+    Decoded,
     GatewayMetrics,
     Relabeler,
-    TooLarge,
     decode,
     inventory_labels,
 )
+from collector.gateway.limits import RETRY_AFTER, ByteBudget, Limited, Slots
 from common.poster import Rejected
 from common.schema import HostPort
-from common.web import ListeningServer
+from common.web import FailureDelay, ListeningServer
 
 if TYPE_CHECKING:
     from common.webconfig import WebConfig
@@ -45,6 +54,11 @@ log = logging.getLogger(__name__)
 DEFAULT_LISTEN = ":9820"
 WRITE_PATH = "/api/v1/write"
 TEXT = "text/plain; charset=utf-8"
+READ_CHUNK = 64 << 10  # bytes read from a connection at once
+REFUSING_AT_ONCE = 32  # connections over max_connections being answered 503 at once
+REFUSE_TIMEOUT = 1.0  # seconds to read such a connection's head, and to linger after
+LINGER_SECONDS = 1.0  # after an answer sent before the body was read
+LINGER_BYTES = 256 << 10  # unread body bytes read and dropped, at most, after such an answer
 
 
 class GatewayServer(ListeningServer):
@@ -58,9 +72,69 @@ class GatewayServer(ListeningServer):
         self.registry = CollectorRegistry()
         self.metrics = GatewayMetrics(self.registry)
         self.relabeler = Relabeler(config, inventory_labels(config.inventory, config.tokens))
+        self.receiving = ByteBudget(config.max_receiving_bytes)
+        self.token_slots = Slots(config.max_requests_per_token)
+        self.failures = FailureDelay()
+        self.connections = 0
+        self._connections_lock = threading.Lock()
+        # Refusing a connection means reading its request head and answering 503, in a thread
+        # of its own with a short timeout; past this many at once, the socket is just closed.
+        self._refusals = threading.BoundedSemaphore(REFUSING_AT_ONCE)
+        Gauge("commune_gateway_connections", "Client connections open.",
+              registry=self.registry).set_function(lambda: self.connections)
+        Gauge("commune_gateway_receiving_bytes",
+              "Bytes of request bodies being received or decoded (max_receiving_bytes).",
+              registry=self.registry).set_function(lambda: self.receiving.used)
         super().__init__(address, GatewayHandler, web_config)
         self.forwarder = Forwarder(config.receivers, self.registry)
         self.stopping = False
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            full = self.connections >= self.config.max_connections
+            if not full:
+                self.connections += 1
+        if not full:
+            try:
+                super().process_request(request, client_address)
+            except BaseException:  # no thread started: it will not count itself out
+                self._connection_closed()
+                raise
+            return
+        self.metrics.limited.labels("connections").inc()
+        if not self._refusals.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        threading.Thread(target=self._refuse, args=(request,), name="gateway-refuse",
+                         daemon=True).start()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connection_closed()
+
+    def _connection_closed(self) -> None:
+        with self._connections_lock:
+            self.connections -= 1
+
+    def _refuse(self, sock: socket.socket) -> None:
+        """Answer 503 to a connection over ``max_connections``, spending at most ~2 s on it."""
+        message = (f"the gateway has {self.config.max_connections} connections open "
+                   "(max_connections); retry later\n").encode()
+        try:
+            sock.settimeout(REFUSE_TIMEOUT)
+            _read_head(sock, time.monotonic() + REFUSE_TIMEOUT)
+            sock.sendall(b"HTTP/1.1 503 Service Unavailable\r\n"
+                         b"Content-Type: text/plain; charset=utf-8\r\n"
+                         + f"Retry-After: {RETRY_AFTER}\r\nContent-Length: {len(message)}\r\n"
+                           "Connection: close\r\n\r\n".encode() + message)
+            linger(sock, REFUSE_TIMEOUT)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.shutdown_request(sock)
+            self._refusals.release()
 
     def close(self, drain_timeout: float = 5.0) -> None:
         """Stop accepting, give receivers ``drain_timeout`` seconds, release the socket."""
@@ -70,10 +144,88 @@ class GatewayServer(ListeningServer):
         self.server_close()
 
 
+def _read_head(sock: socket.socket, deadline: float) -> None:
+    """Read (and discard) a request's line and headers, up to 64 KiB or ``deadline``."""
+    tail, total = b"", 0
+    while b"\r\n\r\n" not in tail and total < 65536 and time.monotonic() < deadline:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return
+        tail = tail[-3:] + chunk
+        total += len(chunk)
+
+
+def linger(sock: socket.socket, seconds: float, limit: int = LINGER_BYTES) -> None:
+    """Half-close ``sock`` and read what the client still sends, for up to ``seconds``.
+
+    Closing a socket with unread data makes the kernel send a reset, which can destroy the
+    answer before the client reads it (Apache's "lingering close" does the same).
+    """
+    deadline = time.monotonic() + seconds
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        while limit > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            sock.settimeout(left)
+            chunk = sock.recv(min(limit, 65536))
+            if not chunk:
+                return
+            limit -= len(chunk)
+    except (OSError, ValueError):
+        return
+
+
+class HeadReader:
+    """The connection's reader, its ``readline`` bounded by a deadline for the whole head.
+
+    The request line and headers are read with ``readline``; each wait on the socket lasts at
+    most until the deadline, so a client sending a byte now and then cannot hold the
+    connection past it. Everything else (the body) goes to the reader itself.
+    """
+
+    def __init__(self, reader: Any, sock: socket.socket, deadline: float) -> None:
+        self.reader = reader
+        self.sock = sock
+        self.deadline = deadline
+        self.started = False  # some of a request came
+        self.timed_out = False
+
+    def readline(self, limit: int = -1) -> bytes:
+        """A line of at most ``limit`` bytes; TimeoutError past the deadline."""
+        line = bytearray()
+        while limit < 0 or len(line) < limit:
+            try:
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("the request's headers did not arrive in time")
+                self.sock.settimeout(left)
+                ahead = self.reader.peek(1)  # at most one read on the socket
+            except TimeoutError:
+                self.timed_out = True
+                raise
+            if not ahead:
+                break
+            self.started = True
+            end = ahead.find(b"\n")
+            take = len(ahead) if end < 0 else end + 1
+            if limit >= 0:
+                take = min(take, limit - len(line))
+            line += self.reader.read(take)
+            if line.endswith(b"\n"):
+                break
+        return bytes(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reader, name)
+
+
 class GatewayHandler(BaseHTTPRequestHandler):
     """Routes the gateway's endpoints."""
 
     server: GatewayServer
+    _unread = 0  # body bytes of the current request not read yet
     protocol_version = "HTTP/1.1"
     server_version = "commune-collector"
     timeout = 60
@@ -81,13 +233,50 @@ class GatewayHandler(BaseHTTPRequestHandler):
     # delayed ACK (40 ms) on every kept-alive request.
     disable_nagle_algorithm = True
 
+    def handle_one_request(self) -> None:
+        reader = self.rfile.reader if isinstance(self.rfile, HeadReader) else self.rfile
+        head = HeadReader(reader, self.connection,
+                          time.monotonic() + self.server.config.header_timeout)
+        self.rfile = cast(io.BufferedIOBase, head)
+        super().handle_one_request()  # a TimeoutError closes the connection
+        if head.timed_out and head.started:
+            self.server.metrics.limited.labels("header_timeout").inc()
+            self._refuse_head()
+        self.connection.settimeout(self.timeout)
+
+    def _refuse_head(self) -> None:
+        """Answer 408 to a request whose headers came too slowly (an idle connection closes
+        without an answer: its client may be sending a new request right then)."""
+        message = (f"the request's headers did not arrive within "
+                   f"{self.server.config.header_timeout} (header_timeout)\n").encode()
+        try:
+            self.connection.settimeout(1.0)
+            self.connection.sendall(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                                    b"Content-Type: text/plain; charset=utf-8\r\n"
+                                    + f"Content-Length: {len(message)}\r\n\r\n".encode()
+                                    + message)
+        except OSError:
+            return
+        linger(self.connection, LINGER_SECONDS)
+
     def do_POST(self) -> None:
+        self._body_read = False
+        length = self.headers.get("Content-Length", "")
+        self._unread = int(length) if length.isdigit() else 0
         if self.path.split("?", 1)[0] != WRITE_PATH:
             self._answer(404, "not found; remote-write goes to " + WRITE_PATH, close=True)
             return
-        code, message = self._write()
+        retry_after = None
+        try:
+            code, message = self._write()
+        except OSError:  # the client left mid-body, or its TLS broke: nobody to answer
+            self.close_connection = True
+            return
+        except Limited as exc:
+            self.server.metrics.limited.labels(exc.reason).inc()
+            code, message, retry_after = exc.status, str(exc), exc.retry_after
         self.server.metrics.requests.labels(str(code)).inc()
-        self._answer(code, message, close=code in (401, 411, 413))
+        self._answer(code, message, close=not self._body_read, retry_after=retry_after)
 
     def _write(self) -> tuple[int, str]:
         server, config = self.server, self.server.config
@@ -95,23 +284,67 @@ class GatewayHandler(BaseHTTPRequestHandler):
         ident = server.relabeler.identify(token.strip()) if scheme.lower() == "bearer" else None
         if ident is None:
             server.metrics.bad.labels("auth").inc()
+            server.failures.wait(self.client_address[0])
             return 401, "unauthorized: send 'Authorization: Bearer TOKEN' with this node's token"
         length_text = self.headers.get("Content-Length")
         if length_text is None or not length_text.isdigit():
             return 411, "Content-Length required"
         length = int(length_text)
         if length > config.max_body_bytes:
-            server.metrics.bad.labels("too_large").inc()
-            return 413, f"body of {length} bytes exceeds max_body_bytes ({config.max_body_bytes})"
-        body = self.rfile.read(length)
+            raise Limited("body_size", f"body of {length} bytes exceeds max_body_bytes "
+                          f"({config.max_body_bytes}); send smaller batches")
+        slot = (ident.commune, ident.node)
+        server.token_slots.acquire(slot)
+        reserved = 0
         try:
-            decoded = decode(body, ident, server.relabeler, config.max_decoded_bytes)
-        except TooLarge as exc:
-            server.metrics.bad.labels("too_large").inc()
-            return 413, str(exc)
-        except BadRequest as exc:
-            server.metrics.bad.labels(exc.reason).inc()
-            return 400, str(exc)
+            reserved += server.receiving.reserve(length)
+            body = self._read_body(length, time.monotonic() + config.body_timeout)
+
+            def reserve(size: int) -> None:
+                nonlocal reserved  # alone, one request may take the whole budget
+                reserved += server.receiving.reserve(min(size, config.max_receiving_bytes
+                                                         - reserved))
+
+            try:
+                decoded = decode(body, ident, server.relabeler, config.max_decoded_bytes,
+                                 reserve)
+            except BadRequest as exc:
+                server.metrics.bad.labels(exc.reason).inc()
+                return 400, str(exc)
+            del body
+            return self._forward(decoded, ident.commune)
+        finally:
+            server.receiving.release(reserved)
+            server.token_slots.release(slot)
+
+    def _read_body(self, length: int, deadline: float) -> bytes:
+        """The request body, read as it arrives; Limited("body_timeout") past ``deadline``."""
+        chunks: list[bytes] = []
+        left = length
+        try:
+            while left > 0:
+                wait = deadline - time.monotonic()
+                try:
+                    if wait <= 0:
+                        raise TimeoutError
+                    self.connection.settimeout(min(wait, self.timeout))
+                    chunk = self.rfile.read1(min(left, READ_CHUNK))
+                except TimeoutError:  # past the deadline, or idle for self.timeout
+                    raise Limited("body_timeout", f"the body did not arrive within "
+                                  f"{self.server.config.body_timeout} (body_timeout); "
+                                  f"{length - left} of {length} bytes came") from None
+                if not chunk:
+                    raise ConnectionError("the client closed the connection mid-body")
+                chunks.append(chunk)
+                left -= len(chunk)
+                self._unread = left
+        finally:
+            self.connection.settimeout(self.timeout)
+        self._body_read = True
+        return b"".join(chunks)
+
+    def _forward(self, decoded: Decoded, commune: str) -> tuple[int, str]:
+        server, config = self.server, self.server.config
         for reason, count in decoded.dropped.items():
             if count:
                 server.metrics.dropped.labels(reason).inc(count)
@@ -132,7 +365,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 return 400, f"receiver refused the samples: {error}"
             if error is not None:
                 return 503, f"receiver unavailable: {error}"
-        server.metrics.received.labels(ident.commune).inc(decoded.samples)
+        server.metrics.received.labels(commune).inc(decoded.samples)
         return 204, ""
 
     def do_GET(self) -> None:
@@ -149,14 +382,23 @@ class GatewayHandler(BaseHTTPRequestHandler):
         else:
             self._answer(404, "not found")
 
-    def _answer(self, status: int, message: str, close: bool = False) -> None:
+    def _answer(self, status: int, message: str, close: bool = False,
+                retry_after: int | None = None) -> None:
         body = (message + "\n").encode() if status != 204 else b""
-        self._send(status, body, TEXT, close)
+        self._send(status, body, TEXT, close, retry_after)
+        if close and self._unread <= LINGER_BYTES:
+            # Answered before the body was read: let the client read the answer. A larger
+            # body cannot be taken in without reading it, so the client gets a reset.
+            self.wfile.flush()
+            linger(self.connection, LINGER_SECONDS)
 
-    def _send(self, status: int, body: bytes, content_type: str, close: bool = False) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, close: bool = False,
+              retry_after: int | None = None) -> None:
         self.send_response(status)
         for name, value in self.server.headers.items():
             self.send_header(name, value)
+        if retry_after is not None:
+            self.send_header("Retry-After", str(retry_after))
         if status != 204:
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))

@@ -8,6 +8,12 @@ series' label fields are looked up in a per-node cache and replaced by the same 
 bytes. The result goes to every receiver's queue (collector/gateway/forward.py), and the agent
 gets its answer once all receivers took it, so an agent's spool, not the gateway, holds
 undelivered data: a gateway can restart, and several can share one address.
+
+Label names are checked as Prometheus defines them (``[a-zA-Z_][a-zA-Z0-9_]*``, no duplicates)
+once per distinct series, when it enters the cache. The work per request is bounded: the snappy
+header is checked against ``max_decoded_bytes`` before anything is inflated, and the walk stops
+at ``max_series_per_request`` series or ``max_samples_per_request`` samples, before the
+protobuf library builds any message.
 """
 
 from __future__ import annotations
@@ -15,12 +21,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter
 
 from collector.gateway.config import GatewayConfig, Token
+from collector.gateway.limits import Limited
 from collector.inventory import UnknownCommune, load_inventory
 from common import remote_write
 from common.remote_write import read_varint, varint
@@ -29,6 +38,8 @@ log = logging.getLogger(__name__)
 
 IDENTITY_LABELS = ("commune", "instance", "commune_name", "region", "terrain", "role")
 _CACHE_LIMIT = 200_000
+# Prometheus' label names (model.LabelNameRE), ASCII only: a Cyrillic look-alike is refused.
+LABEL_NAME = re.compile(rb"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 class BadRequest(ValueError):
@@ -37,10 +48,6 @@ class BadRequest(ValueError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-class TooLarge(ValueError):
-    """A body over the configured limits (413)."""
 
 
 @dataclass
@@ -88,6 +95,8 @@ class Relabeler:
     def __init__(self, config: GatewayConfig, extra: dict[tuple[str, str], dict[str, str]]
                  ) -> None:
         self.max_sample_age = config.max_sample_age
+        self.max_series = config.max_series_per_request
+        self.max_samples = config.max_samples_per_request
         self.max_sample_ahead = config.max_sample_ahead
         self.identities: dict[str, Identity] = {}
         for token in config.tokens:
@@ -103,10 +112,13 @@ class Relabeler:
     def relabel(self, raw: bytes, ident: Identity) -> tuple[bytes, int, dict[str, int]]:
         """(new uncompressed WriteRequest, samples in it, samples dropped per reason).
 
-        Raise BadRequest on odd wire data.
+        Raise BadRequest on odd wire data or a bad label name, Limited past the series or
+        samples cap.
         """
         try:
             return self._relabel(raw, ident)
+        except BadRequest:
+            raise
         except (ValueError, IndexError, UnicodeDecodeError) as exc:
             raise BadRequest("protobuf", f"bad protobuf: {exc}") from None
 
@@ -114,7 +126,8 @@ class Relabeler:
         # The hot loop of the gateway: one-byte tags and lengths are read inline, the common
         # layout (labels first, then samples as the agent writes them) is sliced, not copied.
         out: list[bytes] = []
-        samples = too_old = too_new = 0
+        samples = too_old = too_new = series = seen = 0
+        max_series, max_samples = self.max_series, self.max_samples
         now = time.time()
         min_ms = -(1 << 63) if self.max_sample_age is None else int(
             (now - self.max_sample_age) * 1000)
@@ -126,6 +139,9 @@ class Relabeler:
                 tag, pos = read_varint(raw, pos)
                 pos = _skip(raw, pos, tag)
                 continue
+            series += 1
+            if series > max_series:
+                raise _too_many_series(max_series)
             length, pos = _length(raw, pos + 1)
             end = pos + length
             if end > n:
@@ -140,7 +156,8 @@ class Relabeler:
                 if new is not None and b[0] & b[1] & b[2] & b[3] & b[4] & 0x80 and b[5] < 0x80:
                     stamp = ((b[0] & 0x7F) | (b[1] & 0x7F) << 7 | (b[2] & 0x7F) << 14
                              | (b[3] & 0x7F) << 21 | (b[4] & 0x7F) << 28 | b[5] << 35)
-                    if min_ms <= stamp <= max_ms:
+                    if min_ms <= stamp <= max_ms and seen < max_samples:
+                        seen += 1
                         known = new + raw[end - 18:end]
                         out.append(b"\x0a" + varint(len(known)) + known)
                         samples += 1
@@ -167,6 +184,9 @@ class Relabeler:
                     if tag == 0x0A:  # a label after samples: odd, but valid protobuf
                         key += raw[field:pos]
                     continue  # exemplars, histograms: not forwarded (agents send neither)
+                seen += 1
+                if seen > max_samples:
+                    raise _too_many_samples(max_samples)
                 length, body = _length(raw, pos + 1)
                 pos = body + length
                 stamp = _stamp(raw, body, pos)
@@ -203,6 +223,7 @@ class Relabeler:
             length, pos = _length(key, pos + 1)
             name, value = _label(key[pos:pos + length])
             pos += length
+            check_label_name(name, labels)
             labels[name] = value
         if pos != len(key):
             raise ValueError("label runs past its series")
@@ -211,6 +232,52 @@ class Relabeler:
         labels.setdefault("job", ident.default_job)
         labels.update(ident.labels)
         return remote_write.encode_labels(labels.items())
+
+
+def check_label_name(name: str, seen: dict[str, str]) -> None:
+    """Raise BadRequest("label_name") unless ``name`` is a valid label name not in ``seen``."""
+    if not name:
+        raise BadRequest("label_name", "a series has a label with an empty name; label names "
+                         "match [a-zA-Z_][a-zA-Z0-9_]*")
+    if not LABEL_NAME.fullmatch(name.encode()):
+        raise BadRequest("label_name", f"label name {name!r} is not valid: label names match "
+                         "[a-zA-Z_][a-zA-Z0-9_]* (ASCII letters, digits and '_')")
+    if name in seen:
+        raise BadRequest("label_name", f"label {name!r} appears twice in one series; "
+                         "send each label once")
+
+
+def count_series(raw: bytes, limit: int) -> int:
+    """The TimeSeries in an uncompressed WriteRequest; raise Limited("series") past ``limit``.
+
+    Wire errors are left to the relabeler, which reports them.
+    """
+    pos, n, series = 0, len(raw), 0
+    try:
+        while pos < n:
+            tag = raw[pos]
+            if tag == 0x0A:
+                series += 1
+                if series > limit:
+                    raise _too_many_series(limit)
+                length, pos = _length(raw, pos + 1)
+                pos += length
+            else:
+                tag, pos = read_varint(raw, pos)
+                pos = _skip(raw, pos, tag)
+    except (ValueError, IndexError):
+        pass
+    return series
+
+
+def _too_many_series(limit: int) -> Limited:
+    return Limited("series", f"more than {limit} series in one request "
+                   "(max_series_per_request); send smaller batches")
+
+
+def _too_many_samples(limit: int) -> Limited:
+    return Limited("samples", f"more than {limit} samples in one request "
+                   "(max_samples_per_request); send smaller batches")
 
 
 def _length(data: bytes, pos: int) -> tuple[int, int]:
@@ -294,8 +361,13 @@ class GatewayMetrics:
         self.requests = Counter("commune_gateway_requests", "Remote-write requests answered.",
                                 ["code"], registry=registry)
         self.bad = Counter("commune_gateway_bad_requests",
-                           "Requests refused: auth, too_large, snappy, protobuf.", ["reason"],
-                           registry=registry)
+                           "Requests refused with 401 (auth) or 400: snappy, protobuf, "
+                           "label_name.", ["reason"], registry=registry)
+        self.limited = Counter("commune_gateway_limited_requests",
+                               "Requests refused by a limit: connections, receiving (503), "
+                               "token_busy (429), header_timeout, body_timeout (408), "
+                               "body_size, decoded_size, series, samples (413).", ["reason"],
+                               registry=registry)
         self.received = Counter("commune_gateway_received_samples",
                                 "Samples accepted from agents.", ["commune"], registry=registry)
         self.dropped = Counter("commune_gateway_dropped_samples",
@@ -313,17 +385,34 @@ class Decoded:
     dropped: dict[str, int]
 
 
-def decode(body: bytes, ident: Identity, relabeler: Relabeler, max_decoded: int) -> Decoded:
-    """Decompress, check and relabel one request body."""
+def decode(body: bytes, ident: Identity, relabeler: Relabeler, max_decoded: int,
+           reserve: Callable[[int], object] = lambda size: None) -> Decoded:
+    """Decompress, check and relabel one request body.
+
+    ``reserve(size)`` is called with the announced uncompressed size before inflating, so the
+    caller can account for (or refuse, by raising) that memory. Raise BadRequest (400) or
+    Limited (413, or what ``reserve`` raises).
+    """
+    try:  # a snappy block starts with the uncompressed length, as a varint
+        size, _ = read_varint(body, 0)
+    except ValueError:
+        raise BadRequest("snappy", "bad snappy header: no length") from None
+    if size > max_decoded:
+        raise Limited("decoded_size", f"body inflates to {size} bytes, more than the "
+                      f"{max_decoded} allowed (max_decoded_bytes); send smaller batches")
+    # The inflated body, the relabelled copy and the parsed messages are held at once.
+    reserve(3 * size)
     try:
         raw = remote_write.decompress(body, max_decoded)
-    except OverflowError as exc:
-        raise TooLarge(str(exc)) from None
-    except ValueError as exc:
+    except ValueError as exc:  # OverflowError cannot happen: the size was checked above
         raise BadRequest("snappy", str(exc)) from None
+    # Counting the series first costs well under a microsecond each, relabelling a new one
+    # tens: a body over the cap is refused before any real work. The relabelling walk stops
+    # at the samples cap; the library's parser, which builds every message, runs last.
+    count_series(raw, relabeler.max_series)
+    out, samples, dropped = relabeler.relabel(raw, ident)
     try:
         remote_write.parse_write_request(raw)
     except ValueError as exc:
         raise BadRequest("protobuf", str(exc)) from None
-    out, samples, dropped = relabeler.relabel(raw, ident)
     return Decoded(out, samples, dropped)

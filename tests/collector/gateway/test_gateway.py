@@ -134,8 +134,10 @@ def test_oversized_bodies_are_413(gateway: GatewayServer) -> None:
     incompressible = remote_write.compress(bytes(range(256)) * 400)
     assert client.post(b"\0" * (65 << 10))[0] == 413
     assert client.post(incompressible)[0] in (400, 413)
-    assert gateway_metric(gateway, "commune_gateway_bad_requests_total",
-                          {"reason": "too_large"}) >= 2
+    assert gateway_metric(gateway, "commune_gateway_limited_requests_total",
+                          {"reason": "decoded_size"}) >= 1
+    assert gateway_metric(gateway, "commune_gateway_limited_requests_total",
+                          {"reason": "body_size"}) == 1
 
 
 def _mutations() -> st.SearchStrategy[bytes]:

@@ -82,3 +82,39 @@ def test_basic_auth_users_are_refused_on_the_gateway(tmp_path: Path,
     assert collector_main(["serve", "--config.file", str(config), "--web.config.file",
                            str(web), "--web.listen-address", "127.0.0.1:0"]) == 2
     assert "basic_auth_users is not used by the gateway" in capsys.readouterr().err
+
+
+@pytest.mark.peer
+def test_limits_hold_over_tls(tmp_path: Path, prometheus: Prometheus) -> None:
+    import http.client
+    import socket
+    import time
+
+    from tests.collector.gateway.hostile import small_body
+
+    cert, key = self_signed(tmp_path)
+    web = tmp_path / "web.yml"
+    web.write_text(f"tls_server_config: {{cert_file: {cert}, key_file: {key}}}\n")
+    token = NodeToken.new("14797")
+    config = write_gateway_config(tmp_path / "gateway.yml", [f"{prometheus.url}/api/v1/write"],
+                                  [token], "body_timeout: 1s\nmax_requests_per_token: 1\n")
+    context = ssl.create_default_context(cafile=str(cert))
+    with Gateway(config, tmp_path, web_config=web, ca_file=cert) as gateway:
+        held = context.wrap_socket(socket.create_connection(("127.0.0.1", gateway.port)),
+                                   server_hostname="127.0.0.1")
+        held.sendall(f"POST /api/v1/write HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                     f"{token.token}\r\nContent-Length: 1000\r\n\r\n".encode() + b"\0" * 999)
+        wait_for(lambda: b"commune_gateway_receiving_bytes 1000.0" in http_get(
+            f"{gateway.url}/metrics", context=context)[1], 5,
+            what="the held request admitted: it holds the token's only slot")
+        poster = Poster(gateway.write_url, token.token, 5.0, str(cert))
+        with pytest.raises(Retry, match="HTTP 429"):
+            poster.post(small_body())
+        started = time.monotonic()
+        resp = http.client.HTTPResponse(held)
+        resp.begin()
+        assert resp.status == 408 and 0.3 < time.monotonic() - started < 3
+        held.close()
+        poster.post(small_body())  # the slot is free again: 204
+        poster.close()
+        assert "Traceback" not in gateway.log()

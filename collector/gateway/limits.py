@@ -1,0 +1,108 @@
+"""What keeps the gateway's memory and CPU bounded whatever clients send.
+
+Each limit refuses a request with its own status and reason, counted in
+``commune_gateway_limited_requests_total{reason}``:
+
+======================  ======  ============================================================
+reason                  status  limit (gateway.yml)
+======================  ======  ============================================================
+``connections``         503     ``max_connections`` open at once
+``receiving``           503     ``max_receiving_bytes``: bodies received or decoded at once
+``token_busy``          429     ``max_requests_per_token`` at once for one node
+``header_timeout``      408     ``header_timeout`` for the headers to arrive (slowloris)
+``body_timeout``        408     ``body_timeout`` for a whole body to arrive (slowloris)
+``body_size``           413     ``max_body_bytes`` declared by Content-Length
+``decoded_size``        413     ``max_decoded_bytes`` announced by the snappy header
+``series``              413     ``max_series_per_request``
+``samples``             413     ``max_samples_per_request``
+======================  ======  ============================================================
+
+503 and 429 carry ``Retry-After``: they are about the gateway's load, not the request, and the
+agent keeps the samples and sends them again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable
+
+RETRY_AFTER = 1  # seconds, in the Retry-After of 429 and 503 answers
+
+STATUS = {
+    "connections": 503, "receiving": 503, "token_busy": 429, "header_timeout": 408,
+    "body_timeout": 408,
+    "body_size": 413, "decoded_size": 413, "series": 413, "samples": 413,
+}
+REASONS = tuple(STATUS)
+
+
+class Limited(Exception):
+    """A request refused by one of the limits; ``status`` is its HTTP answer."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = STATUS[reason]
+
+    @property
+    def retry_after(self) -> int | None:
+        """Seconds to wait before retrying, for the answers a retry can cure soon."""
+        return RETRY_AFTER if self.status in (429, 503) else None
+
+
+class ByteBudget:
+    """Bytes that may be held at once across all connections (``max_receiving_bytes``)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, size: int) -> int:
+        """Take ``size`` bytes (at most the whole budget); return what was taken.
+
+        Raise Limited("receiving") when that much is not free now.
+        """
+        size = min(size, self.capacity)
+        with self._lock:
+            if self.used + size > self.capacity:
+                used = self.used
+                raise Limited("receiving", f"the gateway is receiving {used} bytes of bodies "
+                              f"already (max_receiving_bytes {self.capacity}); retry later")
+            self.used += size
+        return size
+
+    def release(self, size: int) -> None:
+        """Give back what reserve() took."""
+        with self._lock:
+            self.used -= size
+
+
+class Slots:
+    """At most ``limit`` requests at once per key (a node's token)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._busy: dict[Hashable, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: Hashable) -> None:
+        """Take a slot for ``key``; raise Limited("token_busy") when all are taken."""
+        with self._lock:
+            busy = self._busy.get(key, 0)
+            if busy >= self.limit:
+                raise Limited("token_busy", f"this node has {busy} requests in progress already "
+                              f"(max_requests_per_token); send one at a time")
+            self._busy[key] = busy + 1
+
+    def release(self, key: Hashable) -> None:
+        """Give back a slot taken by acquire()."""
+        with self._lock:
+            busy = self._busy.pop(key) - 1
+            if busy:
+                self._busy[key] = busy
+
+    def busy(self, key: Hashable) -> int:
+        """Requests in progress for ``key``."""
+        with self._lock:
+            return self._busy.get(key, 0)
