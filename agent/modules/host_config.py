@@ -36,13 +36,15 @@ class HostConfig(ModuleConfig):
 
     ``procfs``, ``sysfs`` and ``rootfs`` are node_exporter's ``--path.*`` roots: an agent in a
     container reads the host through them (``/host/proc``...). ``textfile_directory`` is
-    node_exporter's ``--collector.textfile.directory`` (empty: no textfile collector).
+    node_exporter's ``--collector.textfile.directory`` (empty: no textfile collector);
+    ``processes`` turns on node_exporter's ``processes`` collector (off there too).
     """
 
     procfs: str = "/proc"
     sysfs: str = "/sys"
     rootfs: str = "/"
     textfile_directory: str = ""
+    processes: bool = False
     mount_points_exclude: str = DEFAULT_MOUNT_POINTS_EXCLUDE
     fs_types_exclude: str = DEFAULT_FS_TYPES_EXCLUDE
     disk_devices_exclude: str = DEFAULT_DISK_DEVICES_EXCLUDE

@@ -21,6 +21,7 @@ from agent.modules.host import (
     netstat,
     network,
     portable,
+    processes,
     procstat,
     textfile,
 )
@@ -40,7 +41,9 @@ METRICS: tuple[MetricSpec, ...] = (
     *network.NETDEV_SPECS, network.NOHANDLER, network.NET_UP, network.NET_INFO,
     *(spec for _, spec, _, _ in network.NETCLASS_SPECS), network.ARP_ENTRIES,
     *(spec for _, spec in netstat.SOFTNET), netstat.SOCKETS_USED, netstat.UDP_QUEUES,
-    textfile.MTIME, textfile.SCRAPE_ERROR, textfile.DROPPED, SCRAPE_SUCCESS, SCRAPE_DURATION,
+    processes.PIDS, processes.THREADS, processes.MAX_PROCESSES, processes.MAX_THREADS,
+    processes.STATE, processes.THREADS_STATE, textfile.MTIME, textfile.SCRAPE_ERROR,
+    textfile.DROPPED, SCRAPE_SUCCESS, SCRAPE_DURATION,
 )
 # Families named at collection time after the kernel's fields (not in METRICS).
 DYNAMIC_PREFIXES = ("node_memory_", "node_vmstat_", "node_netstat_", "node_sockstat_")
@@ -96,6 +99,8 @@ class HostModule:
                 "timex": clock.collect_timex,
                 "selinux": partial(identity.collect_selinux, roots),
             }
+            if c.processes:
+                sections["processes"] = partial(processes.collect_processes, roots)
         else:
             sections = {"cpu": portable.collect_cpu, "loadavg": portable.collect_loadavg,
                         "meminfo": portable.collect_meminfo,

@@ -1,6 +1,7 @@
 """The host module against Debian's node_exporter on this machine: same families, same shapes.
 
-node_exporter runs with its default collectors and a textfile folder the agent reads too. Every
+node_exporter runs with its default collectors, its processes collector and a textfile folder
+the agent reads too (the agent with ``processes: true``). Every
 family both expose has the same type, help and label names; every node_exporter family the agent
 lacks comes from a collector the agent does not have (hardware sensors, RAID, ZFS...).
 """
@@ -36,9 +37,11 @@ def test_same_families_as_node_exporter(tmp_path: Path) -> None:
     textfiles.mkdir()
     (textfiles / "job.prom").write_text("# HELP job_ok Job passed.\n# TYPE job_ok gauge\n"
                                         'job_ok{job="backup"} 1\nbare_thing 2\n')
-    with NodeExporter(tmp_path, [f"--collector.textfile.directory={textfiles}"]) as exporter:
+    config = HostConfig(textfile_directory=str(textfiles), processes=True)
+    with NodeExporter(tmp_path, [f"--collector.textfile.directory={textfiles}",
+                                 "--collector.processes"]) as exporter:
         theirs_text = exporter.scrape()
-        ours_families = list(HostModule(HostConfig(textfile_directory=str(textfiles))).collect())
+        ours_families = list(HostModule(config).collect())
     theirs = parse(theirs_text)
     ours = parse(render(ours_families).decode())
     their_shapes = shapes(theirs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from agent.modules.host_config import HostConfig
 
@@ -178,9 +179,9 @@ class HostTree:
         """Remove a file of procfs (``net/dev``), as a kernel without it would."""
         os.remove(self.procfs / relative)
 
-    def config(self, **overrides: str) -> HostConfig:
+    def config(self, **overrides: Any) -> HostConfig:
         """A HostConfig reading this tree (and its textfile folder)."""
-        values = {"procfs": str(self.procfs), "sysfs": str(self.sysfs),
+        values: dict[str, Any] = {"procfs": str(self.procfs), "sysfs": str(self.sysfs),
                   "rootfs": str(self.rootfs), "textfile_directory": str(self.textfiles)}
         values.update(overrides)
         return HostConfig(**values)
