@@ -16,7 +16,10 @@ One deviation: a counter whose name lacks the ``_total`` suffix is served untype
 own name (the parser and renderer the agent uses would add the suffix).
 
 Families named like the host module's own series (``node_cpu_seconds_total``...) are dropped and
-counted too: one exposition cannot hold a family twice.
+counted too: one exposition cannot hold a family twice. A ``commune`` label in a file (a
+``commune-diag`` fleet run names the communes it checked) becomes ``exported_commune``, as
+Prometheus renames a scraped label that clashes with a target label: the agent sets ``commune``
+on every series it serves, and would otherwise overwrite it.
 """
 
 from __future__ import annotations
@@ -30,10 +33,13 @@ from pathlib import Path
 
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from agent.modules.base import MetricSpec
 
 log = logging.getLogger(__name__)
+# Labels the agent sets on every series; a file's own value is kept under exported_<name>.
+AGENT_LABELS = ("commune",)
 _BARE_COUNTER = re.compile(r"^#[ \t]+TYPE[ \t]+(\S+)[ \t]+counter[ \t]*$", re.MULTILINE)
 
 MTIME = MetricSpec("node_textfile_mtime_seconds", "gauge",
@@ -81,6 +87,13 @@ def _untype_bare_counters(text: str) -> str:
     samples ``runs`` to ``runs_total``; untyped keeps the series name node_exporter serves."""
     return _BARE_COUNTER.sub(
         lambda m: m[0] if m[1].endswith("_total") else f"# TYPE {m[1]} untyped", text)
+
+
+def _export_agent_labels(sample: Sample) -> Sample:
+    if not any(name in sample.labels for name in AGENT_LABELS):
+        return sample
+    return sample._replace(labels={(f"exported_{k}" if k in AGENT_LABELS else k): v
+                                   for k, v in sample.labels.items()})
 
 
 def _exposed_name(family: Metric) -> str:
@@ -145,7 +158,7 @@ def merge(files: list[ParsedFile], reserved: Callable[[str], bool]) -> tuple[lis
             elif (target.documentation, target.type) != (help_, family.type):
                 dropped += len(family.samples)
                 continue
-            for sample in family.samples:
+            for sample in map(_export_agent_labels, family.samples):
                 key = (sample.name, tuple(sorted(sample.labels.items())))
                 if key in seen:
                     dropped += 1

@@ -105,7 +105,7 @@ def test_diag_results_show_through_the_agent(tree: HostTree, tmp_path: Path) -> 
     (tree.textfiles / "diag.prom").write_text(
         "# HELP commune_diag_check_success 1 if the check passed on the node, 0 if it failed.\n"
         "# TYPE commune_diag_check_success gauge\n"
-        'commune_diag_check_success{runbook="basic",check="ping-gateway",commune="16318",'
+        'commune_diag_check_success{runbook="basic",check="ping-gateway",commune="14797",'
         'node="lan-pc"} 1\n'
         "# HELP commune_diag_last_run_timestamp_seconds When the runbook was last run.\n"
         "# TYPE commune_diag_last_run_timestamp_seconds gauge\n"
@@ -118,8 +118,9 @@ def test_diag_results_show_through_the_agent(tree: HostTree, tmp_path: Path) -> 
                              str(config)], capture_output=True, text=True, timeout=60,
                             check=False)
     assert result.returncode == 0, result.stderr
+    # the file's commune (the commune the technician checked) is kept beside the agent's
     assert value(result.stdout, "commune_diag_check_success", check="ping-gateway",
-                 node="lan-pc", commune="16318") == 1
+                 node="lan-pc", exported_commune="14797", commune="16318") == 1
     assert value(result.stdout, "commune_diag_last_run_timestamp_seconds",
                  runbook="basic") == 1_700_000_000
     assert value(result.stdout, "node_load5", commune="16318") == 1.25  # the tree's, not ours
