@@ -117,7 +117,9 @@ class TextfileCollector:
         try:
             paths = sorted(p for p in self.directory.iterdir() if p.name.endswith(".prom"))
         except OSError as exc:
-            log.warning("textfile folder %s cannot be read: %s", self.directory, exc)
+            if self.directory not in self._failing:
+                log.warning("textfile folder %s cannot be read: %s", self.directory, exc)
+            failing.add(self.directory)
             paths, errored = [], True
         for path in paths:
             try:

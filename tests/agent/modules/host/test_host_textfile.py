@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from prometheus_client.core import Metric
 
 from agent.exposition import render
@@ -88,10 +90,17 @@ def test_host_family_names_are_left_to_the_host(tree: HostTree) -> None:
     assert len([f for f in families if f.name == "node_load1"]) == 1
 
 
-def test_missing_folder_is_an_error_not_a_failure(tmp_path: Path) -> None:
-    families = textfile_families(tmp_path / "nowhere")
+def test_missing_folder_is_an_error_not_a_failure(tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    collector = TextfileCollector(tmp_path / "nowhere")
+    with caplog.at_level(logging.WARNING, logger="agent.modules.host.textfile"):
+        for _ in range(3):
+            families = list(collector.collect())
     assert value(families, "node_textfile_scrape_error") == 1
     assert not samples(families, "node_textfile_mtime_seconds")
+    assert len(caplog.records) == 1  # said once, not at every collection
+    (tmp_path / "nowhere").mkdir()
+    assert value(list(collector.collect()), "node_textfile_scrape_error") == 0
 
 
 def test_no_textfile_section_without_a_folder(tree: HostTree) -> None:
