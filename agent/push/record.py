@@ -203,3 +203,45 @@ def _next_header(view: memoryview, data: bytes, pos: int) -> int:
         if parse_header(view, pos) is not None:
             return pos
         pos += 1
+
+
+_LEGACY_HEAD = struct.Struct("<II")
+
+
+@dataclass
+class Upgrade:
+    """A segment written by an older agent (``u32 length, u32 crc32, payload``), rewritten."""
+
+    data: bytes  # the same records in the current layout
+    old_ends: list[int]  # where each record ended in the old file
+    new_ends: list[int]  # and where it ends now
+    end_seq: int
+
+
+def upgrade_legacy(data: bytes, seq: int) -> Upgrade | None:
+    """A segment of the layout before record headers in the current one; None if it is not one.
+
+    Its payloads are the same; records after the first that does not check are left out (the
+    old format's torn tail).
+    """
+    if data[:4] == MAGIC or len(data) < _LEGACY_HEAD.size:
+        return None
+    out = Upgrade(b"", [], [], seq)
+    parts = []
+    pos = size = 0
+    while pos + _LEGACY_HEAD.size <= len(data):
+        length, crc = _LEGACY_HEAD.unpack_from(data, pos)
+        payload = data[pos + _LEGACY_HEAD.size:pos + _LEGACY_HEAD.size + length]
+        if len(payload) != length or length < _PREFIX.size or zlib.crc32(payload) != crc:
+            break
+        record = pack_record(payload, out.end_seq)
+        parts.append(record)
+        out.end_seq += payload_header(payload)[1]
+        pos += _LEGACY_HEAD.size + length
+        size += len(record)
+        out.old_ends.append(pos)
+        out.new_ends.append(size)
+    if not parts:
+        return None
+    out.data = b"".join(parts)
+    return out

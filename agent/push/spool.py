@@ -41,10 +41,12 @@ from pathlib import Path
 from agent.push.record import (
     HEADER_SIZE,
     Header,
+    Upgrade,
     check_record,
     pack_record,
     payload_header,
     scan_records,
+    upgrade_legacy,
 )
 from common.statefile import write_atomically
 
@@ -142,6 +144,7 @@ class Spool:
         self._read_failures = (0, 0, 0)  # segment, offset, attempts
         self._cursor_path = self.dir / "cursor"
         self._next_seq = 0
+        self._upgraded: dict[int, Upgrade] = {}
         self._load()
         self._cursor = self._load_cursor()
         if self._segments:
@@ -159,6 +162,7 @@ class Spool:
             expected = self._segments[-1].end_seq if self._segments else None
             try:
                 data = path.read_bytes()
+                data = self._upgrade(seg_id, path, data, expected or 0)
             except OSError as exc:
                 log.error("spool: cannot read %s (%s): its samples are lost", path, exc)
                 continue
@@ -166,6 +170,17 @@ class Spool:
                                               newest=n == len(paths) - 1))
         if self._segments:
             self._next_seq = self._segments[-1].end_seq or 0
+
+    def _upgrade(self, seg_id: int, path: Path, data: bytes, seq: int) -> bytes:
+        """A segment written before records had headers, rewritten in the current layout."""
+        upgrade = upgrade_legacy(data, seq)
+        if upgrade is None:
+            return data
+        write_atomically(path, upgrade.data, 0o600)
+        self._upgraded[seg_id] = upgrade
+        log.info("spool: %s: rewrote %d records in the current layout", path,
+                 len(upgrade.new_ends))
+        return upgrade.data
 
     @staticmethod
     def _index(seg: Segment, data: bytes, expected: int | None, newest: bool) -> Segment:
@@ -191,6 +206,10 @@ class Spool:
         with contextlib.suppress(OSError, ValueError):
             seg_id, offset = (int(x) for x in self._cursor_path.read_text().split())
             seg = next((s for s in self._segments if s.id == seg_id), None)
+            upgrade = self._upgraded.get(seg_id)
+            if upgrade is not None:  # the offset counted in the old layout
+                i = bisect.bisect_right(upgrade.old_ends, offset)
+                offset = upgrade.new_ends[i - 1] if i else 0
             if seg is not None:
                 if offset > seg.size:  # delivered records were damaged after delivery
                     seg.lost_tail = 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -246,3 +248,21 @@ def test_a_failed_append_leaves_the_segment_consistent(tmp_path: Path,
     assert again.corrupt == 0 and again.pending() == 0
     again.append(payload(12))
     assert drain(again) == [12]
+
+
+def test_a_segment_of_the_older_layout_is_rewritten_and_delivered(tmp_path: Path) -> None:
+    """Before records had headers: ``u32 length, u32 crc32, payload``; the cursor in its offsets."""
+    old = b""
+    ends = []
+    for i in range(6):
+        p = payload(i)
+        old += struct.pack("<II", len(p), zlib.crc32(p)) + p
+        ends.append(len(old))
+    (tmp_path / "00000000000000000003.seg").write_bytes(old + b"\x07torn")
+    (tmp_path / "cursor").write_text(f"3 {ends[1]}\n")  # records 0 and 1 were delivered
+    spool = Spool(tmp_path, 1 << 20, fsync=False)
+    assert drain(spool) == [2, 3, 4, 5]
+    assert spool.corrupt == 0
+    spool.append(payload(6))
+    spool.close()
+    assert drain(Spool(tmp_path, 1 << 20, fsync=False)) == [6]
