@@ -12,11 +12,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from agent.cli import main
 from agent.modules import MODULES
-from agent.push import client, spool
-from agent.push.record import HEADER_SIZE
+from agent.push import client
+from agent.push.record import HEADER_SIZE, MAGIC
 from tests.support.tick import INFO
 
 
@@ -24,18 +25,20 @@ def _no_heartbeat(self: client.PushClient) -> None:
     """The heartbeat's own-metrics samples would blur the tick count."""
 
 
-def killing_writer(n: int, real: Callable[[int, bytes], None]) -> Callable[[int, bytes], None]:
-    """``spool._write_all`` that dies with SIGKILL half-way through the ``n``th record."""
-    calls = [0]
+def killing_write(n: int, real: Callable[[int, Any], int]) -> Callable[[int, Any], int]:
+    """``os.write`` that dies with SIGKILL half-way through the ``n``th spool record."""
+    records = [0]
 
-    def write_all(fd: int, data: bytes) -> None:
-        calls[0] += 1
-        if calls[0] == n:
-            os.write(fd, data[:HEADER_SIZE + (len(data) - HEADER_SIZE) // 2])
-            os.kill(os.getpid(), signal.SIGKILL)
-        real(fd, data)
+    def write(fd: int, data: Any) -> int:
+        view = memoryview(data)
+        if bytes(view[:len(MAGIC)]) == MAGIC:
+            records[0] += 1
+            if records[0] == n:
+                real(fd, view[:HEADER_SIZE + (len(view) - HEADER_SIZE) // 2])
+                os.kill(os.getpid(), signal.SIGKILL)
+        return real(fd, data)
 
-    return write_all
+    return write
 
 
 if __name__ == "__main__":
@@ -43,5 +46,5 @@ if __name__ == "__main__":
     setattr(client.PushClient, "beat", _no_heartbeat)  # noqa: B010 - a method, patched
     kill_at = int(os.environ.get("FAULT_KILL_AT_APPEND", "0"))
     if kill_at:
-        setattr(spool, "_write_all", killing_writer(kill_at, spool._write_all))  # noqa: B010
+        os.write = killing_write(kill_at, os.write)
     sys.exit(main())
