@@ -5,7 +5,8 @@ collection time. A heartbeat record (``commune_agent_heartbeat_timestamp_seconds
 agent's own metrics, push metrics included) is added every interval, so the province can alert
 on a pushed agent that went silent. The sender reads the spool in order and posts remote-write
 requests: 2xx delivers, 429/5xx and connection errors retry with exponential backoff, any other
-4xx drops the batch (counted as ``rejected``).
+4xx drops the batch (counted as ``rejected``). A record that passes its checksums but does not
+decode is dropped and counted as ``corrupt``; nothing is retried forever.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from prometheus_client.core import Metric
 
 from agent.modules.base import MetricSpec
 from agent.push.config import PushConfig
-from agent.push.spool import Batch, Spool, encode_record, iter_payload
+from agent.push.record import CorruptRecord, decode_payload, encode_payload
+from agent.push.spool import Spool
 from common import remote_write
 from common.poster import Poster, Rejected, Retry
 
@@ -31,23 +33,42 @@ SENT = MetricSpec("commune_push_sent_samples_total", "counter",
                   "Samples the gateway accepted.")
 DROPPED = MetricSpec("commune_push_dropped_samples_total", "counter",
                      "Samples given up: spool_full (oldest dropped to stay under "
-                     "max_spool_bytes), rejected (the gateway answered 4xx) or spool_error "
-                     "(the spool could not be written).", ("reason",))
+                     "max_spool_bytes), rejected (the gateway answered 4xx), spool_error "
+                     "(the spool could not be written) or corrupt (a spooled record was "
+                     "damaged).", ("reason",))
 LAG = MetricSpec("commune_push_lag_seconds", "gauge",
-                 "How far the newest delivered sample trails the newest spooled one.")
+                 "How far the oldest undelivered sample trails the newest spooled one "
+                 "(0 when all are delivered).")
 OLDEST_AGE = MetricSpec("commune_push_oldest_sample_age_seconds", "gauge",
                         "Age of the oldest sample not yet delivered (0 when all are).")
 HEARTBEAT = MetricSpec("commune_agent_heartbeat_timestamp_seconds", "gauge",
                        "When the agent last spooled its heartbeat; pushed every interval.")
 METRICS = (SPOOL_BYTES, SENT, DROPPED, LAG, OLDEST_AGE, HEARTBEAT)
-DROP_REASONS = ("spool_full", "rejected", "spool_error")
+DROP_REASONS = ("spool_full", "rejected", "spool_error", "corrupt")
 
 
 def group_batch(payloads: Iterable[bytes]) -> bytes:
-    """One compressed WriteRequest from spool records: samples grouped per series, in order."""
+    """One compressed WriteRequest from spool payloads; raise CorruptRecord on a bad one."""
+    return _encode(decode_payload(payload) for payload in payloads)
+
+
+def group_records(payloads: Sequence[bytes], counts: Sequence[int]) -> tuple[bytes | None, int]:
+    """Like group_batch, skipping payloads that do not decode: (body or None, samples skipped)."""
+    decoded, skipped = [], 0
+    for payload, count in zip(payloads, counts, strict=True):
+        try:
+            decoded.append(decode_payload(payload))
+        except CorruptRecord as exc:
+            log.warning("push: dropping a spooled record of %d samples: %s", count, exc)
+            skipped += count
+    return (_encode(decoded) if decoded else None), skipped
+
+
+def _encode(records: Iterable[Sequence[tuple[bytes, int, float]]]) -> bytes:
+    """Samples grouped per series, each series in timestamp order, snappy-compressed."""
     series: dict[bytes, list[tuple[int, float]]] = {}
-    for payload in payloads:
-        for key, stamp, value in iter_payload(payload):
+    for samples_of_record in records:
+        for key, stamp, value in samples_of_record:
             samples = series.get(key)
             if samples is None:
                 series[key] = [(stamp, value)]
@@ -79,10 +100,9 @@ class PushClient:
         self.sent = 0
         self.rejected = 0
         self.write_errors = 0  # samples lost because the spool could not be written
+        self.undecodable = 0  # samples in records that passed their checksums but do not decode
         self.heartbeat = 0.0
         self._last_ms = 0
-        self._newest_spooled_ms = 0
-        self._newest_sent_ms = 0
         self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -112,13 +132,12 @@ class PushClient:
             stamp = max(int(self.clock() * 1000), self._last_ms + 1)
             self._last_ms = stamp
             try:
-                self.spool.append(encode_record(stamp, entries), len(entries), stamp)
+                self.spool.append(encode_payload(stamp, entries))
             except OSError as exc:
                 self.write_errors += len(entries)
                 log.error("push: cannot write to the spool in %s: %s; %d samples lost",
                           self.config.spool_dir, exc, len(entries))
                 return
-            self._newest_spooled_ms = stamp
         self._wake.set()
 
     def beat(self) -> None:
@@ -137,9 +156,11 @@ class PushClient:
         out[DROPPED].add_metric(["spool_full"], self.spool.dropped)
         out[DROPPED].add_metric(["rejected"], self.rejected)
         out[DROPPED].add_metric(["spool_error"], self.write_errors)
-        lag = max(0, self._newest_spooled_ms - self._newest_sent_ms) / 1000
-        out[LAG].add_metric([], lag if self._newest_spooled_ms else 0.0)
+        out[DROPPED].add_metric(["corrupt"], self.spool.corrupt + self.undecodable)
         oldest = self.spool.oldest_timestamp_ms()
+        newest = self.spool.newest_timestamp_ms()
+        lag = (newest - oldest) / 1000 if oldest is not None and newest is not None else 0.0
+        out[LAG].add_metric([], max(0.0, lag))
         out[OLDEST_AGE].add_metric([], max(0.0, self.clock() - oldest / 1000) if oldest else 0.0)
         if self.heartbeat:
             out[HEARTBEAT].add_metric([], self.heartbeat)
@@ -152,23 +173,31 @@ class PushClient:
         if batch is None:
             return False
         try:
-            self.poster.post(group_batch(batch.payloads))
+            body, skipped = group_records(batch.payloads, batch.counts)
+        except Exception:  # records that decode but cannot be encoded: never retried
+            log.exception("push: dropping %d spooled samples that cannot be encoded",
+                          batch.samples)
+            self.spool.give_up(batch)
+            return True
+        good = batch.samples - skipped
+        if body is None:
+            self.spool.give_up(batch)
+            return True
+        try:
+            self.poster.post(body)
         except Rejected as exc:
-            log.warning("push: gateway rejected %d samples: %s", batch.samples, exc)
-            self.rejected += batch.samples
+            log.warning("push: gateway rejected %d samples: %s", good, exc)
+            self.rejected += good
+            self.undecodable += skipped
             self.spool.done(batch, delivered=True)
             return True
-        except Retry:
+        except BaseException:  # Retry: read again after the backoff
             self.spool.done(batch, delivered=False)
             raise
-        self._delivered(batch)
-        return True
-
-    def _delivered(self, batch: Batch) -> None:
-        self.sent += batch.samples
-        newest = max(_stamp_of(p) for p in batch.payloads)
-        self._newest_sent_ms = max(self._newest_sent_ms, newest)
+        self.sent += good
+        self.undecodable += skipped
         self.spool.done(batch, delivered=True)
+        return True
 
     def _send_loop(self) -> None:
         backoff = float(self.config.min_backoff)
@@ -216,7 +245,3 @@ class PushClient:
             thread.join(timeout)
         self.poster.close()
         self.spool.close()
-
-
-def _stamp_of(payload: bytes) -> int:
-    return int.from_bytes(payload[:8], "little", signed=True)

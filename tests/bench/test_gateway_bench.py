@@ -23,7 +23,7 @@ from agent.modules.host import HostModule
 from agent.modules.host_config import HostConfig
 from agent.push.client import PushClient, group_batch, series_key
 from agent.push.config import PushConfig
-from agent.push.spool import encode_record
+from agent.push.record import encode_payload
 from collector.gateway.config import load_gateway_config
 from collector.gateway.ingest import Relabeler, decode
 from common import remote_write
@@ -58,7 +58,7 @@ def host_records(commune: str, count: int, end_ms: int) -> list[bytes]:
     families = list(with_labels(HostModule(HostConfig()).collect(), {"commune": commune}))
     keys = [(series_key(s.name, s.labels), float(s.value)) for f in families for s in f.samples]
     start = end_ms - count * INTERVAL_MS
-    return [encode_record(start + i * INTERVAL_MS, [(k, v + i) for k, v in keys])[8:]
+    return [encode_payload(start + i * INTERVAL_MS, [(k, v + i) for k, v in keys])
             for i in range(count)]
 
 
@@ -73,7 +73,7 @@ def backlog_bodies(records: list[bytes]) -> list[bytes]:
 
 
 def _samples(payload: bytes) -> Iterator[None]:
-    from agent.push.spool import iter_payload
+    from agent.push.record import iter_payload
 
     for _ in iter_payload(payload):
         yield None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -12,7 +13,8 @@ from hypothesis import strategies as st
 
 from agent.push.client import PushClient, group_batch, series_key
 from agent.push.config import PushConfig
-from agent.push.spool import Spool, encode_record, iter_payload
+from agent.push.record import encode_payload, iter_payload, pack_record
+from agent.push.spool import Spool
 from common.remote_write import decode_write_request
 from common.schema import ExistingFile
 from common.units import ByteSize, Duration
@@ -32,7 +34,7 @@ def disk_bytes(directory: Path) -> int:
 
 def record(i: int, series: int = 3) -> bytes:
     keys = [series_key("test_value", {"s": str(s)}) for s in range(series)]
-    return encode_record(1_700_000_000_000 + i, [(key, float(i)) for key in keys])
+    return encode_payload(1_700_000_000_000 + i, [(key, float(i)) for key in keys])
 
 
 def read_all(spool: Spool) -> list[tuple[bytes, int, float]]:
@@ -46,7 +48,7 @@ def read_all(spool: Spool) -> list[tuple[bytes, int, float]]:
 def test_records_come_back_in_order_across_segments(tmp_path: Path) -> None:
     spool = Spool(tmp_path, 1 << 20, segment_bytes=200)
     for i in range(50):
-        spool.append(record(i), 3, i)
+        spool.append(record(i))
     assert len(list(tmp_path.glob("*.seg"))) > 5
     samples = read_all(spool)
     assert [t - 1_700_000_000_000 for _, t, _ in samples] == [i for i in range(50) for _ in "abc"]
@@ -55,9 +57,9 @@ def test_records_come_back_in_order_across_segments(tmp_path: Path) -> None:
 
 
 def test_restart_resumes_after_the_last_delivered_batch(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, 1 << 20, segment_bytes=300)
+    spool = Spool(tmp_path, 1 << 20, segment_bytes=600)
     for i in range(20):
-        spool.append(record(i, 1), 1, i)
+        spool.append(record(i, 1))
     batch = spool.read(5)
     assert batch is not None
     spool.done(batch, delivered=True)
@@ -66,10 +68,10 @@ def test_restart_resumes_after_the_last_delivered_batch(tmp_path: Path) -> None:
     spool.done(failed, delivered=False)  # not delivered: must come again
     spool.close()
 
-    again = Spool(tmp_path, 1 << 20, segment_bytes=300)
+    again = Spool(tmp_path, 1 << 20, segment_bytes=600)
     assert again.pending() == 15
     for i in range(20, 25):
-        again.append(record(i, 1), 1, i)
+        again.append(record(i, 1))
     values = [v for _, _, v in read_all(again)]
     assert values == [float(i) for i in range(5, 25)]
 
@@ -77,22 +79,23 @@ def test_restart_resumes_after_the_last_delivered_batch(tmp_path: Path) -> None:
 def test_a_torn_record_is_cut_at_start(tmp_path: Path) -> None:
     spool = Spool(tmp_path, 1 << 20)
     for i in range(3):
-        spool.append(record(i), 3, i)
+        spool.append(record(i))
     spool.close()
     segment = next(tmp_path.glob("*.seg"))
     with open(segment, "ab") as f:
-        f.write(record(3)[:-5])  # the agent died in the middle of a write
+        f.write(pack_record(record(3), seq=9)[:-5])  # the agent died in the middle of a write
     again = Spool(tmp_path, 1 << 20)
     assert again.pending() == 9
+    assert again.corrupt == 3, "its header is whole: its samples are counted"
     assert [v for _, _, v in read_all(again)] == [0.0] * 3 + [1.0] * 3 + [2.0] * 3
 
 
 def test_bound_drops_oldest_and_counts_exactly(tmp_path: Path) -> None:
     bound = 16 << 10
-    spool = Spool(tmp_path, bound)
+    spool = Spool(tmp_path, bound, fsync=False)
     appended = dropped = 0
     for i in range(800):
-        dropped += spool.append(record(i), 3, i)
+        dropped += spool.append(record(i))
         appended += 3
         assert disk_bytes(tmp_path) <= bound
     assert dropped == spool.dropped > 0
@@ -103,7 +106,7 @@ def test_bound_drops_oldest_and_counts_exactly(tmp_path: Path) -> None:
 
 
 def test_group_batch_keeps_series_in_timestamp_order() -> None:
-    payloads = [record(i, 2)[8:] for i in range(4)]
+    payloads = [record(i, 2) for i in range(4)]
     request = decode_write_request(group_batch(payloads))
     assert len(request.timeseries) == 2
     assert [label.value for ts in request.timeseries for label in ts.labels] == [
@@ -146,7 +149,7 @@ def test_client_bound_then_delivery_counts_every_sample(tmp_path: Path,
     families = {f.name: f for f in client.families()}
     dropped_metric = {s.labels["reason"]: s.value
                       for s in families["commune_push_dropped_samples"].samples}
-    assert dropped_metric == {"spool_full": dropped, "rejected": 0, "spool_error": 0}
+    assert dropped_metric == {"spool_full": dropped, "rejected": 0, "spool_error": 0, "corrupt": 0}
     values = [v for _, v in raw_samples(prometheus, "test_spooled_value")]
     assert values == [float(i) for i in range(dropped + 1, produced + 1)]
 
@@ -221,7 +224,7 @@ def test_every_sample_is_delivered_dropped_or_pending(tmp_path_factory: pytest.T
     """Whatever happens, appended == delivered + dropped + pending, and order holds."""
     directory = tmp_path_factory.mktemp("spool")
     bound = 1024
-    spool = Spool(directory, bound, segment_bytes=256)
+    spool = Spool(directory, bound, segment_bytes=256, fsync=False)
     appended = delivered = dropped_before_restart = 0
     delivered_values: list[float] = []
     stamp = 0
@@ -229,8 +232,8 @@ def test_every_sample_is_delivered_dropped_or_pending(tmp_path_factory: pytest.T
     def append(n: int) -> None:
         nonlocal appended, stamp
         stamp += 1
-        spool.append(encode_record(stamp, [(series_key("v", {"i": str(i)}), float(stamp))
-                                           for i in range(n)]), n, stamp)
+        spool.append(encode_payload(stamp, [(series_key("v", {"i": str(i)}), float(stamp))
+                                            for i in range(n)]))
         appended += n
         assert disk_bytes(directory) <= bound
 
@@ -247,7 +250,7 @@ def test_every_sample_is_delivered_dropped_or_pending(tmp_path_factory: pytest.T
             if arg == "crash":  # the agent dies with a batch on the wire: it is sent again
                 dropped_before_restart += spool.dropped
                 spool.close()
-                spool = Spool(directory, bound, segment_bytes=256)
+                spool = Spool(directory, bound, segment_bytes=256, fsync=False)
                 continue
             ok = arg in ("ok", "fill-ok")
             spool.done(batch, delivered=ok)
@@ -257,7 +260,68 @@ def test_every_sample_is_delivered_dropped_or_pending(tmp_path_factory: pytest.T
         else:
             dropped_before_restart += spool.dropped
             spool.close()
-            spool = Spool(directory, bound, segment_bytes=256)
+            spool = Spool(directory, bound, segment_bytes=256, fsync=False)
     assert appended == delivered + dropped_before_restart + spool.dropped + spool.pending()
     assert delivered_values == sorted(delivered_values)
     spool.close()
+
+
+def push_metrics(client: PushClient) -> dict[str, float]:
+    """The client's push series: name (with the reason of a drop) to value."""
+    out = {}
+    for family in client.families():
+        for sample in family.samples:
+            reason = sample.labels.get("reason")
+            out[f"{sample.name}:{reason}" if reason else sample.name] = sample.value
+    return out
+
+
+def test_a_record_that_does_not_decode_is_dropped_and_counted_once(tmp_path: Path) -> None:
+    """Checksums fine, payload undecodable (a bug, or a crafted file): never retried forever."""
+    server = Scripted([])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    (tmp_path / "token").write_text("t0ken\n")
+    config = PushConfig(f"http://{LOOPBACK}:{server.server_address[1]}/api/v1/write",
+                        ExistingFile(tmp_path / "token"), str(tmp_path / "spool"),
+                        min_backoff=Duration(0.01), max_backoff=Duration(0.02))
+    client = PushClient(config, interval=0.05)
+    undecodable = struct.pack("<qI", 1_700_000_000_000, 2) + b"not zlib at all"
+    client.collected("test", spooled_value(1))
+    client.spool.append(undecodable)
+    client.collected("test", spooled_value(3))
+    try:
+        assert client.send_once() and client.sent == 2
+        client.spool.append(undecodable)  # a batch with nothing good in it: no post at all
+        assert client.send_once() and not client.send_once()
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+    values = [sample.value for _, body in server.bodies
+              for ts in decode_write_request(body).timeseries for sample in ts.samples]
+    assert values == [1.0, 3.0] and len(server.bodies) == 1
+    metrics = push_metrics(client)
+    assert metrics["commune_push_dropped_samples_total:corrupt"] == 4
+    assert client.spool.pending() == 0
+
+
+def test_lag_and_age_are_seconds_never_an_epoch(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("t0ken\n")
+    now = [1_800_000_000.0]
+    config = PushConfig(f"http://{LOOPBACK}:{free_port()}/api/v1/write",
+                        ExistingFile(tmp_path / "token"), str(tmp_path / "spool"))
+    client = PushClient(config, interval=15, clock=lambda: now[0])
+    assert push_metrics(client)["commune_push_lag_seconds"] == 0
+    for _ in range(5):  # nothing delivered yet: the lag is the backlog, not the epoch
+        client.collected("test", spooled_value(1))
+        now[0] += 15
+    metrics = push_metrics(client)
+    assert metrics["commune_push_lag_seconds"] == 60
+    assert metrics["commune_push_oldest_sample_age_seconds"] == 75
+    client.close()
+    again = PushClient(config, interval=15, clock=lambda: now[0])  # after a restart too
+    assert push_metrics(again)["commune_push_lag_seconds"] == 60
+    while (batch := again.spool.read(100)) is not None:
+        again.spool.done(batch, delivered=True)
+    assert push_metrics(again)["commune_push_lag_seconds"] == 0
+    again.close()
