@@ -134,7 +134,13 @@ def run(config: AgentConfig, options: RunOptions) -> Exit:
     if config.push is not None:
         from agent.push.client import PushClient  # imported only when push is configured
 
-        push = PushClient(config.push, config.interval, scheduler.own_families)
+        try:
+            push = PushClient(config.push, config.interval, scheduler.own_families)
+        except OSError as exc:
+            server.server_close()
+            raise UsageError(f"cannot open the spool {config.push.spool_dir}: {exc.strerror}; "
+                             "make the folder writable by the agent, or set push.spool_dir "
+                             "to one that is") from None
         scheduler.subscribers.append(push.collected)
         scheduler.extra.append(push.families)
     stop = threading.Event()

@@ -60,7 +60,8 @@ class Poster:
         if 200 <= resp.status < 300:
             return
         message = f"HTTP {resp.status}: {text[:300].decode(errors='replace').strip()}"
-        if resp.status == 429 or resp.status >= 500:
+        # 408 (the receiver's body deadline on a slow link), 429 and 5xx: send it again later.
+        if resp.status in (408, 429) or resp.status >= 500:
             raise Retry(message)
         raise Rejected(message)
 

@@ -67,3 +67,18 @@ def test_bad_listen_address_exit_2(host_only: Path,
     assert code == 2
     assert "--web.listen-address: expected 'host:port' like '127.0.0.1:9810', got '9810'" in \
         capsys.readouterr().err
+
+
+def test_a_spool_folder_that_cannot_be_made_is_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("not a folder\n")
+    (tmp_path / "token").write_text("t0ken\n")
+    config = tmp_path / "agent.yml"
+    config.write_text(host_config() + "push:\n  url: http://127.0.0.1:9/api/v1/write\n"
+                      f"  token_file: {tmp_path / 'token'}\n"
+                      f"  spool_dir: {tmp_path / 'file' / 'spool'}\n")
+    code = main(["run", "--config.file", str(config), "--web.listen-address", "127.0.0.1:0"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"cannot open the spool {tmp_path / 'file' / 'spool'}: Not a directory" in err, err
+    assert "Traceback" not in err
