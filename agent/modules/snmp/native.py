@@ -5,6 +5,12 @@ Why: pysnmp decodes every reply through pyasn1's generic BER machinery, which co
 calls per varbind and makes an IF-MIB walk CPU-bound (see tests/bench). Community-based SNMP
 needs only a dozen BER types, decoded here directly. SNMPv3 (USM keys, encryption) stays on
 pysnmp. Malformed replies raise ``SnmpError("decode")``: they never yield a guessed value.
+
+Decoding costs time linear in the message's size, whoever sent it: a message is at most
+:data:`MAX_MESSAGE` bytes; its nesting is SNMP's fixed one (message, PDU, varbind list, varbind,
+value: no recursion, so no depth to exhaust); an integer is at most 9 bytes (a Counter64 with its
+sign byte); an OID has at most :data:`MAX_OID_ARCS` arcs, each below 2**64. Anything else is a
+:class:`BerError`.
 """
 
 from __future__ import annotations
@@ -34,8 +40,25 @@ _STATUS = {1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "genEr
            6: "noAccess", 7: "wrongType", 16: "authorizationError", 17: "notWritable"}
 
 
+#: The largest SNMP message decoded: what one UDP datagram carries over IPv4.
+MAX_MESSAGE = 65507
+#: The most arcs an OID may have (RFC 2578 allows 128 sub-identifiers).
+MAX_OID_ARCS = 128
+_ARC_BITS = 64  # an arc is below 2**64 (SNMP itself uses 32 bits)
+_MAX_ARC_BYTES = (_ARC_BITS + 6) // 7 + 1  # 7 bits a byte, plus one leading 0x80 of slack
+_MAX_INTEGER_BYTES = 9  # a Counter64 with its sign byte
+
+
 class BerError(ValueError):
     """Bytes that are not the BER an SNMP agent must send."""
+
+
+class VersionError(BerError):
+    """A message of an SNMP version other than v1/v2c (``version``: 3 for SNMPv3)."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"SNMP version {version} is not v1/v2c")
+        self.version = version
 
 
 def _length(n: int) -> bytes:
@@ -97,16 +120,21 @@ def _read(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
 
 
 def decode_oid(content: bytes) -> tuple[int, ...]:
-    """An OBJECT IDENTIFIER's arcs from its BER content."""
+    """An OBJECT IDENTIFIER's arcs from its BER content (linear in its length: arcs are bounded)."""
+    # More bytes than the most arcs of the longest encoding: refuse before looking at them.
+    if not content or len(content) > MAX_OID_ARCS * _MAX_ARC_BYTES or content[-1] & 0x80:
+        raise BerError("bad OID")
     arcs: list[int] = []
     value = 0
     for byte in content:
         value = (value << 7) | (byte & 0x7F)
+        if value >> _ARC_BITS:
+            raise BerError("OID arc over 2**64")
         if not byte & 0x80:
             arcs.append(value)
             value = 0
-    if not arcs or content[-1] & 0x80:
-        raise BerError("bad OID")
+    if len(arcs) >= MAX_OID_ARCS:  # the first sub-identifier holds two arcs
+        raise BerError(f"OID of more than {MAX_OID_ARCS} arcs")
     first = arcs[0]
     head = (0, first) if first < 40 else (1, first - 40) if first < 80 else (2, first - 80)
     return (*head, *arcs[1:])
@@ -123,10 +151,17 @@ def _value(tag: int, content: bytes) -> Value:
     if tag in (0x04, 0x40, 0x44):
         return _TYPES[tag], bytes(content)
     if tag in _TYPES:
-        if not content:
-            raise BerError("empty integer")
-        return _TYPES[tag], int.from_bytes(content, "big", signed=tag not in _UNSIGNED)
+        return _TYPES[tag], _integer(content, signed=tag not in _UNSIGNED)
     raise BerError(f"unknown value type 0x{tag:02x}")
+
+
+def _integer(content: bytes, signed: bool = True) -> int:
+    """An INTEGER (or an application type based on one) of at most 64 bits."""
+    if not content:
+        raise BerError("empty integer")
+    if len(content) > _MAX_INTEGER_BYTES:
+        raise BerError("integer over 64 bits")
+    return int.from_bytes(content, "big", signed=signed)
 
 
 @dataclass(frozen=True)
@@ -141,26 +176,48 @@ class Message:
     varbinds: list[Decoded]
 
 
-def decode_message(data: bytes) -> Message:
-    """Decode any v1/v2c message; raise BerError on malformed bytes."""
+@dataclass(frozen=True)
+class Header:
+    """A message's version and community, and where its PDU starts (``pdu`` to ``end``)."""
+
+    version: int
+    community: bytes
+    pdu: int
+    end: int
+
+
+def decode_header(data: bytes) -> Header:
+    """Decode only the outer SEQUENCE, the version and the community of a v1/v2c message.
+
+    Raise VersionError for another version (SNMPv3's next field is not a community), BerError
+    on malformed bytes; the PDU is not looked at.
+    """
+    if len(data) > MAX_MESSAGE:
+        raise BerError(f"message of more than {MAX_MESSAGE} bytes")
     tag, pos, end = _read(data, 0, len(data))
     if tag != 0x30:
         raise BerError("not a SEQUENCE")
     tag, start, pos = _read(data, pos, end)
     if tag != 0x02:
         raise BerError("bad version")
-    version = int.from_bytes(data[start:pos], "big", signed=True)
+    version = _integer(data[start:pos])
+    if version not in (0, 1):
+        raise VersionError(version)
     tag, start, pos = _read(data, pos, end)
     if tag != 0x04:
         raise BerError("bad community")
-    community = bytes(data[start:pos])
-    pdu_type, pos, end = _read(data, pos, end)
+    return Header(version, bytes(data[start:pos]), pos, end)
+
+
+def decode_pdu(data: bytes, header: Header) -> Message:
+    """Decode the PDU of a message whose header :func:`decode_header` returned."""
+    pdu_type, pos, end = _read(data, header.pdu, header.end)
     fields = 5 if pdu_type == TRAP_V1 else 3
-    header = []
+    header_values = []
     for _ in range(fields):
         tag, start, pos = _read(data, pos, end)
-        header.append(_value(tag, data[start:pos]))
-    if pdu_type != TRAP_V1 and any(kind != "Integer" for kind, _ in header):
+        header_values.append(_value(tag, data[start:pos]))
+    if pdu_type != TRAP_V1 and any(kind != "Integer" for kind, _ in header_values):
         raise BerError("bad PDU header")
     tag, pos, list_end = _read(data, pos, end)
     if tag != 0x30:
@@ -181,7 +238,12 @@ def decode_message(data: bytes) -> Message:
             varbinds.append((oid, None, False))
         else:
             varbinds.append((oid, _value(vtag, data[vstart:vend]), False))
-    return Message(version, community, pdu_type, header, varbinds)
+    return Message(header.version, header.community, pdu_type, header_values, varbinds)
+
+
+def decode_message(data: bytes) -> Message:
+    """Decode any v1/v2c message; raise BerError on malformed bytes."""
+    return decode_pdu(data, decode_header(data))
 
 
 def decode_response(data: bytes) -> tuple[int, int, int, list[Decoded]]:
