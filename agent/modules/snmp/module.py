@@ -46,8 +46,9 @@ TRAPS = MetricSpec("commune_snmp_traps_total", "counter",
                    "Traps and informs received, by source (device name or IP) and type.",
                    ("source", "trap"))
 TRAPS_DROPPED = MetricSpec("commune_snmp_traps_dropped_total", "counter",
-                           "Datagrams the trap listener did not count (decode, community, "
-                           "version, pdu, cardinality).", ("reason",))
+                           "Datagrams the trap listener did not count as traps (too_big, "
+                           "bad_version, bad_community, malformed, bad_pdu, cardinality, "
+                           "overflow: the socket's queue was full, internal).", ("reason",))
 TRAP_LISTENER_UP = MetricSpec("commune_snmp_trap_listener_up", "gauge",
                               "1 if the trap listener holds its UDP port.")
 METRICS: tuple[MetricSpec, ...] = (UP, DURATION, PDUS, ERRORS, FAILURE, TRAPS, TRAPS_DROPPED,
@@ -125,7 +126,7 @@ class SnmpModule:
         counts, dropped, up = TRAPS.family(), TRAPS_DROPPED.family(), TRAP_LISTENER_UP.family()
         for (source, trap), count in sorted(self.traps.counts.items()):
             counts.add_metric([source, trap], count)
-        for reason, count in sorted(self.traps.dropped.items()):
+        for reason, count in sorted(self.traps.drops().items()):
             dropped.add_metric([reason], count)
         up.add_metric([], 1.0 if self.traps.running else 0.0)
         return [counts, dropped, up]

@@ -4,17 +4,30 @@ source, for alert rules (link flaps, authentication failures, VC login and call 
 It runs on the scheduler's loop, opened by the snmp module's first collection. Informs are
 acknowledged. A trap's type is its snmpTrapOID (v1 traps converted as RFC 3584 says), named
 when known. The source is the configured device whose address sent it, else the sender's IP.
-SNMPv3 traps are not decoded (counted as dropped, reason ``version``).
+
+A datagram is let in step by step, cheapest first, and every one turned away is counted by
+reason (:data:`DROP_REASONS`): over :data:`MAX_TRAP_BYTES` (``too_big``); not a v1/v2c message,
+SNMPv3 included (``bad_version``); a community not configured (``bad_community``, compared in
+constant time); only then is the PDU decoded (``malformed``, ``bad_pdu``); and datagrams the
+kernel discarded because the socket's queue was full (``overflow``, read from /proc/net/udp at
+each collection, Linux only). Decoding is linear
+and bounded (see ``native``), so a flood of hostile datagrams costs the loop that runs the
+collections a few microseconds each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
+import os
+import socket
 import typing
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 from agent.modules.snmp.config import TrapConfig
 from agent.modules.snmp.native import (
@@ -23,7 +36,9 @@ from agent.modules.snmp.native import (
     TRAP_V2,
     BerError,
     Message,
-    decode_message,
+    VersionError,
+    decode_header,
+    decode_pdu,
     encode_response,
 )
 
@@ -44,6 +59,14 @@ TRAP_NAMES: dict[tuple[int, ...], str] = {
         (22, "polycomIpAddressChange"))},
 }
 MAX_SERIES = 1000  # distinct (source, trap) pairs kept; more are dropped as "cardinality"
+#: The largest datagram looked at: devices send traps of a few hundred bytes.
+MAX_TRAP_BYTES = 16384
+#: The socket's receive buffer asked for, in bytes.
+RECEIVE_BUFFER = 1 << 20
+#: Why a datagram was not counted as a trap (``commune_snmp_traps_dropped_total{reason}``).
+DROP_REASONS = ("too_big", "bad_version", "bad_community", "malformed", "bad_pdu",
+                "cardinality", "overflow", "internal")
+_PROC_UDP = (Path("/proc/net/udp"), Path("/proc/net/udp6"))
 
 
 def trap_oid(message: Message) -> tuple[int, ...] | None:
@@ -70,7 +93,13 @@ class _Receiver(asyncio.DatagramProtocol):
         self.transport = typing.cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = self.listener.receive(data, addr[0])
+        try:
+            reply = self.listener.receive(data, addr[0])
+        except Exception:  # a bug here must not flood the log once per datagram
+            if not self.listener.dropped["internal"]:
+                log.exception("trap listener: a datagram from %s could not be handled", addr[0])
+            self.listener.dropped["internal"] += 1
+            return
         if reply is not None and self.transport is not None:
             self.transport.sendto(reply, addr)
 
@@ -81,7 +110,8 @@ class TrapListener:
     def __init__(self, config: TrapConfig, sources: Mapping[str, str]) -> None:
         self.config = config
         self.sources = dict(sources)  # sender IP -> device name
-        self.communities = {c.reveal().encode() for c in config.communities()}
+        self._digests = [hashlib.sha256(c.reveal().encode()).digest()
+                         for c in config.communities()]
         self.counts: Counter[tuple[str, str]] = Counter()
         self.dropped: Counter[str] = Counter()
         self._transport: asyncio.BaseTransport | None = None
@@ -92,6 +122,11 @@ class TrapListener:
         address = self.config.listen
         self._transport, _ = await loop.create_datagram_endpoint(
             lambda: _Receiver(self), local_addr=(address.host, address.port))
+        sock = self._transport.get_extra_info("socket")
+        with contextlib.suppress(OSError, AttributeError):
+            # Room for a burst (a switch rebooting sends a linkUp per port); the kernel caps it
+            # at net.core.rmem_max. What still does not fit is counted as "overflow".
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
 
     @property
     def running(self) -> bool:
@@ -99,25 +134,12 @@ class TrapListener:
         return self._transport is not None
 
     def receive(self, data: bytes, sender: str) -> bytes | None:
-        """Count one datagram; return the acknowledgement of an inform, if any."""
-        if data[:1] == b"\x30" and b"\x02\x01\x03" in data[:8]:
-            self.dropped["version"] += 1  # SNMPv3 message
+        """Count one datagram, as a trap or as a drop; return an inform's acknowledgement."""
+        admitted = self._admit(data)
+        if isinstance(admitted, str):
+            self.dropped[admitted] += 1
             return None
-        try:
-            message = decode_message(data)
-        except BerError:
-            self.dropped["decode"] += 1
-            return None
-        if message.pdu_type not in (TRAP_V1, TRAP_V2, INFORM):
-            self.dropped["pdu"] += 1
-            return None
-        if message.community not in self.communities:
-            self.dropped["community"] += 1
-            return None
-        oid = trap_oid(message)
-        if oid is None:
-            self.dropped["decode"] += 1
-            return None
+        message, oid = admitted
         key = (self.sources.get(sender, sender),
                TRAP_NAMES.get(oid, ".".join(map(str, oid))))
         if key not in self.counts and len(self.counts) >= MAX_SERIES:
@@ -131,9 +153,62 @@ class TrapListener:
                                    request_id if isinstance(request_id, int) else 0, varbinds)
         return None
 
+    def _admit(self, data: bytes) -> tuple[Message, tuple[int, ...]] | str:
+        """The notification and its OID, or the reason to drop the datagram."""
+        if len(data) > MAX_TRAP_BYTES:
+            return "too_big"
+        try:
+            header = decode_header(data)
+        except VersionError:
+            return "bad_version"
+        except BerError:
+            return "malformed"
+        if not self._known(header.community):
+            return "bad_community"
+        try:
+            message = decode_pdu(data, header)
+        except BerError:
+            return "malformed"
+        if message.pdu_type not in (TRAP_V1, TRAP_V2, INFORM):
+            return "bad_pdu"
+        oid = trap_oid(message)
+        return "malformed" if oid is None else (message, oid)
+
+    def _known(self, community: bytes) -> bool:
+        """True if ``community`` is configured; the time taken tells nothing about it.
+
+        The digests have one length whatever the community's, and every configured one is
+        compared (no early exit at a match).
+        """
+        digest = hashlib.sha256(community).digest()
+        known = False
+        for expected in self._digests:
+            known |= hmac.compare_digest(digest, expected)
+        return known
+
+    def drops(self) -> dict[str, int]:
+        """Drops by reason, every reason of :data:`DROP_REASONS` (0 too, for ``rate()``):
+        the listener's own and the kernel's (``overflow``)."""
+        drops = dict.fromkeys(DROP_REASONS, 0)
+        drops.update(self.dropped)
+        drops["overflow"] += self._overflow() or 0
+        return drops
+
+    def _overflow(self) -> int | None:
+        """Datagrams the kernel dropped on the bound socket (queue full); None if unknown."""
+        if self._transport is None:
+            return None
+        sock = self._transport.get_extra_info("socket")
+        if sock is None or sock.fileno() < 0:
+            return None
+        return socket_drops(os.fstat(sock.fileno()).st_ino)
+
     def close(self) -> None:
-        """Unbind the socket."""
+        """Unbind the socket (keeping its kernel drops counted)."""
         if self._transport is not None:
+            overflow = self._overflow()
+            if overflow:
+                self.dropped["overflow"] += overflow
             with contextlib.suppress(RuntimeError):  # the loop may be closed already
                 self._transport.close()
             self._transport = None
@@ -142,3 +217,19 @@ class TrapListener:
 def device_sources(devices: Iterable[tuple[str, str | None]]) -> dict[str, str]:
     """Sender IP -> device name, from (name, host) pairs of the configured devices."""
     return {host: name for name, host in devices if host}
+
+
+def socket_drops(inode: int, tables: Sequence[Path] = _PROC_UDP) -> int | None:
+    """The ``drops`` column of the UDP socket with this inode in /proc/net/udp{,6}."""
+    wanted = str(inode)
+    for table in tables:
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+            if len(fields) >= 13 and fields[9] == wanted and fields[12].isdigit():
+                return int(fields[12])
+    return None

@@ -14,6 +14,7 @@ import pytest
 from agent.config import load_config
 from agent.modules.snmp.config import SnmpConfig
 from agent.modules.snmp.module import SnmpModule
+from agent.modules.snmp.traps import DROP_REASONS
 from tests.support.peers import free_udp_port, require_binary
 from tests.support.snmp_collect import collect, snmp_config
 from tests.support.snmp_peers import silent_udp
@@ -76,7 +77,9 @@ modules:
         f"commune_snmp_traps_total{[('source', source), ('trap', 'polycomLoginFail')]}": 1.0,
         f"commune_snmp_traps_total{[('source', source), ('trap', 'authenticationFailure')]}":
             1.0,
-        f"commune_snmp_traps_dropped_total{[('reason', 'community')]}": 1.0,
+        **{f"commune_snmp_traps_dropped_total{[('reason', reason)]}": 0.0
+           for reason in DROP_REASONS},
+        f"commune_snmp_traps_dropped_total{[('reason', 'bad_community')]}": 1.0,
         "commune_snmp_trap_listener_up[]": 1.0,
     }
 
