@@ -124,6 +124,17 @@ def decode_oid(content: bytes) -> tuple[int, ...]:
     # More bytes than the most arcs of the longest encoding: refuse before looking at them.
     if not content or len(content) > MAX_OID_ARCS * _MAX_ARC_BYTES or content[-1] & 0x80:
         raise BerError("bad OID")
+    # Every arc below 128, as in most OIDs: no byte loop in Python.
+    arcs = list(content) if content.isascii() else _long_arcs(content)
+    if len(arcs) >= MAX_OID_ARCS:  # the first sub-identifier holds two arcs
+        raise BerError(f"OID of more than {MAX_OID_ARCS} arcs")
+    first = arcs[0]
+    head = (0, first) if first < 40 else (1, first - 40) if first < 80 else (2, first - 80)
+    return (*head, *arcs[1:])
+
+
+def _long_arcs(content: bytes) -> list[int]:
+    """The sub-identifiers of OID content that has some over 127, each checked below 2**64."""
     arcs: list[int] = []
     value = 0
     for byte in content:
@@ -133,11 +144,7 @@ def decode_oid(content: bytes) -> tuple[int, ...]:
         if not byte & 0x80:
             arcs.append(value)
             value = 0
-    if len(arcs) >= MAX_OID_ARCS:  # the first sub-identifier holds two arcs
-        raise BerError(f"OID of more than {MAX_OID_ARCS} arcs")
-    first = arcs[0]
-    head = (0, first) if first < 40 else (1, first - 40) if first < 80 else (2, first - 80)
-    return (*head, *arcs[1:])
+    return arcs
 
 
 Decoded = tuple[tuple[int, ...], Value | None, bool]
