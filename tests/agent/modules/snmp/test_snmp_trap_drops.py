@@ -3,6 +3,7 @@ cheapest check first; the decoder's bounds on OIDs and integers; the kernel's ow
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
@@ -17,7 +18,13 @@ from agent.modules.snmp.native import (
     decode_message,
     decode_oid,
 )
-from agent.modules.snmp.traps import DROP_REASONS, MAX_TRAP_BYTES, TrapListener, socket_drops
+from agent.modules.snmp.traps import (
+    DROP_REASONS,
+    MAX_TRAP_BYTES,
+    TrapListener,
+    _Receiver,
+    socket_drops,
+)
 from common.schema import HostPort
 from tests.support.peers import LOOPBACK
 from tests.support.snmp_traps import (
@@ -144,3 +151,18 @@ def test_every_reason_is_exposed_from_the_start(listener: TrapListener) -> None:
     assert listener.drops() == dict.fromkeys(DROP_REASONS, 0)
     listener.receive(trap_v2(b"wrong"), "192.0.2.1")
     assert listener.drops()["bad_community"] == 1
+
+
+def test_a_handler_error_is_counted_and_logged_once(listener: TrapListener,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    def broken(data: bytes) -> str:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(listener, "_admit", broken)
+    receiver = _Receiver(listener)
+    with caplog.at_level(logging.ERROR):
+        for _ in range(3):
+            receiver.datagram_received(trap_v2(SECRET), ("192.0.2.1", 162))
+    assert listener.dropped == {"internal": 3}
+    assert len(caplog.records) == 1 and "192.0.2.1" in caplog.records[0].getMessage()
