@@ -47,6 +47,7 @@ MAX_OID_ARCS = 128
 _ARC_BITS = 64  # an arc is below 2**64 (SNMP itself uses 32 bits)
 _MAX_ARC_BYTES = (_ARC_BITS + 6) // 7 + 1  # 7 bits a byte, plus one leading 0x80 of slack
 _MAX_INTEGER_BYTES = 9  # a Counter64 with its sign byte
+_UNSIGNED_LIMIT, _SIGNED_LIMIT = 1 << 64, 1 << 63
 
 
 class BerError(ValueError):
@@ -168,7 +169,12 @@ def _integer(content: bytes, signed: bool = True) -> int:
         raise BerError("empty integer")
     if len(content) > _MAX_INTEGER_BYTES:
         raise BerError("integer over 64 bits")
-    return int.from_bytes(content, "big", signed=signed)
+    value = int.from_bytes(content, "big", signed=signed)
+    # 9 bytes carry 72 bits: only a sign byte may come before a 64-bit value.
+    low, high = (-_SIGNED_LIMIT, _SIGNED_LIMIT) if signed else (0, _UNSIGNED_LIMIT)
+    if not low <= value < high:
+        raise BerError("integer over 64 bits")
+    return value
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from tests.support.snmp_traps import (
     trap_v1,
     trap_v2,
     v3_message,
+    varbind,
 )
 
 SECRET = b"trap-secret"
@@ -51,7 +52,8 @@ def listener(monkeypatch: pytest.MonkeyPatch) -> TrapListener:
 
 
 def test_good_traps_are_counted(listener: TrapListener) -> None:
-    assert listener.receive(trap_v2(SECRET), "10.0.0.7") is None
+    biggest = varbind((1, 3, 6), tlv(0x46, (2 ** 64 - 1).to_bytes(9, "big")))
+    assert listener.receive(trap_v2(SECRET, extra=[biggest]), "10.0.0.7") is None
     assert listener.receive(trap_v1(SECRET, (1, 3, 6, 1, 4, 1, 2684, 1, 1), 6, 2),
                             "10.0.0.8") is None
     ack = listener.receive(trap_v2(SECRET, pdu_type=INFORM, request_id=77), "10.0.0.7")
@@ -80,6 +82,9 @@ def test_good_traps_are_counted(listener: TrapListener) -> None:
     (huge_arc_trap(SECRET, 21), "malformed"),  # 10**20 > 2**64
     (trap_v2(SECRET, trap=(1, 3, *[1] * (MAX_OID_ARCS - 1))), "malformed"),
     (trap_v2(SECRET, extra=[tlv(0x30, tlv(0x06, oid_content((1, 3))) + integer(2 ** 80))]),
+     "malformed"),
+    # A Counter64 of 2**64: 9 bytes, but more than a sign byte before 64 bits.
+    (trap_v2(SECRET, extra=[varbind((1, 3, 6), tlv(0x46, (2 ** 64).to_bytes(9, "big")))]),
      "malformed"),
     (trap_v2(SECRET, pdu_type=0xA0), "bad_pdu"),  # a GET sent to the trap port
     (message(SECRET, 0xA7, integer(1) + integer(0) + integer(0) + tlv(0x30, b"")),
