@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -78,6 +79,40 @@ def messages(draw: st.DrawFn) -> tuple[bytes, Message]:
     return message(community, pdu_type, body, version), expected
 
 
+# Well-formed BER the decoder must refuse: arcs of 2**64 and more (up to 6,000 digits), OIDs of
+# more than 128 arcs, integers of more than 64 bits.
+hostile_oids = st.one_of(
+    st.tuples(st.just((1, 3)), st.lists(arcs, max_size=4),
+              st.one_of(st.integers(ARC, 2 ** 80), st.integers(0, 6000).map(lambda n: 10 ** n)
+                        .filter(lambda n: n >= ARC))).map(lambda t: (*t[0], *t[1], t[2])),
+    st.integers(MAX_OID_ARCS - 1, 400).map(lambda n: (1, 3, *[1] * n)))
+hostile_values = st.one_of(
+    hostile_oids.map(oid),
+    st.tuples(st.sampled_from((0x02, 0x41, 0x42, 0x43, 0x46, 0x47)),
+              st.binary(min_size=10, max_size=40)).map(lambda t: tlv(*t)),
+    st.integers(ARC, 2 ** 72 - 1).map(lambda n: tlv(0x46, n.to_bytes(9, "big"))))
+
+
+@st.composite
+def hostile_messages(draw: st.DrawFn) -> bytes:
+    """A valid message with one hostile part: a varbind's name or value, or a header field."""
+    numbers = [integer(n) for n in draw(st.lists(st.integers(0, 2 ** 31 - 1), min_size=3,
+                                                  max_size=3))]
+    binds = [tlv(0x30, oid(name) + value) for name, (value, _, _) in
+             draw(st.lists(st.tuples(oids, values()), max_size=3))]
+    where = draw(st.sampled_from(("name", "value", "header")))
+    if where == "name":
+        bad = tlv(0x30, oid(draw(hostile_oids)) + b"\x05\x00")
+    elif where == "value":
+        bad = tlv(0x30, oid((1, 3, 6, 1)) + draw(hostile_values))
+    else:
+        numbers[draw(st.integers(0, 2))] = tlv(0x02, draw(st.binary(min_size=10, max_size=40)))
+        bad = b""
+    binds.insert(draw(st.integers(0, len(binds))), bad)
+    return message(b"public", draw(st.sampled_from((0xA2, 0xA7, 0xA6))),
+                   b"".join(numbers) + tlv(0x30, b"".join(binds)), draw(st.integers(0, 1)))
+
+
 def check_bounds(decoded: Message) -> None:
     """A decoded message stays within the bounds the decoder promises, and can be answered."""
     values = [*decoded.header, *(v for _, v, _ in decoded.varbinds if v is not None)]
@@ -124,3 +159,11 @@ def test_damaged_messages_give_only_ber_errors(data: bytes) -> None:
     check_bounds(decoded)
     if decoded.pdu_type in GET_RESPONSE_TYPES:
         assert decode_response(data)[3] == decoded.varbinds
+
+
+@fuzz
+@given(hostile_messages())
+def test_hostile_parts_are_ber_errors(data: bytes) -> None:
+    # Well-formed BER, but out of the decoder's bounds: refused, neither decoded nor crashed.
+    with pytest.raises(BerError):
+        decode_message(data)

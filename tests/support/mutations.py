@@ -1,5 +1,6 @@
-"""Hypothesis strategies that damage valid inputs, for the fuzz targets: a few bytes flipped,
-inserted, deleted or cut, and (for TLV formats) length bytes made long, short or huge."""
+"""Hypothesis strategies that damage valid inputs, for the fuzz targets: a few bytes set,
+inserted, deleted, cut, repeated, or one byte inserted many times (for BER: long arcs, long
+integers), often one of the bytes that matter to BER."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def mutated_bytes(draw: st.DrawFn, base: st.SearchStrategy[bytes]) -> bytes:
     """A value of ``base`` with 1 to 4 random edits."""
     data = bytearray(draw(base))
     for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(("set", "insert", "delete", "cut", "repeat")))
+        op = draw(st.sampled_from(("set", "insert", "delete", "cut", "repeat", "run")))
         at = draw(st.integers(0, max(0, len(data) - 1)))
         if op == "set" and data:
             data[at] = draw(_byte)
@@ -28,6 +29,8 @@ def mutated_bytes(draw: st.DrawFn, base: st.SearchStrategy[bytes]) -> bytes:
             del data[at:]
         elif op == "repeat" and data:  # a chunk doubled: nested lengths no longer add up
             data[at:at] = data[at:at + draw(st.integers(1, 64))]
+        elif op == "run":  # one byte many times: long OID arcs, long integers, long lengths
+            data[at:at] = bytes((draw(_byte),)) * draw(st.integers(2, 24))
     return bytes(data)
 
 
