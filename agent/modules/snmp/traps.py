@@ -10,9 +10,8 @@ reason (:data:`DROP_REASONS`): over :data:`MAX_TRAP_BYTES` (``too_big``); not a 
 SNMPv3 included (``bad_version``); a community not configured (``bad_community``, compared in
 constant time); only then is the PDU decoded (``malformed``, ``bad_pdu``); and datagrams the
 kernel discarded because the socket's queue was full (``overflow``, read from /proc/net/udp at
-each collection, Linux only). Decoding is linear
-and bounded (see ``native``), so a flood of hostile datagrams costs the loop that runs the
-collections a few microseconds each.
+each collection, Linux only). Decoding is linear and bounded (see ``native``), so a flood of
+hostile datagrams costs the loop that runs the collections a few microseconds each.
 """
 
 from __future__ import annotations
