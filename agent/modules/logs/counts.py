@@ -120,7 +120,8 @@ class FileCounts:
             client, when, method, target, status, size, agent, duration = m.group(*fields)
             if method not in METHODS:
                 method = "OTHER"
-            status_class = STATUS_CLASSES.get(status[:1], "other")
+            # A regex format may leave its status group unset (optional in the pattern).
+            status_class = STATUS_CLASSES.get(status[:1], "other") if status else "other"
             path = target.partition("?")[0] if target else ""
             route = route_of(path) if target else OTHER_ROUTE
             key = (method, status_class, route)

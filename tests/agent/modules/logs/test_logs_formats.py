@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.modules.logs.config import LogFile
+from agent.modules.logs.counts import FileCounts
 from agent.modules.logs.formats import line_format, parse_time
 from tests.support.log_lines import combined, common
 
@@ -41,3 +42,11 @@ def test_regex_format_gets_absent_groups_as_none() -> None:
     assert m is not None
     assert m.group(*fmt.fields) == (None, None, None, "/x", "200", None, None, "15")
     assert fmt.has_duration and fmt.duration_scale == 1e-3
+
+
+def test_a_regex_format_may_leave_the_status_unset() -> None:
+    counts = FileCounts(LogFile("p", "/x", format="regex",
+                                regex=r"(?:(?P<status>\d{3}) )?(?P<path>\S+)"))
+    counts.feed(["404 /a", "/b"])
+    assert counts.requests == {("OTHER", "4xx", "other"): 1, ("OTHER", "other", "other"): 1}
+    assert (counts.lines, counts.failed) == (2, 0)
