@@ -23,6 +23,10 @@ FILES = (
     LogFile("regex", "/x", format="regex", routes=ROUTES,
             regex=r'(?P<client>\S+) (?P<status>\d+) "(?P<path>[^"]*)" (?P<duration_ms>\S+)'
                   r'(?: (?P<time>\S+))?'),
+    # Every group optional: a line may match and leave any of them unset.
+    LogFile("loose", "/x", format="regex",
+            regex=r'(?:(?P<client>\S+) )?(?:(?P<status>\d+) )?(?P<path>\S*)'
+                  r'(?: (?P<bytes>\S+))?(?: (?P<request_time>\S+))?'),
 )
 
 targets = st.one_of(st.sampled_from(("/", "/dossier/12?x=1", "/api/v2/a", "/../../etc/passwd",
