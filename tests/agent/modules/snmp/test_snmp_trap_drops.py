@@ -3,6 +3,7 @@ cheapest check first; the decoder's bounds on OIDs and integers; the kernel's ow
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -18,15 +19,9 @@ from agent.modules.snmp.native import (
     decode_message,
     decode_oid,
 )
-from agent.modules.snmp.traps import (
-    DROP_REASONS,
-    MAX_TRAP_BYTES,
-    TrapListener,
-    _Receiver,
-    socket_drops,
-)
+from agent.modules.snmp.traps import DROP_REASONS, MAX_TRAP_BYTES, TrapListener, socket_drops
 from common.schema import HostPort
-from tests.support.peers import LOOPBACK
+from tests.support.peers import LOOPBACK, free_udp_port
 from tests.support.snmp_traps import (
     INFORM,
     huge_arc_trap,
@@ -158,16 +153,30 @@ def test_every_reason_is_exposed_from_the_start(listener: TrapListener) -> None:
     assert listener.drops()["bad_community"] == 1
 
 
-def test_a_handler_error_is_counted_and_logged_once(listener: TrapListener,
-                                                    monkeypatch: pytest.MonkeyPatch,
+def test_a_handler_error_is_counted_and_logged_once(monkeypatch: pytest.MonkeyPatch,
                                                     caplog: pytest.LogCaptureFixture) -> None:
-    def broken(data: bytes) -> str:
+    port = free_udp_port()
+    listener = TrapListener(TrapConfig(HostPort.parse(f"{LOOPBACK}:{port}")), {})
+
+    def broken(data: bytes, sender: str) -> bytes | None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(listener, "_admit", broken)
-    receiver = _Receiver(listener)
+    monkeypatch.setattr(listener, "receive", broken)
+
+    async def run() -> None:
+        await listener.start()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                for _ in range(3):
+                    sender.sendto(trap_v2(b"public"), (LOOPBACK, port))
+            for _ in range(100):
+                if listener.dropped["internal"] >= 3:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            listener.close()
+
     with caplog.at_level(logging.ERROR):
-        for _ in range(3):
-            receiver.datagram_received(trap_v2(SECRET), ("192.0.2.1", 162))
+        asyncio.run(run())
     assert listener.dropped == {"internal": 3}
-    assert len(caplog.records) == 1 and "192.0.2.1" in caplog.records[0].getMessage()
+    assert len(caplog.records) == 1 and LOOPBACK in caplog.records[0].getMessage()
