@@ -164,8 +164,10 @@ def commune() -> dict[str, Any]:
         timeseries("Lưu lượng cổng mạng / Interface traffic", [
             (f"interface:ifHCInOctets:rate5m{C} * 8", "in {{device}} {{ifName}}"),
             (f"interface:ifHCOutOctets:rate5m{C} * 8", "out {{device}} {{ifName}}")], "bps"),
+        # commune-diag's textfile carries commune and node only (no inventory labels): the
+        # communes of the chosen regions are the ones in $commune.
         table("Kết quả chẩn đoán / Diagnostics (commune-diag)",
-              f"commune_diag_check_success{C}"),
+              'sort(commune_diag_check_success{commune=~"$commune"})'),
     ], variables(), ("commune",),
         alert_annotations(f'ALERTS{{alertstate="firing", {SEL}}}'))
 
