@@ -83,8 +83,8 @@ def status_table(title: str, w: int = 8, h: int = 9) -> Panel:
                        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
                        {"id": "displayName", "value": "Trạng thái / Status"}]}]
     panel["transformations"][0]["options"]["excludeByName"]["region"] = True
-    panel["transformations"][0]["options"]["renameByName"] = {
-        "commune": "Mã / Code", "commune_name": "Tên / Name"}
+    # the commune column keeps its name: the row's link reads ${__data.fields.commune}
+    panel["transformations"][0]["options"]["renameByName"] = {"commune_name": "Tên / Name"}
     return panel
 
 

@@ -7,6 +7,7 @@ import json
 import re
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,3 +138,30 @@ def test_the_commune_variable_lists_every_inventory_commune(demo: Demo) -> None:
 def grafana_line(metric: dict[str, str]) -> str:
     """A series as Grafana's query_result() writes it, for the variable's regex."""
     return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(metric.items())) + "} 1 1700000000000"
+
+
+def _query(demo: Demo, expr: str) -> dict[str, str]:
+    """``expr`` with the variables at "All": {commune: value}."""
+    expr = expr.replace("$region", ".+").replace("$commune", ".+")
+    status, body, _ = http_get(f"{demo.prometheus}/api/v1/query?"
+                               + urllib.parse.urlencode({"query": expr}))
+    assert status == 200, body
+    return {r["metric"].get("commune", ""): r["value"][1]
+            for r in json.loads(body)["data"]["result"]}
+
+
+def test_a_portal_outage_leaves_the_uplinks_green(demo: Demo) -> None:
+    """The portal down from every commune is the portal's fault: the communes show degraded,
+    their uplinks (ICMP to the gateway) stay up. Runs last: it takes the portal down."""
+    portal = f"http://{LOOPBACK}:{demo.ports['PORTAL_PORT']}/-/mode/"
+    down = 'max(commune_target:probe_success:max{target="tthc-portal"}) == 0'
+    urllib.request.urlopen(urllib.request.Request(portal + "down", method="POST"), timeout=5)
+    try:
+        wait_for(lambda: _query(demo, down), 60, interval=1.0,
+                 what="the portal seen down from both communes")
+        assert _query(demo, dashboards.UPLINK) == {"16318": "1", "14797": "1"}
+        status = _query(demo, dashboards.STATUS)
+        assert (status["16318"], status["14797"], status["16522"]) == ("1", "1", "-1")
+    finally:
+        urllib.request.urlopen(urllib.request.Request(portal + "normal", method="POST"),
+                               timeout=5)
