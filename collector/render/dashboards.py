@@ -74,9 +74,11 @@ def alert_annotations(expr: str = ALERTS) -> list[dict[str, Any]]:
     return [prometheus_annotation("Cảnh báo / Alerts", expr, "red")]
 
 
-def status_table(title: str, w: int = 8, h: int = 9) -> Panel:
-    """Inventory communes of one region, worst first: code, name, status."""
+def status_table(title: str, w: int = 8, h: int = 12) -> Panel:
+    """Inventory communes of one region, worst first: code, name, status. Small rows: the
+    largest region of the province (10 communes) fits without scrolling."""
     panel = table(title, f"sort({STATUS})", w=w, h=h, drill=True)
+    panel["options"] = {"cellHeight": "sm", "showHeader": True}
     panel["fieldConfig"]["overrides"] = [{
         "matcher": {"id": "byName", "options": "Value"},
         "properties": [{"id": "mappings", "value": STATUS_MAPPINGS},
@@ -103,7 +105,7 @@ def province() -> dict[str, Any]:
         repeated(status_table("Trạng thái xã: $region (xấu nhất trước) / Communes, worst first"),
                  "region"),
         repeated(state_timeline("Lịch sử 24 giờ: $region / Last 24 h", STATUS, "{{commune}}",
-                                STATUS_MAPPINGS, h=9), "region", "v"),
+                                STATUS_MAPPINGS, w=12, h=9), "region"),
         table("Đường truyền tệ nhất: mất gói / Worst links: packet loss",
               f"topk(20, commune:commune_probe_icmp_packet_loss_ratio:max_avg5m{C})",
               "percentunit", h=10, drill=True),
