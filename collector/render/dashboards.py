@@ -222,12 +222,13 @@ def portal() -> dict[str, Any]:
         timeseries("Thời gian xử lý (nhật ký) / Request time from the logs", [
             ("file:commune_http_request_duration_seconds:p90_rate5m", "p90 {{instance}} {{file}}"),
             ("histogram_quantile(0.5, sum by (le, route) "
-             "(rate(commune_http_request_duration_seconds_bucket[5m])))", "p50 {{route}}")], "s"),
+             "(rate(commune_http_request_duration_seconds_bucket[5m])))", "p50 {{route}}")], "s",
+            drill=True),
         timeseries("Yêu cầu đáng ngờ theo loại / Suspicious requests by kind", [
             ("sum by (kind) (file_kind:commune_http_suspicious_requests:rate5m)", "{{kind}}")],
             "reqps"),
         table("Nguồn gây loạt lỗi 401/403/404 / Error-burst sources",
-              f"topk(20, commune_http_error_burst_source_responses{C})"),
+              f"topk(20, commune_http_error_burst_source_responses{C})", drill=True),
     ], variables(), ("tthc",), alert_annotations())
 
 
@@ -251,10 +252,10 @@ def vc() -> dict[str, Any]:
         timeseries("Mất gói trong cuộc họp / Call packet loss",
                    [(f"commune_vc_packet_loss_ratio{C}",
                      "{{commune_name}} {{device}} {{direction}}")],
-                   "percentunit"),
+                   "percentunit", drill=True),
         timeseries("Jitter trong cuộc họp / Call jitter",
                    [(f"commune_vc_jitter_seconds{C}", "{{commune_name}} {{device}} {{direction}}")],
-                   "s"),
+                   "s", drill=True),
         table("Mã SIP OPTIONS / SIP OPTIONS status", f"commune_probe_sip_status_code{C}", w=24,
               drill=True),
     ], variables(), ("vc",), alert_annotations())
@@ -285,10 +286,10 @@ def network() -> dict[str, Any]:
             (f"topk(10, interface:if_errors:rate5m{C})",
              "errors {{commune_name}} {{device}} {{ifName}}"),
             (f"topk(10, interface:if_discards:rate5m{C})",
-             "discards {{commune_name}} {{device}} {{ifName}}")]),
+             "discards {{commune_name}} {{device}} {{ifName}}")], drill=True),
         timeseries("Trạng thái cổng đổi / Port state changes (15m, top 10)",
                    [(f"topk(10, changes(ifOperStatus{C}[15m]))",
-                     "{{commune_name}} {{device}} {{ifName}}")]),
+                     "{{commune_name}} {{device}} {{ifName}}")], drill=True),
         # 1 = admin up but oper down; the ports that are up follow at 0.
         table("Cổng bật nhưng không lên (trước) / Admin up, oper down first",
               f"sort_desc((ifOperStatus{C} != bool 1) and on (commune, instance, device, ifIndex) "
@@ -296,7 +297,7 @@ def network() -> dict[str, Any]:
         table("Thời gian chạy thiết bị (mới khởi động trước) / Device uptime, restarted first",
               f"sort(sysUpTime{C} / 100)", "s", drill=True),
         timeseries("Tốc độ cổng / Port speed", [(f"ifHighSpeed{C} > 0", "{{device}} {{ifName}}")],
-                   "Mbits", w=24),
+                   "Mbits", w=24, drill=True),
     ], variables(), ("snmp",), alert_annotations())
 
 

@@ -117,6 +117,25 @@ def test_every_panel_has_data_in_the_demo(demo: Demo) -> None:
                     + "\n  ".join(empty))
 
 
+def test_every_panel_showing_communes_links_to_their_detail(demo: Demo) -> None:
+    """Outside commune detail, a panel whose series carry ``commune`` links them to its detail."""
+    wait_for(lambda: not empty_panels(demo.prometheus), 100, interval=3.0,
+             what="every panel with data")
+    links = {(path.stem, panel["id"]): bool(panel["fieldConfig"]["defaults"].get("links"))
+             for path in (ROOT / "dashboards").glob("*.json")
+             for panel in json.loads(path.read_text(encoding="utf-8"))["panels"]}
+    unlinked = {q.panel for q in panel_queries() if q.board != "commune-detail"
+                and not links[(q.board, q.panel_id)]
+                and any("commune" in series for series in _query_metrics(demo, q.expr))}
+    assert not unlinked, unlinked
+
+
+def _query_metrics(demo: Demo, expr: str) -> list[dict[str, str]]:
+    _, body, _ = http_get(f"{demo.prometheus}/api/v1/query?"
+                          + urllib.parse.urlencode({"query": expr}))
+    return [r["metric"] for r in json.loads(body)["data"]["result"]]
+
+
 def test_the_commune_variable_lists_every_inventory_commune(demo: Demo) -> None:
     """A silent commune (16522 never reports) can be picked, and is shown as no data."""
     variable = {v["name"]: v for v in dashboards.commune()["templating"]["list"]}["commune"]
