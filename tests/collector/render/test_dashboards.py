@@ -21,7 +21,7 @@ from tests.support.peers import require_binary
 DASHBOARD_DIR = ROOT / "dashboards"
 FILES = sorted(DASHBOARD_DIR.glob("*.json"))
 # What Grafana puts in place of the variables when it runs a query.
-VARIABLES = {"$commune": "14797", "$region": ".+", "${DS_PROMETHEUS}": "prometheus"}
+VARIABLES = {"$commune": ".+", "$region": ".+", "${DS_PROMETHEUS}": "prometheus"}
 
 
 def panels_of(board: dict[str, Any]) -> list[dict[str, Any]]:
@@ -249,3 +249,35 @@ def test_schema_check_catches_a_misspelt_key() -> None:
     board["panels"][0]["gridpos"] = board["panels"][0].pop("gridPos")
     again = json.loads(JSONEncoder().encode(Dashboard.from_json(board)))
     assert any("gridpos" in p for p in _lost_or_changed(board, again))
+
+
+@pytest.mark.peer
+def test_the_status_of_each_commune(tmp_path: Path) -> None:
+    """promtool evaluates the status expression on recorded series: ok, degraded when a
+    province service fails but the ICMP targets answer, down when the ICMP targets fail, no
+    data for an inventory commune without series; a commune without ICMP targets by its others."""
+    def probe(commune: str, target: str, kind: str, value: int) -> dict[str, str]:
+        labels = (f'commune="{commune}", commune_name="X{commune}", region="R", '
+                  f'terrain="lowland", target="{target}", kind="{kind}"')
+        return {"series": f"commune_target:probe_success:max{{{labels}}}", "values": f"{value}x3"}
+
+    inputs = [probe("1", "gateway", "icmp", 1), probe("1", "tthc-portal", "http", 1),
+              probe("2", "gateway", "icmp", 1), probe("2", "tthc-portal", "http", 0),
+              probe("3", "gateway", "icmp", 0), probe("3", "tthc-portal", "http", 0),
+              probe("4", "tthc-db", "tcp", 1)]
+    inputs += [{"series": f'commune_inventory_node_info{{commune="{c}", commune_name="X{c}", '
+                          f'region="R", node="lan-1", mode="push"}}', "values": "1x3"}
+               for c in "12345"]
+    want = {"1": 2, "2": 1, "3": 0, "4": 2, "5": -1}
+    tests = {"rule_files": [], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": inputs,
+        "promql_expr_test": [{"expr": substituted(dashboards.STATUS), "eval_time": "2m",
+                              "exp_samples": [
+                                  {"labels": f'{{commune="{c}", commune_name="X{c}", '
+                                             f'region="R"}}', "value": v}
+                                  for c, v in want.items()]}]}]}
+    path = tmp_path / "status_test.yml"
+    path.write_text(yaml.safe_dump(tests))
+    out = subprocess.run([require_binary("promtool"), "test", "rules", str(path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
