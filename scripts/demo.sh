@@ -2,9 +2,13 @@
 # Run the suite on this machine, on loopback only: a scraped agent (commune 16318), a second agent
 # pushing (commune 14797) through the gateway (`commune-collector serve`, with a token generated
 # here), and a Prometheus and an Alertmanager started on the config `commune-collector render`
-# writes from a two-commune loopback inventory. Everything lives under .demo/ and stops with
-# Ctrl-C (or after DEMO_SECONDS when set). Ports: AGENT_PORT, PUSH_AGENT_PORT, GATEWAY_PORT,
-# PROMETHEUS_PORT, ALERTMANAGER_PORT.
+# writes from a three-commune loopback inventory (the third never reports: "no data").
+# So that every dashboard panel has data, the agents also probe by ICMP, DNS, TCP and SIP, poll
+# Debian's snmpd and a VC room system's API, run the security and logs modules on logs written
+# here, and a node exporter serves a commune-diag textfile (stand-ins: scripts/demo_peers.py).
+# Everything lives under .demo/ and stops with Ctrl-C (or after DEMO_SECONDS when set). Ports:
+# AGENT_PORT, PUSH_AGENT_PORT, GATEWAY_PORT, PROMETHEUS_PORT, ALERTMANAGER_PORT, PORTAL_PORT,
+# PORTAL_TLS_PORT, VC_PORT, DIAG_PORT (TCP); SNMP_PORT, SIP_PORT, DNS_PORT (UDP).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -16,7 +20,37 @@ gateway_port=${GATEWAY_PORT:-9820}
 prom_port=${PROMETHEUS_PORT:-9090}
 am_port=${ALERTMANAGER_PORT:-9093}
 portal_port=${PORTAL_PORT:-9812}  # the stand-in TTHC portal (scripts/demo_portal.py)
-mkdir -p "$demo/prometheus-data" "$demo/alertmanager-data" "$demo/spool"
+portal_tls_port=${PORTAL_TLS_PORT:-9813}  # the same portal over HTTPS
+vc_port=${VC_PORT:-9814}          # a VC room system's HTTP API (scripts/demo_peers.py)
+diag_port=${DIAG_PORT:-9815}      # node exporter serving the commune-diag textfile
+snmp_port=${SNMP_PORT:-9816}      # snmpd, the commune's switch (UDP)
+sip_port=${SIP_PORT:-9817}        # the province's SIP server (UDP, scripts/demo_peers.py)
+dns_port=${DNS_PORT:-9818}        # the province's resolver (UDP, scripts/demo_peers.py)
+mkdir -p "$demo/prometheus-data" "$demo/alertmanager-data" "$demo/spool" "$demo/tls" \
+    "$demo/security" "$demo/snmpd-state" "$demo/textfile" "$demo/www"
+
+# The portal's certificate (self-signed for 127.0.0.1, 30 days: the certificate panels count
+# down from there); the agents trust it through ca_file.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+    -keyout "$demo/tls/portal-key.pem" -out "$demo/tls/portal.pem" 2>/dev/null
+echo '<!doctype html><p>Cổng dịch vụ công</p>' > "$demo/www/index.html"
+echo public > "$demo/snmp-community"  # the default community, which the security module flags
+cat > "$demo/snmpd.conf" <<CONF
+agentAddress udp:127.0.0.1:$snmp_port
+rocommunity public 127.0.0.1
+sysName core-switch
+sysLocation Demo commune office
+CONF
+probes() {  # the targets both agents probe: the province's services and the commune's gateway
+    cat <<YAML
+      - {name: tthc-portal, kind: https, url: "https://127.0.0.1:$portal_tls_port/",
+         ca_file: $demo/tls/portal.pem, timeout: 4500ms}
+      - {name: gateway, kind: icmp, host: 127.0.0.1, count: 5, interval: 200ms, timeout: 3s}
+      - {name: vc-sip, kind: sip, host: 127.0.0.1, port: $sip_port, timeout: 3s}
+      - {name: tthc-db, kind: tcp, host: 127.0.0.1, port: $prom_port, timeout: 3s}
+YAML
+}
 
 cat > "$demo/agent.yml" <<YAML
 commune: "16318"
@@ -26,7 +60,35 @@ modules:
   # The stand-in portal, probed like the real one (make demo-incident slows it, then stops it).
   probe:
     targets:
-      - {name: tthc-portal, kind: http, url: "http://127.0.0.1:$portal_port/", timeout: 4500ms}
+$(probes)
+      - {name: resolver, kind: dns, server: 127.0.0.1, port: $dns_port,
+         query_name: dichvucong.demo., timeout: 3s}
+  snmp:
+    devices:
+      - {name: core-switch, address: "127.0.0.1:$snmp_port", version: 2c,
+         community_file: $demo/snmp-community, modules: [if_mib, system], timeout: 3s}
+      - {name: vc-room, url: "http://127.0.0.1:$vc_port", modules: [vc/cisco_xapi], timeout: 3s}
+  security:
+    state_dir: $demo/security
+    auth: {files: [$demo/auth.log], from_start: true}
+    # On loopback the demo's own services are the "unexpected" listeners.
+    listen: {include_loopback: true, allow: [{proto: tcp, port: $agent_port}]}
+    neighbours: {known: []}
+    integrity: {path_sets: [{name: portal, paths: [$demo/www]}]}
+    certs: {paths: [$demo/tls/portal.pem]}
+    updates: {}
+    snmp_community: {address: "127.0.0.1:$snmp_port"}
+  logs:
+    files:
+      - name: portal
+        path: $demo/access.log
+        from_start: true
+        format: regex
+        regex: '(?P<client>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>[A-Z]+) (?P<path>[^ "]*)[^"]*" (?P<status>\d{3}) (?P<bytes>\d+|-) "[^"]*" "(?P<user_agent>[^"]*)" (?P<request_time>[\d.]+)'
+        routes:
+          - {name: dossier, match: "^/dossier/"}
+          - {name: payment, match: "^/thanh-toan/"}
+          - {name: static, match: "^/static/"}
 YAML
 
 # The pushing agent's token: the agent reads the text, the gateway keeps only its SHA-256.
@@ -41,7 +103,7 @@ modules:
   host: {}
   probe:
     targets:
-      - {name: tthc-portal, kind: http, url: "http://127.0.0.1:$portal_port/", timeout: 4500ms}
+$(probes)
 push:
   url: http://127.0.0.1:$gateway_port/api/v1/write
   token_file: $demo/push-token
@@ -74,6 +136,13 @@ communes:
     group: "Demo"
     nodes:
       - {name: lan-1, role: lan-node, mode: push}
+  - code: "16522"
+    name: "Demo commune, silent (never reports)"
+    type: xã
+    terrain: lowland
+    group: "Demo 2"
+    nodes:
+      - {name: lan-1, role: lan-node, mode: push}
 YAML
 rules=()
 if [ -d configs/prometheus/rules ]; then rules=(--rules configs/prometheus/rules); fi
@@ -81,6 +150,15 @@ if [ -d configs/prometheus/rules ]; then rules=(--rules configs/prometheus/rules
     --alertmanager "127.0.0.1:$am_port" --gateway "127.0.0.1:$gateway_port" \
     --scrape-interval 5s --evaluation-interval 5s \
     "${rules[@]}" >/dev/null
+# The commune-diag results, read by a node exporter's textfile collector (labels as written).
+"$bin/python" - "$demo/render/prometheus.yml" "$diag_port" <<'PY'
+import sys, yaml
+path, port = sys.argv[1], sys.argv[2]
+config = yaml.safe_load(open(path, encoding="utf-8"))
+config["scrape_configs"].append({"job_name": "commune-diag", "honor_labels": True,
+                                 "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]})
+open(path, "w", encoding="utf-8").write(yaml.safe_dump(config, allow_unicode=True))
+PY
 
 pids=()
 cleanup() {
@@ -92,7 +170,23 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # The stand-in TTHC portal: normal, slow or down on request (POST /-/mode/slow; make demo-incident).
-"$bin/python" scripts/demo_portal.py --port "$portal_port" >"$demo/portal.log" 2>&1 &
+"$bin/python" scripts/demo_portal.py --port "$portal_port" --tls-port "$portal_tls_port" \
+    --tls-cert "$demo/tls/portal.pem" --tls-key "$demo/tls/portal-key.pem" \
+    >"$demo/portal.log" 2>&1 &
+pids+=($!)
+# The SIP server, resolver and VC room system; the access and auth logs; the diag textfile.
+"$bin/python" scripts/demo_peers.py --sip-port "$sip_port" --dns-port "$dns_port" \
+    --vc-port "$vc_port" --vc-status tests/fixtures/http/cisco-status.xml \
+    --access-log "$demo/access.log" --auth-log "$demo/auth.log" \
+    --diag-textfile "$demo/textfile/commune-diag.prom" >"$demo/peers.log" 2>&1 &
+pids+=($!)
+SNMP_PERSISTENT_DIR=$demo/snmpd-state MIBS='' MIBDIRS=/nonexistent \
+    "$(command -v snmpd || echo /usr/sbin/snmpd)" -f -Lo -C -c "$demo/snmpd.conf" \
+    -p "$demo/snmpd.pid" >"$demo/snmpd.log" 2>&1 &
+pids+=($!)
+prometheus-node-exporter --web.listen-address "127.0.0.1:$diag_port" \
+    --collector.disable-defaults --collector.textfile \
+    --collector.textfile.directory "$demo/textfile" >"$demo/diag-exporter.log" 2>&1 &
 pids+=($!)
 
 "$bin/commune-agent" check-config "$demo/agent.yml"
@@ -125,6 +219,8 @@ wait_ready() {  # url name
     exit 1
 }
 wait_ready "http://127.0.0.1:$portal_port/-/mode" demo-portal
+wait_ready "http://127.0.0.1:$vc_port/getxml" "demo VC room system"
+wait_ready "http://127.0.0.1:$diag_port/metrics" "diag textfile exporter"
 wait_ready "http://127.0.0.1:$agent_port/-/ready" commune-agent
 wait_ready "http://127.0.0.1:$prom_port/-/ready" prometheus
 wait_ready "http://127.0.0.1:$am_port/-/ready" alertmanager
@@ -143,7 +239,9 @@ commune-monitor demo is running (logs in ${demo#"$root"/}/):
   both communes   http://127.0.0.1:$prom_port/graph?g0.expr=$query&g0.tab=1
                   ($both)
   Alertmanager    http://127.0.0.1:$am_port/#/alerts
-  TTHC portal     http://127.0.0.1:$portal_port/ (stand-in; \`make demo-incident\` slows it, then stops it)
+  TTHC portal     http://127.0.0.1:$portal_port/ and https://127.0.0.1:$portal_tls_port/ (stand-in; \`make demo-incident\` slows it, then stops it)
+  devices         snmpd udp:127.0.0.1:$snmp_port, VC room http://127.0.0.1:$vc_port/getxml, SIP udp:127.0.0.1:$sip_port, DNS udp:127.0.0.1:$dns_port
+  diag results    http://127.0.0.1:$diag_port/metrics (commune-diag textfile)
   rendered config ${demo#"$root"/}/render/ (commune-collector render of ${demo#"$root"/}/inventory.yml)
 Press Ctrl-C to stop.
 TXT

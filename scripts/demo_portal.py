@@ -3,11 +3,15 @@
 
 GET /             the page: 200 at once (normal), after --slow-seconds (slow), or 503 (down)
 POST /-/mode/M    switch to mode M (normal, slow, down); GET /-/mode tells the current mode
+
+With --tls-port (and --tls-cert, --tls-key) the same portal, in the same mode, is served over
+HTTPS too.
 """
 
 from __future__ import annotations
 
 import argparse
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,12 +30,14 @@ class Portal(ThreadingHTTPServer):
         self.mode = "normal"
         self.slow_seconds = slow_seconds
         self.changed = threading.Event()
+        self.mirrors: list[Portal] = []  # the same portal on other ports (HTTPS)
 
     def set_mode(self, mode: str) -> None:
         """Switch mode; pages waiting to be served slowly are answered in the new mode."""
-        self.mode = mode
-        changed, self.changed = self.changed, threading.Event()
-        changed.set()
+        for portal in (self, *self.mirrors):
+            portal.mode = mode
+            changed, portal.changed = portal.changed, threading.Event()
+            changed.set()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -74,8 +80,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=9812, help="loopback port (default 9812)")
     parser.add_argument("--slow-seconds", type=float, default=3.5,
                         help="how long a page takes when slow (default 3.5, over the SLI's 3 s)")
+    parser.add_argument("--tls-port", type=int, help="also serve HTTPS on this loopback port")
+    parser.add_argument("--tls-cert", help="PEM certificate (chain) for --tls-port")
+    parser.add_argument("--tls-key", help="PEM private key for --tls-port")
     args = parser.parse_args(argv)
     server = Portal(("127.0.0.1", args.port), args.slow_seconds)
+    if args.tls_port:
+        if not (args.tls_cert and args.tls_key):
+            parser.error("--tls-port needs --tls-cert and --tls-key")
+        tls = Portal(("127.0.0.1", args.tls_port), args.slow_seconds)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        tls.socket = context.wrap_socket(tls.socket, server_side=True)
+        server.mirrors.append(tls)
+        tls.mirrors.append(server)
+        threading.Thread(target=tls.serve_forever, daemon=True).start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -3,177 +3,117 @@
     python -m collector.render.dashboards dashboards/     # regenerate after editing this file
 
 Every query uses metric names of the agent (node_exporter, blackbox_exporter and snmp_exporter
-names, ``commune_*``) or the recording rules of configs/prometheus/rules/recording.yml. The
-datasource is the ``DS_PROMETHEUS`` variable, so the dashboards import into any Grafana.
+names, ``commune_*``) or the recording rules of configs/prometheus/rules/recording.yml. Every
+dashboard has the ``region`` and (multi-select) ``commune`` variables, both fed from the inventory
+series ``commune_inventory_node_info``, so a commune that never reported can still be picked.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-DS = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
-SCHEMA_VERSION = 39
-Panel = dict[str, Any]
-
-
-def _target(expr: str, legend: str = "", instant: bool = False) -> dict[str, Any]:
-    return {"datasource": DS, "expr": expr, "legendFormat": legend, "refId": "A",
-            "instant": instant, "range": not instant}
-
-
-def timeseries(title: str, exprs: list[tuple[str, str]], unit: str = "short",
-               w: int = 12, h: int = 8) -> Panel:
-    """A time-series panel, one query per (expr, legend)."""
-    targets = [dict(_target(e, legend), refId=chr(65 + i)) for i, (e, legend) in enumerate(exprs)]
-    return {"type": "timeseries", "title": title, "datasource": DS, "targets": targets,
-            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-            "gridPos": {"w": w, "h": h}}
-
-
-def stat(title: str, expr: str, unit: str = "short", thresholds: list[tuple[str, float | None]]
-         | None = None, w: int = 6, h: int = 4) -> Panel:
-    """A single-value panel with colour thresholds [(colour, from)]."""
-    steps = [{"color": c, "value": v} for c, v in (thresholds or [("green", None)])]
-    return {"type": "stat", "title": title, "datasource": DS, "targets": [_target(expr, "", True)],
-            "fieldConfig": {"defaults": {"unit": unit, "thresholds": {
-                "mode": "absolute", "steps": steps}}, "overrides": []},
-            "options": {"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "background"},
-            "gridPos": {"w": w, "h": h}}
-
-
-def status_grid(title: str, expr: str, legend: str, w: int = 24, h: int = 12) -> Panel:
-    """One coloured tile per series (0 red 'mất / down', 1 green 'OK'): a status grid."""
-    panel = stat(title, expr, thresholds=[("red", None), ("green", 1)], w=w, h=h)
-    panel["targets"][0]["legendFormat"] = legend
-    panel["options"].update(textMode="name", graphMode="none", orientation="auto")
-    panel["fieldConfig"]["defaults"]["mappings"] = [{"type": "value", "options": {
-        "0": {"text": "mất / down", "color": "red"}, "1": {"text": "OK", "color": "green"}}}]
-    return panel
-
-
-def table(title: str, expr: str, unit: str = "short", w: int = 12, h: int = 10) -> Panel:
-    """An instant-query table (one row per series), sorted as the query sorts it."""
-    return {"type": "table", "title": title, "datasource": DS,
-            "targets": [dict(_target(expr, "", True), format="table")],
-            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-            "transformations": [{"id": "organize", "options": {
-                "excludeByName": {"Time": True, "__name__": True, "job": True}}}],
-            "gridPos": {"w": w, "h": h}}
-
-
-def _layout(panels: list[Panel]) -> list[Panel]:
-    """Give panels ids and flow them left to right, top to bottom on Grafana's 24-column grid."""
-    x = y = row_h = 0
-    for number, panel in enumerate(panels, start=1):
-        grid = panel["gridPos"]
-        if x + grid["w"] > 24:
-            x, y, row_h = 0, y + row_h, 0
-        grid.update(x=x, y=y)
-        x += grid["w"]
-        row_h = max(row_h, grid["h"])
-        panel["id"] = number
-    return panels
-
-
-def _variable(name: str, label: str, query: str) -> dict[str, Any]:
-    return {"name": name, "label": label, "type": "query", "datasource": DS,
-            "query": {"query": query, "refId": name}, "refresh": 2,
-            "sort": 1, "includeAll": False, "multi": False}
-
-
-def dashboard(uid: str, title: str, panels: list[Panel],
-              variables: Sequence[dict[str, Any]] = (), tags: tuple[str, ...] = ()
-              ) -> dict[str, Any]:
-    """A whole dashboard with the DS_PROMETHEUS datasource variable."""
-    ds_var = {"name": "DS_PROMETHEUS", "label": "Nguồn dữ liệu / Datasource", "type": "datasource",
-              "query": "prometheus", "refresh": 1, "hide": 0}
-    return {"uid": uid, "title": title, "tags": ["commune-monitor", *tags],
-            "schemaVersion": SCHEMA_VERSION, "version": 1, "editable": True,
-            "time": {"from": "now-6h", "to": "now"}, "refresh": "1m", "timezone": "browser",
-            "templating": {"list": [ds_var, *variables]}, "annotations": {"list": []},
-            "panels": _layout(panels)}
-
-
-C = '{commune="$commune"}'
-PORTAL = 'target="tthc-portal"'
+from collector.render.panels import dashboard, repeated, stat, state_timeline, table, timeseries
+from collector.render.status_view import (
+    ALERTS,
+    PASSING,
+    PORTAL,
+    SEL,
+    STATUS,
+    STATUS_MAPPINGS,
+    UPLINK,
+    C,
+    alert_annotations,
+    status_table,
+    variables,
+)
 
 
 def province() -> dict[str, Any]:
-    """Tổng quan tỉnh / Province overview: every commune at a glance, worst first."""
+    """Tổng quan tỉnh / Province overview: every inventory commune, by region, worst first."""
     return dashboard("commune-province", "Tổng quan tỉnh / Province overview", [
         stat("Xã mất kết nối / Communes with uplink down",
-             "count(commune:uplink_probe_success:max == 0) or vector(0)",
-             thresholds=[("green", None), ("red", 1)]),
+             f"count({UPLINK} == 0) or vector(0)", thresholds=[("green", None), ("red", 1)]),
+        stat("Xã không có dữ liệu / Communes with no data",
+             f"count(({STATUS}) == -1) or vector(0)", thresholds=[("green", None), ("orange", 1)]),
         stat("Xã truy cập được cổng TTHC / Communes reaching the portal",
              f"target:probe_success:ratio_communes{{{PORTAL}}}", "percentunit",
              [("red", None), ("orange", 0.5), ("green", 0.95)]),
-        stat("Agent trả lời / Agents answering", "province:commune_agent_up:ratio", "percentunit",
-             [("red", None), ("orange", 0.9), ("green", 0.99)]),
-        stat("Cảnh báo đang mở / Open alerts", 'count(ALERTS{alertstate="firing"}) or vector(0)',
+        stat("Cảnh báo đang mở / Open alerts", f"count({ALERTS}) or vector(0)",
              thresholds=[("green", None), ("orange", 1)]),
-        status_grid("Lưới trạng thái các xã / Commune status grid (uplink)",
-                    "sort(commune:uplink_probe_success:max)", "{{commune_name}}"),
-        table("Trạng thái các xã (xấu nhất trước) / Commune status, worst first",
-              "sort(commune:uplink_probe_success:max)", h=14),
+        repeated(status_table("Trạng thái xã: $region (xấu nhất trước) / Communes, worst first"),
+                 "region"),
+        repeated(state_timeline("Lịch sử 24 giờ: $region / Last 24 h", STATUS, "{{commune}}",
+                                STATUS_MAPPINGS, w=12, h=9), "region"),
         table("Đường truyền tệ nhất: mất gói / Worst links: packet loss",
-              "topk(20, commune:commune_probe_icmp_packet_loss_ratio:max_avg5m)", "percentunit",
-              h=14),
+              f"topk(20, commune:commune_probe_icmp_packet_loss_ratio:max_avg5m{C})",
+              "percentunit", h=10, drill=True),
+        table("Đường truyền tệ nhất: độ trễ / Worst links: RTT",
+              f"topk(20, commune:commune_probe_icmp_rtt_seconds:max_avg5m{C})", "s", h=10,
+              drill=True),
         timeseries("SLO cổng TTHC: tỉ lệ lỗi / Portal SLO error ratio", [
             ("province:tthc_portal_probe_errors:ratio_avg5m", "5m"),
             ("province:tthc_portal_probe_errors:ratio_avg1h", "1h"),
             ("province:tthc_portal_probe_errors:ratio_avg6h", "6h")], "percentunit"),
-        table("Đường truyền tệ nhất: độ trễ / Worst links: RTT",
-              "topk(20, commune:commune_probe_icmp_rtt_seconds:max_avg5m)", "s"),
+        stat("Agent trả lời / Agents answering", "province:commune_agent_up:ratio", "percentunit",
+             [("red", None), ("orange", 0.9), ("green", 0.99)], w=12, h=8),
         table("Cảnh báo đang mở / Open alerts",
-              'sort_desc(count by (alertname, severity) (ALERTS{alertstate="firing"}))', w=24,
+              f"sort_desc(count by (alertname, severity) ({ALERTS})) or on () vector(0)", w=24,
               h=8),
-    ], tags=("province",))
+    ], variables(), ("province",), alert_annotations())
 
 
 def commune() -> dict[str, Any]:
-    """Chi tiết xã / Commune detail, for the commune chosen in ``$commune``."""
+    """Chi tiết xã / Commune detail, for the communes chosen in ``$commune``."""
     return dashboard("commune-detail", "Chi tiết xã / Commune detail", [
-        stat("Đường truyền / Uplink (1 = up)", f"commune:uplink_probe_success:max{C}",
+        stat("Đường truyền / Uplink (1 = up)", f"min({UPLINK})",
              thresholds=[("red", None), ("green", 1)]),
-        stat("Mất gói / Packet loss", f"commune:commune_probe_icmp_packet_loss_ratio:max_avg5m{C}",
+        stat("Mất gói / Packet loss",
+             f"max(commune:commune_probe_icmp_packet_loss_ratio:max_avg5m{C})",
              "percentunit", [("green", None), ("orange", 0.05), ("red", 0.1)]),
-        stat("RTT", f"commune:commune_probe_icmp_rtt_seconds:max_avg5m{C}", "s",
+        stat("RTT", f"max(commune:commune_probe_icmp_rtt_seconds:max_avg5m{C})", "s",
              [("green", None), ("orange", 0.15), ("red", 0.4)]),
-        stat("Cảnh báo / Alerts", 'count(ALERTS{alertstate="firing", commune="$commune"}) '
-             "or vector(0)", thresholds=[("green", None), ("orange", 1)]),
+        stat("Cảnh báo / Alerts", f'count(ALERTS{{alertstate="firing", {SEL}}}) or vector(0)',
+             thresholds=[("green", None), ("orange", 1)]),
+        state_timeline("Trạng thái / Status", STATUS, "{{commune}} {{commune_name}}",
+                       STATUS_MAPPINGS, time_from="", h=5),
         timeseries("Phép thử thành công / Probe success by target",
-                   [(f"commune_target:probe_success:max{C}", "{{target}}")]),
+                   [(f"commune_target:probe_success:max{C}", "{{commune}} {{target}}")]),
         timeseries("Thời gian phép thử / Probe duration by target",
-                   [(f"commune_target:probe_duration_seconds:avg5m{C}", "{{target}}")], "s"),
+                   [(f"commune_target:probe_duration_seconds:avg5m{C}",
+                     "{{commune}} {{target}}")], "s"),
         timeseries("Cổng TTHC theo giai đoạn / Portal phases",
-                   [(f'commune_target_phase:probe_http_duration_seconds:avg5m{{commune="$commune",'
-                     f' {PORTAL}}}', "{{phase}}")], "s"),
-        table("Nguyên nhân lỗi / Failure reasons",
-              f'commune_probe_failure_reason{C} == 1'),
+                   [(f"commune_target_phase:probe_http_duration_seconds:avg5m{{{SEL}, {PORTAL}}}",
+                     "{{commune}} {{phase}}")], "s"),
+        table("Phép thử (lỗi trước) / Probes, failing first (1 = failing, with the reason)",
+              f"sort_desc(max by (commune, target, reason) (commune_probe_failure_reason{C}) "
+              f"or on (commune, target) {PASSING.format(by='commune, target', sel=C)})"),
         timeseries("Mất gói ICMP / ICMP packet loss",
-                   [(f"commune_probe_icmp_packet_loss_ratio{C}", "{{target}}")], "percentunit"),
+                   [(f"commune_probe_icmp_packet_loss_ratio{C}", "{{commune}} {{target}}")],
+                   "percentunit"),
         timeseries("RTT và jitter / RTT and jitter", [
-            ('commune_probe_icmp_rtt_seconds{commune="$commune", stat="avg"}', "rtt {{target}}"),
-            (f"commune_probe_icmp_jitter_seconds{C}", "jitter {{target}}")], "s"),
-        timeseries("CPU", [(f"commune_instance:node_cpu_busy:ratio_rate5m{C}", "{{instance}}")],
-                   "percentunit", w=8),
+            (f'commune_probe_icmp_rtt_seconds{{{SEL}, stat="avg"}}', "rtt {{commune}} {{target}}"),
+            (f"commune_probe_icmp_jitter_seconds{C}", "jitter {{commune}} {{target}}")], "s"),
+        timeseries("CPU", [(f"commune_instance:node_cpu_busy:ratio_rate5m{C}",
+                            "{{commune}} {{instance}}")], "percentunit", w=8),
         timeseries("Bộ nhớ khả dụng / Memory available",
-                   [(f"commune_instance:node_memory_available:ratio{C}", "{{instance}}")],
-                   "percentunit", w=8),
+                   [(f"commune_instance:node_memory_available:ratio{C}",
+                     "{{commune}} {{instance}}")], "percentunit", w=8),
         timeseries("Ổ đĩa trống / Disk free",
                    [(f"commune_instance_mountpoint:node_filesystem_avail:ratio{C}",
-                     "{{instance}} {{mountpoint}}")], "percentunit", w=8),
+                     "{{commune}} {{instance}} {{mountpoint}}")], "percentunit", w=8),
         timeseries("Lưu lượng cổng mạng / Interface traffic", [
             (f"interface:ifHCInOctets:rate5m{C} * 8", "in {{device}} {{ifName}}"),
             (f"interface:ifHCOutOctets:rate5m{C} * 8", "out {{device}} {{ifName}}")], "bps"),
+        # commune-diag's textfile carries commune and node only (no inventory labels): the
+        # communes of the chosen regions are the ones in $commune.
         table("Kết quả chẩn đoán / Diagnostics (commune-diag)",
-              f"commune_diag_check_success{C}"),
-    ], [_variable("commune", "Xã / Commune", "label_values(commune:probe_success:max, commune)")],
-        tags=("commune",))
+              'sort(commune_diag_check_success{commune=~"$commune"})'),
+    ], variables(), ("commune",),
+        alert_annotations(f'ALERTS{{alertstate="firing", {SEL}}}'))
 
 
 def portal() -> dict[str, Any]:
@@ -203,9 +143,10 @@ def portal() -> dict[str, Any]:
         timeseries("Mã trạng thái HTTP / HTTP status codes",
                    [(f'count_values("code", probe_http_status_code{{{PORTAL}}})', "{{code}}")]),
         table("Khả dụng theo xã (xấu nhất trước) / Availability by commune, worst first",
-              f"sort(commune_target:probe_success:max{{{PORTAL}}})"),
+              f"sort(commune_target:probe_success:max{{{SEL}, {PORTAL}}})", drill=True),
         table("Xã chậm nhất / Slowest communes",
-              f"topk(20, commune_target:probe_duration_seconds:avg5m{{{PORTAL}}})", "s"),
+              f"topk(20, commune_target:probe_duration_seconds:avg5m{{{SEL}, {PORTAL}}})", "s",
+              drill=True),
         # The web servers' own access logs (agent's logs module).
         stat("Tỉ lệ lỗi 5xx (máy chủ) / 5xx ratio (server logs)",
              "max(file:commune_http_server_errors:ratio_rate5m) or vector(0)", "percentunit",
@@ -223,13 +164,14 @@ def portal() -> dict[str, Any]:
         timeseries("Thời gian xử lý (nhật ký) / Request time from the logs", [
             ("file:commune_http_request_duration_seconds:p90_rate5m", "p90 {{instance}} {{file}}"),
             ("histogram_quantile(0.5, sum by (le, route) "
-             "(rate(commune_http_request_duration_seconds_bucket[5m])))", "p50 {{route}}")], "s"),
+             "(rate(commune_http_request_duration_seconds_bucket[5m])))", "p50 {{route}}")], "s",
+            drill=True),
         timeseries("Yêu cầu đáng ngờ theo loại / Suspicious requests by kind", [
             ("sum by (kind) (file_kind:commune_http_suspicious_requests:rate5m)", "{{kind}}")],
             "reqps"),
         table("Nguồn gây loạt lỗi 401/403/404 / Error-burst sources",
-              "topk(20, commune_http_error_burst_source_responses)"),
-    ], tags=("tthc",))
+              f"topk(20, commune_http_error_burst_source_responses{C})", drill=True),
+    ], variables(), ("tthc",), alert_annotations())
 
 
 def vc() -> dict[str, Any]:
@@ -247,23 +189,26 @@ def vc() -> dict[str, Any]:
         # 2 = up and registered (or up, where the vendor does not report registration),
         # 1 = up but not registered, 0 = down
         table("Thiết bị (xấu nhất trước) / Endpoints, worst first",
-              "sort(commune_vc_up + (max without (protocol) (commune_vc_registered) or "
-              "commune_vc_up))", w=24),
+              f"sort(commune_vc_up{C} + (max without (protocol) (commune_vc_registered{C}) or "
+              f"commune_vc_up{C}))", w=24, drill=True),
         timeseries("Mất gói trong cuộc họp / Call packet loss",
-                   [("commune_vc_packet_loss_ratio", "{{commune_name}} {{device}} {{direction}}")],
-                   "percentunit"),
+                   [(f"commune_vc_packet_loss_ratio{C}",
+                     "{{commune_name}} {{device}} {{direction}}")],
+                   "percentunit", drill=True),
         timeseries("Jitter trong cuộc họp / Call jitter",
-                   [("commune_vc_jitter_seconds", "{{commune_name}} {{device}} {{direction}}")],
-                   "s"),
-        table("Mã SIP OPTIONS / SIP OPTIONS status", "commune_probe_sip_status_code", w=24),
-    ], tags=("vc",))
+                   [(f"commune_vc_jitter_seconds{C}", "{{commune_name}} {{device}} {{direction}}")],
+                   "s", drill=True),
+        table("Mã SIP OPTIONS / SIP OPTIONS status", f"commune_probe_sip_status_code{C}", w=24,
+              drill=True),
+    ], variables(), ("vc",), alert_annotations())
 
 
 def network() -> dict[str, Any]:
     """Thiết bị mạng / Network devices (SNMP)."""
     return dashboard("commune-network", "Thiết bị mạng / Network devices (SNMP)", [
         stat("Thiết bị không đọc được / Devices not answering SNMP",
-             "count(commune_snmp_up == 0) or vector(0)", thresholds=[("green", None), ("red", 1)]),
+             f"count(commune_snmp_up{C} == 0) or vector(0)",
+             thresholds=[("green", None), ("red", 1)]),
         stat("Cổng bão hoà / Saturated ports",
              "count(interface:if_in_utilization:ratio5m > 0.9 or "
              "interface:if_out_utilization:ratio5m > 0.9) or vector(0)",
@@ -274,22 +219,28 @@ def network() -> dict[str, Any]:
         stat("Thời gian đọc SNMP / SNMP poll time", "max(commune_snmp_scrape_duration_seconds)",
              "s"),
         table("Cổng dùng nhiều nhất / Busiest ports",
-              "topk(20, interface:if_in_utilization:ratio5m)", "percentunit"),
+              f"topk(20, interface:if_in_utilization:ratio5m{C})", "percentunit", drill=True),
         table("Cổng nhiều lỗi nhất / Ports with most errors",
-              "topk(20, interface:if_errors:rate5m + interface:if_discards:rate5m)"),
-        timeseries("Lỗi và bỏ gói / Errors and discards", [
-            ("interface:if_errors:rate5m > 0", "errors {{commune_name}} {{device}} {{ifName}}"),
-            ("interface:if_discards:rate5m > 0",
-             "discards {{commune_name}} {{device}} {{ifName}}")]),
-        timeseries("Trạng thái cổng đổi / Port state changes (15m)",
-                   [("changes(ifOperStatus[15m]) > 0", "{{commune_name}} {{device}} {{ifName}}")]),
-        table("Cổng bật nhưng không lên / Admin up, oper down",
-              "ifOperStatus != 1 and on (commune, instance, device, ifIndex) ifAdminStatus == 1"),
-        table("Thiết bị khởi động lại gần đây / Recently restarted devices",
-              "sort(sysUpTime / 100) < 86400", "s"),
-        timeseries("Tốc độ cổng / Port speed", [("ifHighSpeed > 0", "{{device}} {{ifName}}")],
-                   "Mbits", w=24),
-    ], tags=("snmp",))
+              f"topk(20, interface:if_errors:rate5m{C} + interface:if_discards:rate5m{C})",
+              drill=True),
+        # topk, not "> 0": a quiet network shows its ports at 0 rather than "no data".
+        timeseries("Lỗi và bỏ gói / Errors and discards (top 10)", [
+            (f"topk(10, interface:if_errors:rate5m{C})",
+             "errors {{commune_name}} {{device}} {{ifName}}"),
+            (f"topk(10, interface:if_discards:rate5m{C})",
+             "discards {{commune_name}} {{device}} {{ifName}}")], drill=True),
+        timeseries("Trạng thái cổng đổi / Port state changes (15m, top 10)",
+                   [(f"topk(10, changes(ifOperStatus{C}[15m]))",
+                     "{{commune_name}} {{device}} {{ifName}}")], drill=True),
+        # 1 = admin up but oper down; the ports that are up follow at 0.
+        table("Cổng bật nhưng không lên (trước) / Admin up, oper down first",
+              f"sort_desc((ifOperStatus{C} != bool 1) and on (commune, instance, device, ifIndex) "
+              f"ifAdminStatus{C} == 1)", drill=True),
+        table("Thời gian chạy thiết bị (mới khởi động trước) / Device uptime, restarted first",
+              f"sort(sysUpTime{C} / 100)", "s", drill=True),
+        timeseries("Tốc độ cổng / Port speed", [(f"ifHighSpeed{C} > 0", "{{device}} {{ifName}}")],
+                   "Mbits", w=24, drill=True),
+    ], variables(), ("snmp",), alert_annotations())
 
 
 def fleet() -> dict[str, Any]:
@@ -303,21 +254,24 @@ def fleet() -> dict[str, Any]:
              [("green", None), ("orange", 60), ("red", 300)]),
         stat("Bộ đệm lớn nhất / Largest spool", "max(commune_push_spool_bytes)", "bytes"),
         table("Phiên bản agent / Agent versions", "count by (version) (commune_agent_build_info)"),
-        table("Mô-đun lỗi / Failing modules", "commune_module_up == 0"),
+        table("Mô-đun (lỗi trước) / Modules, failing first", f"sort(commune_module_up{C})",
+              drill=True),
         timeseries("Lỗi mô-đun / Module errors", [
             ("sum by (module) (rate(commune_module_errors_total[5m]))", "{{module}}")]),
         timeseries("Thời gian thu thập / Collection time", [
             ("max by (module) (commune_module_duration_seconds)", "{{module}}")], "s"),
         timeseries("Độ trễ gửi / Push lag", [
-            ("topk(10, commune_push_lag_seconds)", "{{commune_name}}"),
-            ("topk(10, commune_push_oldest_sample_age_seconds)", "oldest {{commune_name}}")], "s"),
+            (f"topk(10, commune_push_lag_seconds{C})", "{{commune_name}}"),
+            (f"topk(10, commune_push_oldest_sample_age_seconds{C})", "oldest {{commune_name}}")],
+            "s", drill=True),
         timeseries("Mẫu gửi và bỏ / Samples sent and dropped", [
             ("sum(rate(commune_push_sent_samples_total[5m]))", "sent"),
             ("sum by (reason) (rate(commune_push_dropped_samples_total[5m]))",
              "dropped {{reason}}")]),
         table("Agent im lặng lâu nhất / Longest silent pushed agents",
-              "topk(20, commune_instance:commune_agent_heartbeat:age_seconds)", "s", w=24),
-    ], tags=("fleet",))
+              f"topk(20, commune_instance:commune_agent_heartbeat:age_seconds{C})", "s", w=24,
+              drill=True),
+    ], variables(), ("fleet",), alert_annotations())
 
 
 def security() -> dict[str, Any]:
@@ -354,21 +308,23 @@ def security() -> dict[str, Any]:
         timeseries("Đăng nhập sai theo lý do / Failed logins by reason", [
             ("sum by (reason) (instance:commune_auth_failures:rate5m)", "{{reason}}")]),
         table("Nguồn đăng nhập sai nhiều nhất / Top failed-login sources",
-              "topk(20, commune_auth_failures_top_source)"),
-        table("Cổng lạ / Unexpected listening sockets", "commune_unexpected_listen == 1"),
+              f"topk(20, commune_auth_failures_top_source{C})", drill=True),
+        table("Cổng lạ / Unexpected listening sockets", f"commune_unexpected_listen{C} == 1",
+              drill=True),
         table("Thiết bị lạ theo xã / Unknown LAN devices by commune",
-              "sort_desc(commune_lan_unknown_devices > 0)"),
+              f"sort_desc(commune_lan_unknown_devices{C})", drill=True),
         table("Thiết bị mới thấy / LAN devices first seen (newest first)",
-              "sort_desc(topk(50, commune_lan_device_first_seen_timestamp_seconds))",
-              "dateTimeAsIso"),
-        table("Thay đổi tính toàn vẹn / Integrity changes",
-              "instance_path_set:commune_integrity_differences:sum > 0"),
+              f"sort_desc(topk(50, commune_lan_device_first_seen_timestamp_seconds{C}))",
+              "dateTimeAsIso", drill=True),
+        table("Tính toàn vẹn (khác trước) / Integrity, changed first",
+              f"sort_desc(instance_path_set:commune_integrity_differences:sum{C})", drill=True),
         table("Chứng chỉ cục bộ (sớm hết hạn trước) / Local certificates, soonest first",
-              "sort(commune_cert_expiry_timestamp_seconds - time())", "s"),
+              f"sort(commune_cert_expiry_timestamp_seconds{C} - time())", "s", drill=True),
         table("Bản cập nhật chờ cài / Pending updates",
-              'sort_desc(commune_pending_updates{kind="security"})'),
+              f'sort_desc(commune_pending_updates{{kind="security", {SEL}}})', drill=True),
         table("Dịch vụ không mã hoá, SNMP mặc định / Cleartext services, default SNMP community",
-              "commune_insecure_service == 1 or commune_snmp_default_community == 1"),
+              f"commune_insecure_service{C} == 1 or commune_snmp_default_community{C} == 1",
+              drill=True),
         stat("Cổng TTHC qua HTTPS / Portal over HTTPS (min over communes)",
              f"min(probe_http_ssl{{{PORTAL}}})", thresholds=[("red", None), ("green", 1)]),
         stat("Chứng chỉ khác nhau / Distinct portal certificates seen",
@@ -382,8 +338,9 @@ def security() -> dict[str, Any]:
              thresholds=[("green", None), ("red", 1)]),
         table("Chứng chỉ theo dịch vụ / Certificate left by target",
               "min by (target) (probe_ssl_last_chain_expiry_timestamp_seconds) - time()", "s"),
-        table("Lỗi phép thử theo nguyên nhân / Probe failures by reason",
-              "sum by (target, reason) (commune_probe_failure_reason == 1)"),
+        table("Lỗi phép thử theo nguyên nhân (lỗi trước) / Probe failures by reason",
+              f"sort_desc(sum by (target, reason) (commune_probe_failure_reason{C}) "
+              f"or on (target) {PASSING.format(by='target', sel=C)})"),
         table("Xã thấy chứng chỉ khác số đông / Communes seeing another portal certificate",
               f"probe_ssl_last_chain_expiry_timestamp_seconds{{{PORTAL}}} != on () group_left "
               f"quantile(0.5, probe_ssl_last_chain_expiry_timestamp_seconds{{{PORTAL}}}) "
@@ -392,7 +349,7 @@ def security() -> dict[str, Any]:
             ("max by (target) (probe_http_redirects)", "{{target}}")]),
         timeseries("Thời gian DNS / DNS lookup time (p90 over communes)", [
             ("quantile by (target) (0.9, probe_dns_lookup_time_seconds)", "{{target}}")], "s"),
-    ], tags=("security",))
+    ], variables(), ("security",), alert_annotations())
 
 
 DASHBOARDS = {"province-overview": province, "commune-detail": commune,

@@ -34,6 +34,7 @@ import yaml
 from tests.support.agent_process import Agent
 from tests.support.alert_peers import Webhook, scaled
 from tests.support.alertmanager_peer import Alertmanager
+from tests.support.dashboard_queries import ALL, substituted
 from tests.support.inventory import Commune, Node, inventory_yaml
 from tests.support.paths import ROOT
 from tests.support.peers import LOOPBACK, Prometheus, free_port, http_get, serving, wait_for
@@ -102,15 +103,16 @@ def _probe_panels() -> list[tuple[str, str, str]]:
     found = []
     for board in ("province-overview", "tthc-portal"):
         for panel in json.loads((ROOT / f"dashboards/{board}.json").read_text())["panels"]:
-            found += [(board, panel["title"], t["expr"]) for t in panel["targets"]
-                      if fed.search(t["expr"])]
+            found += [(board, panel["title"], substituted(t["expr"], ALL))
+                      for t in panel["targets"] if fed.search(t["expr"])]
     return found
 
 
 def _panels(board: str, contains: str) -> Iterator[str]:
-    """The queries of ``board``'s panels that contain ``contains``."""
+    """The queries of ``board``'s panels that contain ``contains`` (variables at "All")."""
     for panel in json.loads((ROOT / f"dashboards/{board}.json").read_text())["panels"]:
-        yield from (t["expr"] for t in panel["targets"] if contains in t["expr"])
+        yield from (substituted(t["expr"], ALL) for t in panel["targets"]
+                    if contains in t["expr"])
 
 
 def _ready(agent: Agent) -> bool:

@@ -4,12 +4,12 @@ data; the alert-state panels (ALERTS) must at least execute."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.support import dashboard_queries
 from tests.support.metric_names import recording_names
 from tests.support.paths import ROOT
 from tests.support.peers import Prometheus, serving, wait_for
@@ -20,20 +20,11 @@ pytestmark = pytest.mark.peer
 FLEET = (Commune("14797", "Phường Hạc Thành", "Thành phố Thanh Hóa", "lowland"),
          Commune("16531", "Phường Sầm Sơn", "Thành phố Sầm Sơn", "lowland"),
          Commune("14866", "Xã Mường Chanh", "Huyện Mường Lát", "mountain"))
-VARIABLES = {"$commune": "14797"}
+VARIABLES = {"$commune": "14797", "$region": ".+"}
 
 
 def panel_queries() -> list[tuple[str, str, str]]:
-    found = []
-    for path in sorted((ROOT / "dashboards").glob("*.json")):
-        board = json.loads(path.read_text(encoding="utf-8"))
-        for panel in board["panels"]:
-            for target in panel["targets"]:
-                expr = target["expr"]
-                for name, value in VARIABLES.items():
-                    expr = expr.replace(name, value)
-                found.append((path.stem, panel["title"], expr))
-    return found
+    return [(q.board, q.title, q.expr) for q in dashboard_queries.panel_queries(VARIABLES)]
 
 
 @pytest.fixture(scope="module")

@@ -1,68 +1,186 @@
-"""make demo: the rendered config brings up Prometheus scraping the agent, and Alertmanager."""
+"""make demo: the rendered config brings up Prometheus scraping the agent, and Alertmanager; and
+every dashboard panel has data in it (the demo runs what each dashboard reads)."""
 
 from __future__ import annotations
 
 import json
+import re
+import time
 import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from collector.render import dashboards
+from tests.support.dashboard_queries import empty_panels, panel_queries
 from tests.support.paths import ROOT
 from tests.support.peer_marker import require_peer
-from tests.support.peers import LOOPBACK, Process, free_port, http_get, wait_for
+from tests.support.peers import (
+    LOOPBACK,
+    Process,
+    free_port,
+    free_udp_port,
+    http_get,
+    wait_for,
+)
 
 pytestmark = pytest.mark.peer
+TCP = ("AGENT_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "PUSH_AGENT_PORT", "GATEWAY_PORT",
+       "PORTAL_PORT", "PORTAL_TLS_PORT", "VC_PORT", "DIAG_PORT")
+UDP = ("SNMP_PORT", "SIP_PORT", "DNS_PORT")
 
 
-def test_demo_renders_and_runs(tmp_path: Path) -> None:
-    ports = {"AGENT_PORT": free_port(), "PROMETHEUS_PORT": free_port(),
-             "ALERTMANAGER_PORT": free_port(), "PUSH_AGENT_PORT": free_port(),
-             "GATEWAY_PORT": free_port(), "PORTAL_PORT": free_port()}
+@dataclass(frozen=True)
+class Demo:
+    """A running scripts/demo.sh: its ports, folder and process."""
+
+    ports: dict[str, int]
+    folder: Path
+    process: Process
+
+    @property
+    def prometheus(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports['PROMETHEUS_PORT']}"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    tmp_path = tmp_path_factory.mktemp("demo")
+    ports = {name: free_port() for name in TCP} | {name: free_udp_port() for name in UDP}
     env = {k: str(v) for k, v in ports.items()}
-    require_peer("scripts/demo.sh (prometheus, alertmanager, openssl, curl)")
-    demo = Process([str(ROOT / "scripts/demo.sh")], tmp_path / "demo.log",
-                   env={**env, "DEMO_SECONDS": "120", "DEMO_DIR": str(tmp_path / "demo")})
-    with demo:
-        wait_for(lambda: "demo is running" in demo.log(), 60, what="demo up")
-        assert f"Alertmanager    http://127.0.0.1:{ports['ALERTMANAGER_PORT']}/" in demo.log()
-        assert (tmp_path / "demo/render/file_sd/lan-node.json").is_file()
-        prom = f"http://{LOOPBACK}:{ports['PROMETHEUS_PORT']}"
-        query = urllib.parse.urlencode({"query": 'up{commune="16318", role="lan-node"} == 1'})
+    require_peer("scripts/demo.sh (prometheus, alertmanager, snmpd, node exporter, openssl, curl)")
+    process = Process([str(ROOT / "scripts/demo.sh")], tmp_path / "demo.log",
+                      env={**env, "DEMO_SECONDS": "150", "DEMO_DIR": str(tmp_path / "demo")})
+    with process:
+        wait_for(lambda: "demo is running" in process.log(), 60, what="demo up")
+        yield Demo(ports, tmp_path / "demo", process)
+    assert "demo stopped" in process.log_path.read_text()
 
-        def scraped() -> bool:
-            status, body, _ = http_get(f"{prom}/api/v1/query?{query}")
-            return status == 200 and len(json.loads(body)["data"]["result"]) == 1
 
-        wait_for(scraped, 30, what="Prometheus scraping the demo agent with inventory labels")
-        # the agent probes the demo's stand-in portal (what make demo-incident slows and stops)
-        _, body, _ = http_get(f"http://{LOOPBACK}:{ports['AGENT_PORT']}/metrics")
-        assert 'probe_success{commune="16318",kind="http",target="tthc-portal"} 1.0' in (
-            body.decode())
+def test_demo_renders_and_runs(demo: Demo) -> None:
+    ports, tmp_path, log = demo.ports, demo.folder.parent, demo.process.log
+    assert f"Alertmanager    http://127.0.0.1:{ports['ALERTMANAGER_PORT']}/" in log()
+    assert (tmp_path / "demo/render/file_sd/lan-node.json").is_file()
+    prom = f"http://{LOOPBACK}:{ports['PROMETHEUS_PORT']}"
+    query = urllib.parse.urlencode({"query": 'up{commune="16318", role="lan-node"} == 1'})
 
-        def communes() -> set[tuple[str, str, str]]:
-            both = "count by (commune, terrain, job) (node_load1{commune!=\"\"})"
-            status, body, _ = http_get(f"{prom}/api/v1/query?"
-                                       + urllib.parse.urlencode({"query": both}))
-            assert status == 200, body
-            return {(r["metric"]["commune"], r["metric"]["terrain"], r["metric"]["job"])
-                    for r in json.loads(body)["data"]["result"]}
+    def scraped() -> bool:
+        status, body, _ = http_get(f"{prom}/api/v1/query?{query}")
+        return status == 200 and len(json.loads(body)["data"]["result"]) == 1
 
-        # The pushed agent's series come through the gateway, labelled from the inventory.
-        assert wait_for(lambda: len(communes()) == 2 and communes(), 30,
-                        what="both communes' series in Prometheus") == {
-            ("16318", "lowland", "commune-agent"), ("14797", "mountain", "commune-agent")}
-        gateway = f"http://{LOOPBACK}:{ports['GATEWAY_PORT']}"
-        assert f"gateway         {gateway}/metrics" in demo.log()
-        assert "count by (commune, commune_name, instance, job)" in demo.log()
-        token = (tmp_path / "demo/push-token").read_text().strip()
-        assert len(token) == 64 and token not in (tmp_path / "demo/gateway.yml").read_text()
+    wait_for(scraped, 30, what="Prometheus scraping the demo agent with inventory labels")
+    # the agent probes the demo's stand-in portal (what make demo-incident slows and stops)
+    _, body, _ = http_get(f"http://{LOOPBACK}:{ports['AGENT_PORT']}/metrics")
+    assert 'probe_success{commune="16318",kind="https",target="tthc-portal"} 1.0' in (
+        body.decode())
 
-        def alertmanagers() -> list[str]:
-            status, body, _ = http_get(f"{prom}/api/v1/alertmanagers")
-            assert status == 200, body
-            return [a["url"] for a in json.loads(body)["data"]["activeAlertmanagers"]]
+    def communes() -> set[tuple[str, str, str]]:
+        both = "count by (commune, terrain, job) (node_load1{commune!=\"\"})"
+        status, body, _ = http_get(f"{prom}/api/v1/query?"
+                                   + urllib.parse.urlencode({"query": both}))
+        assert status == 200, body
+        return {(r["metric"]["commune"], r["metric"]["terrain"], r["metric"]["job"])
+                for r in json.loads(body)["data"]["result"]}
 
-        assert wait_for(alertmanagers, 30, what="Alertmanager known to Prometheus") == [
-            f"http://127.0.0.1:{ports['ALERTMANAGER_PORT']}/api/v2/alerts"]
-    assert "demo stopped" in demo.log_path.read_text()
+    # The pushed agent's series come through the gateway, labelled from the inventory.
+    assert wait_for(lambda: len(communes()) == 2 and communes(), 30,
+                    what="both communes' series in Prometheus") == {
+        ("16318", "lowland", "commune-agent"), ("14797", "mountain", "commune-agent")}
+    gateway = f"http://{LOOPBACK}:{ports['GATEWAY_PORT']}"
+    assert f"gateway         {gateway}/metrics" in log()
+    assert "count by (commune, commune_name, instance, job)" in log()
+    token = (tmp_path / "demo/push-token").read_text().strip()
+    assert len(token) == 64 and token not in (tmp_path / "demo/gateway.yml").read_text()
+
+    def alertmanagers() -> list[str]:
+        status, body, _ = http_get(f"{prom}/api/v1/alertmanagers")
+        assert status == 200, body
+        return [a["url"] for a in json.loads(body)["data"]["activeAlertmanagers"]]
+
+    assert wait_for(alertmanagers, 30, what="Alertmanager known to Prometheus") == [
+        f"http://127.0.0.1:{ports['ALERTMANAGER_PORT']}/api/v2/alerts"]
+
+
+def test_every_panel_has_data_in_the_demo(demo: Demo) -> None:
+    """Each query of each panel, with the variables at "All", returns something (a graph: a
+    point in the last minutes) once the demo has run a little."""
+    panels = {q.panel for q in panel_queries()}
+    assert len(panels) > 90
+    deadline = time.monotonic() + 100
+    while (empty := empty_panels(demo.prometheus)) and time.monotonic() < deadline:
+        time.sleep(3)  # rates need a few scrapes, the 5 min recording rules a few evaluations
+    if empty:
+        pytest.fail(f"{len(empty)} of {len(panels)} panels are empty in the demo:\n  "
+                    + "\n  ".join(empty))
+
+
+def test_every_panel_showing_communes_links_to_their_detail(demo: Demo) -> None:
+    """Outside commune detail, a panel whose series carry ``commune`` links them to its detail."""
+    wait_for(lambda: not empty_panels(demo.prometheus), 100, interval=3.0,
+             what="every panel with data")
+    links = {(path.stem, panel["id"]): bool(panel["fieldConfig"]["defaults"].get("links"))
+             for path in (ROOT / "dashboards").glob("*.json")
+             for panel in json.loads(path.read_text(encoding="utf-8"))["panels"]}
+    unlinked = {q.panel for q in panel_queries() if q.board != "commune-detail"
+                and not links[(q.board, q.panel_id)]
+                and any("commune" in series for series in _query_metrics(demo, q.expr))}
+    assert not unlinked, unlinked
+
+
+def _query_metrics(demo: Demo, expr: str) -> list[dict[str, str]]:
+    _, body, _ = http_get(f"{demo.prometheus}/api/v1/query?"
+                          + urllib.parse.urlencode({"query": expr}))
+    return [r["metric"] for r in json.loads(body)["data"]["result"]]
+
+
+def test_the_commune_variable_lists_every_inventory_commune(demo: Demo) -> None:
+    """A silent commune (16522 never reports) can be picked, and is shown as no data."""
+    variable = {v["name"]: v for v in dashboards.commune()["templating"]["list"]}["commune"]
+    query = variable["query"]["query"].replace("$region", ".+").removeprefix(
+        "query_result(").removesuffix(")")
+    pattern = re.compile(variable["regex"].strip("/").replace("(?<", "(?P<"))
+    _, body, _ = http_get(f"{demo.prometheus}/api/v1/query?"
+                          + urllib.parse.urlencode({"query": query}))
+    lines = [grafana_line(r["metric"]) for r in json.loads(body)["data"]["result"]]
+    found = {m["value"]: m["text"] for m in map(pattern.search, lines) if m}
+    assert set(found) == {"16318", "14797", "16522"}, lines
+    status = dashboards.STATUS.replace("$region", ".+").replace("$commune", ".+")
+    _, body, _ = http_get(f"{demo.prometheus}/api/v1/query?"
+                          + urllib.parse.urlencode({"query": status}))
+    by_commune = {r["metric"]["commune"]: r["value"][1] for r in json.loads(body)["data"]["result"]}
+    assert by_commune["16522"] == "-1"
+
+
+def grafana_line(metric: dict[str, str]) -> str:
+    """A series as Grafana's query_result() writes it, for the variable's regex."""
+    return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(metric.items())) + "} 1 1700000000000"
+
+
+def _query(demo: Demo, expr: str) -> dict[str, str]:
+    """``expr`` with the variables at "All": {commune: value}."""
+    expr = expr.replace("$region", ".+").replace("$commune", ".+")
+    status, body, _ = http_get(f"{demo.prometheus}/api/v1/query?"
+                               + urllib.parse.urlencode({"query": expr}))
+    assert status == 200, body
+    return {r["metric"].get("commune", ""): r["value"][1]
+            for r in json.loads(body)["data"]["result"]}
+
+
+def test_a_portal_outage_leaves_the_uplinks_green(demo: Demo) -> None:
+    """The portal down from every commune is the portal's fault: the communes show degraded,
+    their uplinks (ICMP to the gateway) stay up. Runs last: it takes the portal down."""
+    portal = f"http://{LOOPBACK}:{demo.ports['PORTAL_PORT']}/-/mode/"
+    down = 'max(commune_target:probe_success:max{target="tthc-portal"}) == 0'
+    urllib.request.urlopen(urllib.request.Request(portal + "down", method="POST"), timeout=5)
+    try:
+        wait_for(lambda: _query(demo, down), 60, interval=1.0,
+                 what="the portal seen down from both communes")
+        assert _query(demo, dashboards.UPLINK) == {"16318": "1", "14797": "1"}
+        status = _query(demo, dashboards.STATUS)
+        assert (status["16318"], status["14797"], status["16522"]) == ("1", "1", "-1")
+    finally:
+        urllib.request.urlopen(urllib.request.Request(portal + "normal", method="POST"),
+                               timeout=5)

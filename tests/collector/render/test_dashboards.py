@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from tests.support.peers import require_binary
 DASHBOARD_DIR = ROOT / "dashboards"
 FILES = sorted(DASHBOARD_DIR.glob("*.json"))
 # What Grafana puts in place of the variables when it runs a query.
-VARIABLES = {"$commune": "14797", "${DS_PROMETHEUS}": "prometheus"}
+VARIABLES = {"$commune": ".+", "$region": ".+", "${DS_PROMETHEUS}": "prometheus"}
 
 
 def panels_of(board: dict[str, Any]) -> list[dict[str, Any]]:
@@ -65,7 +66,7 @@ def test_grafana_structure(path: Path) -> None:
     assert len(ids) == len(set(ids)) and all(isinstance(i, int) for i in ids)
     cells: set[tuple[int, int]] = set()
     for panel in panels_of(board):
-        assert panel["type"] in {"timeseries", "stat", "table"}
+        assert panel["type"] in {"timeseries", "stat", "table", "state-timeline"}
         assert panel["datasource"] == {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
         grid = panel["gridPos"]
         assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24
@@ -82,11 +83,80 @@ def test_grafana_structure(path: Path) -> None:
             assert any(f"${name}" in e for e in exprs_of(board)), f"unused variable {name}"
 
 
-def test_commune_detail_has_the_commune_variable(boards: dict[str, dict[str, Any]]) -> None:
-    variables = {v["name"]: v for v in boards["commune-detail"]["templating"]["list"]}
-    assert variables["commune"]["query"]["query"] == (
-        "label_values(commune:probe_success:max, commune)")
-    assert all('commune="$commune"' in e for e in exprs_of(boards["commune-detail"]))
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_region_and_commune_variables_come_from_the_inventory(path: Path) -> None:
+    board = json.loads(path.read_text(encoding="utf-8"))
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    region, commune = variables["region"], variables["commune"]
+    assert region["query"]["query"] == "label_values(commune_inventory_node_info, region)"
+    assert "commune_inventory_node_info{region=~\"$region\"}" in commune["query"]["query"]
+    assert region["multi"] and commune["multi"] and commune["includeAll"]
+    assert commune["allValue"] == ".+"  # "All" must not match series without a commune label
+
+
+def test_the_commune_variable_shows_names_and_keeps_codes() -> None:
+    """Grafana applies the regex to query_result's lines: named groups give value and text."""
+    variable = {v["name"]: v for v in dashboards.commune()["templating"]["list"]}["commune"]
+    pattern = variable["regex"].strip("/").replace("(?<", "(?P<")
+    line = ('{commune="14866",commune_name="Xã Mường Chanh"} 1 1700000000000')
+    match = re.search(pattern, line)
+    assert match and match["value"] == "14866" and match["text"] == "Xã Mường Chanh"
+
+
+def test_commune_detail_queries_keep_to_the_chosen_communes(
+        boards: dict[str, dict[str, Any]]) -> None:
+    for expr in exprs_of(boards["commune-detail"]):
+        assert 'commune=~"$commune"' in expr, expr
+
+
+def test_the_province_status_is_built_from_the_inventory(
+        boards: dict[str, dict[str, Any]]) -> None:
+    panels = panels_of(boards["province-overview"])
+    status, history = (next(p for p in panels if p["type"] == kind)
+                       for kind in ("table", "state-timeline"))
+    for panel in status, history:
+        assert panel["repeat"] == "region"
+        assert "commune_inventory_node_info" in panel["targets"][0]["expr"]
+    assert history["timeFrom"] == "24h"
+    assert history["targets"][0]["legendFormat"] == "{{commune}}"  # short codes at 166
+    assert status["targets"][0]["expr"].startswith("sort(")  # worst (-1 no data, 0 down) first
+    texts = {k: v["text"] for k, v in
+             status["fieldConfig"]["overrides"][0]["properties"][0]["value"][0]["options"].items()}
+    assert texts["-1"].endswith("no data") and texts["0"].endswith("uplink down")
+
+
+def test_the_uplink_is_judged_by_icmp_targets_only() -> None:
+    assert 'kind="icmp"' in dashboards.UPLINK
+    assert "tthc-portal" not in dashboards.UPLINK and "uplink_probe_success" not in (
+        dashboards.UPLINK)
+    uplink_panels = [p for b in dashboards.DASHBOARDS.values() for p in b()["panels"]
+                     if "uplink" in p["title"].lower()]
+    assert uplink_panels and all(dashboards.UPLINK in t["expr"] for p in uplink_panels
+                                 for t in p["targets"])
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_links_and_alert_annotations(path: Path) -> None:
+    board = json.loads(path.read_text(encoding="utf-8"))
+    assert board["links"][0]["type"] == "dashboards" and board["links"][0]["includeVars"]
+    assert board["links"][0]["tags"] == ["commune-monitor"]
+    assert any(a["expr"].startswith("ALERTS{") for a in board["annotations"]["list"])
+    for panel in panels_of(board):
+        links = panel["fieldConfig"]["defaults"].get("links", [])
+        for link in links:
+            assert link["url"].startswith("/d/commune-detail/commune-detail?var-commune=$")
+
+
+def test_every_panel_listing_communes_links_to_their_detail(
+        boards: dict[str, dict[str, Any]]) -> None:
+    """Tables and timelines with one row per commune (inventory or probe based) drill down."""
+    for stem, board in boards.items():
+        for panel in panels_of(board):
+            expr = panel["targets"][0]["expr"]
+            per_commune = panel["type"] in {"table", "state-timeline"} and (
+                "commune_inventory_node_info" in expr or expr.startswith("topk(20, commune:"))
+            if per_commune:
+                assert panel["fieldConfig"]["defaults"]["links"], f"{stem}: {panel['title']}"
 
 
 @pytest.mark.peer
@@ -179,3 +249,35 @@ def test_schema_check_catches_a_misspelt_key() -> None:
     board["panels"][0]["gridpos"] = board["panels"][0].pop("gridPos")
     again = json.loads(JSONEncoder().encode(Dashboard.from_json(board)))
     assert any("gridpos" in p for p in _lost_or_changed(board, again))
+
+
+@pytest.mark.peer
+def test_the_status_of_each_commune(tmp_path: Path) -> None:
+    """promtool evaluates the status expression on recorded series: ok, degraded when a
+    province service fails but the ICMP targets answer, down when the ICMP targets fail, no
+    data for an inventory commune without series; a commune without ICMP targets by its others."""
+    def probe(commune: str, target: str, kind: str, value: int) -> dict[str, str]:
+        labels = (f'commune="{commune}", commune_name="X{commune}", region="R", '
+                  f'terrain="lowland", target="{target}", kind="{kind}"')
+        return {"series": f"commune_target:probe_success:max{{{labels}}}", "values": f"{value}x3"}
+
+    inputs = [probe("1", "gateway", "icmp", 1), probe("1", "tthc-portal", "http", 1),
+              probe("2", "gateway", "icmp", 1), probe("2", "tthc-portal", "http", 0),
+              probe("3", "gateway", "icmp", 0), probe("3", "tthc-portal", "http", 0),
+              probe("4", "tthc-db", "tcp", 1)]
+    inputs += [{"series": f'commune_inventory_node_info{{commune="{c}", commune_name="X{c}", '
+                          f'region="R", node="lan-1", mode="push"}}', "values": "1x3"}
+               for c in "12345"]
+    want = {"1": 2, "2": 1, "3": 0, "4": 2, "5": -1}
+    tests = {"rule_files": [], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": inputs,
+        "promql_expr_test": [{"expr": substituted(dashboards.STATUS), "eval_time": "2m",
+                              "exp_samples": [
+                                  {"labels": f'{{commune="{c}", commune_name="X{c}", '
+                                             f'region="R"}}', "value": v}
+                                  for c, v in want.items()]}]}]}
+    path = tmp_path / "status_test.yml"
+    path.write_text(yaml.safe_dump(tests))
+    out = subprocess.run([require_binary("promtool"), "test", "rules", str(path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
