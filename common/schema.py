@@ -32,6 +32,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 import yaml
 
 from common.filetext import CONFIG_MAX_BYTES, FileProblem, read_text
+from common.terminal import visible
 from common.yamlnodes import YamlProblem, compose
 
 T = TypeVar("T")
@@ -51,7 +52,8 @@ class ConfigIssue:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        text = f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        return visible(text)  # a key quoted from the file may hold "\e[2J"
 
 
 class ConfigError(Exception):
@@ -65,7 +67,7 @@ class ConfigError(Exception):
     def __str__(self) -> str:
         if len(self.issues) == 1:
             return str(self.issues[0])
-        lines = [f"{self.file}: {len(self.issues)} errors"]
+        lines = [visible(f"{self.file}: {len(self.issues)} errors")]
         lines += [f"  {issue}" for issue in self.issues]
         return "\n".join(lines)
 
