@@ -59,9 +59,7 @@ def compose(text: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
         problem = _problem(exc)
         if loader.__class__ is not _PurePythonLoader and problem.problem != _too_deep():
-            # PyYAML says more than libyaml ("expected ',' or '}', but got '<stream end>'"
-            # rather than "did not find expected ',' or '}'"): ask it, on this error path only.
-            problem = _pure_python_problem(text) or problem
+            problem = _pure_python_problem(text, problem) or problem
         raise problem from None
     except YamlProblem:
         loader.dispose()
@@ -85,17 +83,31 @@ def _problem(exc: yaml.YAMLError) -> YamlProblem:
                        mark.line + 1 if mark else 0, mark.column + 1 if mark else 0)
 
 
-def _pure_python_problem(text: str) -> YamlProblem | None:
-    loader = _PurePythonLoader(text)
+def _pure_python_problem(text: str, found: YamlProblem) -> YamlProblem | None:
+    """PyYAML's message for the error libyaml ``found``, if it finds it at the same place.
+
+    PyYAML says more ("expected ',' or '}', but got '<stream end>'" rather than "did not find
+    expected ',' or '}'"). It parses only up to the line after the error, so a large file costs
+    little more on this error path.
+    """
+    end = -1
+    for _ in range(found.line + 1):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            end = len(text)
+            break
+    loader = _PurePythonLoader(text[:end])
     try:
         loader.get_single_node()
     except yaml.YAMLError as exc:
-        return _problem(exc)
+        problem = _problem(exc)
     except YamlProblem as exc:
-        return exc
+        problem = exc
+    else:
+        return None
     finally:
         loader.dispose()
-    return None
+    return problem if found.line - 1 <= problem.line <= found.line else None
 
 
 def check_tree(root: yaml.Node, max_nodes: int) -> None:
