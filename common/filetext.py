@@ -66,8 +66,6 @@ def read_bytes(path: Path, max_bytes: int, what: str) -> bytes:
     file = str(path)
     with open(path, "rb") as stream:
         info = os.fstat(stream.fileno())
-        if stat.S_ISDIR(info.st_mode):
-            raise FileProblem(file, "is a folder, not a file", "give the path of the file")
         if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
             raise _too_large(file, info.st_size, max_bytes, what)
         data = stream.read(max_bytes + 1)

@@ -348,7 +348,7 @@ def load_yaml(cls: type[T], text: str, file: str, base_dir: Path | None = None) 
                           ) from None
     try:
         if root is None:
-            start = yaml.Mark(file, 0, 0, 0, None, None)
+            start = yaml.Mark(file, 0, 0, 0, "", 0)
             root = yaml.ScalarNode("tag:yaml.org,2002:null", "", start, start)
         loader = Loader(file, base_dir or Path.cwd(), yaml_loader)
         value = loader.load_dataclass(cls, root, "")

@@ -80,12 +80,12 @@ def test_corrupt_baseline_says_what_to_do(tmp_path: Path) -> None:
     baseline = tmp_path / "state" / "integrity-s.json"
     baseline.write_text("{not json")
     config = IntegrityConfig((PathSet("s", (str(tmp_path / "a"),)),))
-    with pytest.raises(StateFileError, match="not JSON.*delete the file; a new baseline is"):
+    with pytest.raises(StateFileError, match=r"not JSON.*delete the file; a new baseline is"):
         IntegrityCheck(config, str(tmp_path / "state"))  # at start: the agent exits 2
     baseline.unlink()
     check = IntegrityCheck(config, str(tmp_path / "state"))
     baseline.write_text('{"files": 1}')  # damaged while running: this check fails
-    with pytest.raises(RuntimeError, match="not a baseline.*delete the file"):
+    with pytest.raises(RuntimeError, match=r"not a baseline.*delete the file"):
         check.collect()
 
 
