@@ -18,8 +18,12 @@ import stat
 from pathlib import Path
 
 MIB = 1 << 20
-#: The largest agent config, gateway config, web config or runbook read (a real one is < 100 KiB).
-CONFIG_MAX_BYTES = 4 * MIB
+#: The largest agent config, web config, SNMP definition or runbook read (a real one is a few
+#: KiB; 1 MiB of probe targets takes seconds to load).
+CONFIG_MAX_BYTES = 1 * MIB
+#: The largest gateway config read: one token a node, so the whole country's 16,000 nodes take
+#: about 2 MiB.
+GATEWAY_MAX_BYTES = 4 * MIB
 #: The largest province inventory read: Thanh Hóa's 166 communes take 36 KiB, so the whole
 #: country's 10,600 would take 2.3 MiB (and about two seconds to load).
 INVENTORY_MAX_BYTES = 8 * MIB

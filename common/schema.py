@@ -275,7 +275,7 @@ class Loader:
             self.error(node, key, f"expected a path to a readable file, got {value!r}")
             return MISSING
         path = Path(value) if os.path.isabs(value) else self.base_dir / value
-        if not path.is_file():
+        if not os.path.isfile(path):  # unlike Path.is_file, False for a name too long or a NUL
             self.error(node, key, f"file {str(path)!r} does not exist; create it or fix the path")
             return MISSING
         if not os.access(path, os.R_OK):
@@ -289,7 +289,7 @@ class Loader:
         if items is None:
             return MISSING
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
         values: dict[str, Any] = {}
         nodes: dict[str, yaml.Node] = {}
         ok = True
@@ -319,6 +319,17 @@ class Loader:
         except ValueError as exc:
             self.error(node, key, str(exc))
         return MISSING
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of ``cls``, once: resolving them was most of a mapping's cost."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def join(key: str, name: str) -> str:

@@ -29,7 +29,7 @@ from typing import Literal
 
 import yaml
 
-from common.filetext import MIB, FileProblem, read_text
+from common.filetext import CONFIG_MAX_BYTES, FileProblem, read_text
 from common.schema import ConfigError, ConfigIssue, Invalid, load_yaml
 from common.shipped import shipped_dirs
 from common.units import Duration
@@ -41,7 +41,7 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 BUILTIN_PARAMS = ("commune", "node")
 DEFAULT_STEP_TIMEOUT = Duration(10)
 # The largest runbook read; the shipped ones are under 4 KiB.
-RUNBOOK_MAX_BYTES = 1 * MIB
+RUNBOOK_MAX_BYTES = CONFIG_MAX_BYTES
 
 
 def _compile(pattern: str, key: str) -> re.Pattern[str]:
