@@ -64,6 +64,10 @@ def compose(text: str) -> tuple[yaml.Node | None, Any]:
     except YamlProblem:
         loader.dispose()
         raise
+    except (ValueError, OverflowError) as exc:
+        # The pure-Python scanner's: chr() of an escape like "\U00130000" beyond Unicode.
+        loader.dispose()
+        raise YamlProblem(f"invalid YAML: {exc}") from None
     if root is not None:
         try:
             check_tree(root, len(text) + SPARE_NODES)
@@ -103,6 +107,8 @@ def _pure_python_problem(text: str, found: YamlProblem) -> YamlProblem | None:
         problem = _problem(exc)
     except YamlProblem as exc:
         problem = exc
+    except (ValueError, OverflowError):  # PyYAML's own bugs (chr() of "\U00130000")
+        return None
     else:
         return None
     finally:

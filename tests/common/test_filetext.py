@@ -116,3 +116,13 @@ def test_unconstructable_scalars_and_complex_keys_are_config_errors() -> None:
         assert str(info.value).startswith(message) or message in str(info.value), text
     assert load_yaml(Doc, "", "f.yml") == Doc()  # an empty file is an empty mapping
     assert load_yaml(Doc, 'a: "\\e[2J"', "f.yml") == Doc("\x1b[2J")  # an escape is text
+
+
+def test_escapes_beyond_unicode_are_yaml_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyYAML's pure-Python scanner raises ValueError/OverflowError for these (found by fuzzing)."""
+    for text in ('(:\n"#######/\\U00130000', '"""\\Ua0000000', '"""\\U00a00000'):
+        with pytest.raises(ConfigError, match="invalid YAML"):
+            load_yaml(Doc, text, "f.yml")
+    monkeypatch.setattr(yamlnodes, "SafeLoader", yaml.SafeLoader)
+    with pytest.raises(YamlProblem, match="invalid YAML"):
+        compose('a: "\\U00130000"')

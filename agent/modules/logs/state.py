@@ -31,7 +31,7 @@ def load_positions(path: str) -> dict[str, Position]:
     try:
         return {name: Position(int(p["device"]), int(p["inode"]), int(p["offset"]))
                 for name, p in data["files"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
         raise StateFileError(Path(path), f"unexpected content ({type(exc).__name__}: {exc})",
                              afresh=_AFRESH) from None
 

@@ -199,7 +199,7 @@ class AuthCheck:
         try:
             return {path: Position(int(pos["dev"]), int(pos["ino"]), int(pos["offset"]))
                     for path, pos in data.items()}
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
             raise StateFileError(self.state_file, f"not a positions file ({type(exc).__name__}"
                                  f": {exc})", afresh=_AFRESH) from None
 

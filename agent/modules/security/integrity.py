@@ -85,7 +85,7 @@ class PathSetState:
         try:
             self.baseline = {str(k): str(v) for k, v in data["files"].items()}
             self.baseline_time = float(data["created"])
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
             raise StateFileError(self.baseline_file, f"not a baseline ({type(exc).__name__}: "
                                  f"{exc})", afresh=_AFRESH) from None
 

@@ -136,7 +136,7 @@ class NeighboursCheck:
             return {}
         try:
             return {normalise_mac(mac): float(ts) for mac, ts in data.items()}
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
             raise StateFileError(self.state_file, f"not a neighbours file ({type(exc).__name__}"
                                  f": {exc})", afresh=_AFRESH) from None
 

@@ -77,3 +77,10 @@ def test_a_damaged_state_file_is_refused_with_what_to_do(tmp_path: Path) -> None
 def test_state_folder_must_exist(tmp_path: Path) -> None:
     with pytest.raises(Invalid, match="does not exist; create it"):
         LogsConfig((LogFile("portal", "/x"),), state_file=str(tmp_path / "nope" / "s.json"))
+
+
+def test_a_number_too_large_for_an_offset_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "logs-state.json"
+    state.write_text('{"files": {"portal": {"device": 0, "inode": 1e310, "offset": 0}}}')
+    with pytest.raises(StateFileError, match="unexpected content"):
+        start(tmp_path / "access.log", state)
