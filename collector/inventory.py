@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import yaml
 
+from common.filetext import INVENTORY_MAX_BYTES
 from common.schema import MISSING, ConfigError, Invalid, Loader, describe, load_file
 
 __all__ = ["MODES", "ROLES", "Address", "Commune", "ConfigError", "Defaults", "Inventory", "Node",
@@ -348,4 +349,4 @@ def _resolve(inventory: Inventory, file: str) -> Inventory:
 
 def load_inventory(path: str | os.PathLike[str]) -> Inventory:
     """Load and validate an inventory file; raise ConfigError listing every problem."""
-    return _resolve(load_file(Inventory, path), str(path))
+    return _resolve(load_file(Inventory, path, INVENTORY_MAX_BYTES, "an inventory"), str(path))

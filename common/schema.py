@@ -31,6 +31,10 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 
+from common.filetext import CONFIG_MAX_BYTES, FileProblem, read_text
+from common.terminal import visible
+from common.yamlnodes import YamlProblem, compose
+
 T = TypeVar("T")
 
 MISSING = object()
@@ -48,7 +52,8 @@ class ConfigIssue:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        text = f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        return visible(text)  # a key quoted from the file may hold "\e[2J"
 
 
 class ConfigError(Exception):
@@ -62,7 +67,7 @@ class ConfigError(Exception):
     def __str__(self) -> str:
         if len(self.issues) == 1:
             return str(self.issues[0])
-        lines = [f"{self.file}: {len(self.issues)} errors"]
+        lines = [visible(f"{self.file}: {len(self.issues)} errors")]
         lines += [f"  {issue}" for issue in self.issues]
         return "\n".join(lines)
 
@@ -103,6 +108,19 @@ class HostPort(str):
         return int(self.rpartition(":")[2])
 
 
+@dataclass(frozen=True)
+class Unconstructed:
+    """A scalar PyYAML could not turn into a value: its tag, its text and why."""
+
+    tag: str
+    text: str
+    problem: str
+
+    def __str__(self) -> str:
+        shown = self.text if len(self.text) <= 40 else self.text[:40] + "…"
+        return f"cannot read {shown!r} ({self.problem})"
+
+
 def type_name(tp: Any) -> str:
     """A human name for what a field type expects, used in error messages."""
     origin = get_origin(tp)
@@ -124,7 +142,7 @@ def type_name(tp: Any) -> str:
 class Loader:
     """Walks composed YAML nodes into typed values, collecting every error on the way."""
 
-    def __init__(self, file: str, base_dir: Path, yaml_loader: yaml.SafeLoader) -> None:
+    def __init__(self, file: str, base_dir: Path, yaml_loader: Any) -> None:
         self.file = file
         self.base_dir = base_dir
         self.issues: list[ConfigIssue] = []
@@ -137,8 +155,19 @@ class Loader:
         self.issues.append(ConfigIssue(self.file, line, column, key, message))
 
     def scalar(self, node: yaml.Node) -> Any:
-        """The Python value of a scalar node (int, float, bool, None or str)."""
-        return self._yaml.construct_object(node, deep=True)
+        """The Python value of a scalar node (int, float, bool, None or str).
+
+        A value PyYAML cannot construct (``!!python/object``, a date like ``2024-13-45``)
+        comes back as an ``Unconstructed``, which no field type accepts. Only scalars are
+        constructed: a list or mapping comes back as its description.
+        """
+        if not isinstance(node, yaml.ScalarNode):
+            return describe(node)
+        try:
+            return self._yaml.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            problem = getattr(exc, "problem", None) or str(exc)
+            return Unconstructed(node.tag, node.value, problem)
 
     def mapping(self, node: yaml.Node, key: str) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
         """The (key, key node, value node) items of a mapping; None (and an error) if not one."""
@@ -150,6 +179,9 @@ class Loader:
         items: list[tuple[str, yaml.Node, yaml.Node]] = []
         seen: set[str] = set()
         for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                self.error(knode, key, f"expected a key name, got {describe(knode)}")
+                continue
             name = str(self.scalar(knode))
             if name in seen:
                 self.error(knode, join(key, name), "duplicate key")
@@ -208,6 +240,9 @@ class Loader:
             self.error(node, key, f"expected {type_name(tp)}, got {describe(node)}")
             return MISSING
         value = self.scalar(node)
+        if isinstance(value, Unconstructed):
+            self.error(node, key, str(value))
+            return MISSING
         if get_origin(tp) is Literal:
             if value in get_args(tp):
                 return value
@@ -240,7 +275,7 @@ class Loader:
             self.error(node, key, f"expected a path to a readable file, got {value!r}")
             return MISSING
         path = Path(value) if os.path.isabs(value) else self.base_dir / value
-        if not path.is_file():
+        if not os.path.isfile(path):  # unlike Path.is_file, False for a name too long or a NUL
             self.error(node, key, f"file {str(path)!r} does not exist; create it or fix the path")
             return MISSING
         if not os.access(path, os.R_OK):
@@ -254,7 +289,7 @@ class Loader:
         if items is None:
             return MISSING
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
         values: dict[str, Any] = {}
         nodes: dict[str, yaml.Node] = {}
         ok = True
@@ -286,6 +321,17 @@ class Loader:
         return MISSING
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of ``cls``, once: resolving them was most of a mapping's cost."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
 def join(key: str, name: str) -> str:
     """``modules`` + ``host`` -> ``modules.host``."""
     return f"{key}.{name}" if key else name
@@ -301,21 +347,20 @@ def describe(node: yaml.Node) -> str:
 
 
 def load_yaml(cls: type[T], text: str, file: str, base_dir: Path | None = None) -> T:
-    """Load YAML ``text`` (named ``file`` in messages) into ``cls``; raise ConfigError."""
-    yaml_loader = yaml.SafeLoader(text)
+    """Load YAML ``text`` (named ``file`` in messages) into ``cls``; raise ConfigError.
+
+    ``text`` should have passed ``common.filetext.decode_text``; the document is composed with
+    bounded depth and alias expansion (``common.yamlnodes``).
+    """
     try:
-        try:
-            root = yaml_loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark else 0
-            column = mark.column + 1 if mark else 0
-            problem = f"invalid YAML: {exc.problem or exc.context}"
-            raise ConfigError(file, [ConfigIssue(file, line, column, "", problem)]) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(file, [ConfigIssue(file, 0, 0, "", f"invalid YAML: {exc}")]) from None
+        root, yaml_loader = compose(text)
+    except YamlProblem as exc:
+        raise ConfigError(file, [ConfigIssue(file, exc.line, exc.column, "", exc.problem)]
+                          ) from None
+    try:
         if root is None:
-            root = yaml.ScalarNode("tag:yaml.org,2002:null", "", yaml_loader.get_mark())
+            start = yaml.Mark(file, 0, 0, 0, "", 0)
+            root = yaml.ScalarNode("tag:yaml.org,2002:null", "", start, start)
         loader = Loader(file, base_dir or Path.cwd(), yaml_loader)
         value = loader.load_dataclass(cls, root, "")
     finally:
@@ -325,16 +370,25 @@ def load_yaml(cls: type[T], text: str, file: str, base_dir: Path | None = None) 
     return typing.cast(T, value)
 
 
-def load_file(cls: type[T], path: str | os.PathLike[str]) -> T:
-    """Read and load a YAML file into ``cls``; raise ConfigError naming the file."""
-    path = Path(path)
+def read_config_text(path: Path, max_bytes: int = CONFIG_MAX_BYTES,
+                     what: str = "a config file") -> str:
+    """The text of ``path``, checked by ``common.filetext``; raise ConfigError naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return read_text(path, max_bytes, what)
     except FileNotFoundError:
         raise ConfigError(str(path), [ConfigIssue(
             str(path), 0, 0, "", "file not found; check the path given on the command line")]
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), [ConfigIssue(str(path), 0, 0, "", f"cannot read: {exc}")]
-                          ) from None
-    return load_yaml(cls, text, str(path), path.parent)
+    except FileProblem as exc:
+        raise ConfigError(str(path), [ConfigIssue(str(path), exc.line, exc.column, "",
+                                                  exc.message)]) from None
+    except OSError as exc:
+        raise ConfigError(str(path), [ConfigIssue(
+            str(path), 0, 0, "", f"cannot read: {exc.strerror or exc}")]) from None
+
+
+def load_file(cls: type[T], path: str | os.PathLike[str], max_bytes: int = CONFIG_MAX_BYTES,
+              what: str = "a config file") -> T:
+    """Read and load a YAML file of at most ``max_bytes`` into ``cls``; raise ConfigError."""
+    path = Path(path)
+    return load_yaml(cls, read_config_text(path, max_bytes, what), str(path), path.parent)

@@ -12,18 +12,70 @@ never a partial one; the temporary file is removed if anything fails.
         check(stage.add(inventory, text))    # the staged copy: load it with its real loader
         check(stage.add(gateway, other))
     # both replaced here, in that order; neither if the block raised
+
+    positions = read_state_json(path)        # None if absent; StateFileError if damaged
+
+Reading one back is bounded too (``common.filetext``): a state file over its cap, not UTF-8,
+with NUL or control characters, nested too deeply or not JSON raises ``StateFileError``, a
+``ConfigError`` naming the file, so the agent stops at start with exit 2 and one line that says
+to delete it (the agent writes a new one).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+from common.filetext import STATE_MAX_BYTES, FileProblem, read_text
+from common.schema import ConfigError, ConfigIssue
 
 # Prefix and suffix of temporary files: ``.NAME.<random>.tmp``, hidden and easy to spot.
 TEMP_SUFFIX = ".tmp"
 _TRIES = 100
+
+
+class StateFileError(ConfigError):
+    """A state file the agent cannot trust: ``FILE: problem (delete it; ...)``."""
+
+    def __init__(self, path: Path, problem: str, line: int = 0, column: int = 0,
+                 afresh: str = "the agent writes a new one") -> None:
+        message = f"{problem} (delete the file; {afresh})"
+        super().__init__(str(path), [ConfigIssue(str(path), line, column, "", message)])
+        self.problem = problem
+
+
+def read_state_text(path: Path, max_bytes: int = STATE_MAX_BYTES,
+                    afresh: str = "the agent writes a new one") -> str | None:
+    """The text of state file ``path``, None if it does not exist; raise StateFileError.
+
+    ``afresh`` says what deleting the file costs, for the message. An OSError other than
+    FileNotFoundError (no permission, a file where the folder should be) is raised as it is.
+    """
+    try:
+        return read_text(path, max_bytes, "a state file")
+    except FileNotFoundError:
+        return None
+    except FileProblem as exc:
+        raise StateFileError(path, exc.problem, exc.line, exc.column, afresh) from None
+
+
+def read_state_json(path: Path, max_bytes: int = STATE_MAX_BYTES,
+                    afresh: str = "the agent writes a new one") -> Any:
+    """The JSON value in state file ``path``, None if it does not exist; StateFileError, OSError."""
+    text = read_state_text(path, max_bytes, afresh)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StateFileError(path, f"not JSON: {exc.msg}", exc.lineno, exc.colno, afresh
+                             ) from None
+    except RecursionError:  # the C decoder's own depth guard, not a crash
+        raise StateFileError(path, "JSON nested too deeply", afresh=afresh) from None
 
 
 def write_atomically(path: Path, data: bytes | str, mode: int | None = None, *,

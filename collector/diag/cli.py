@@ -45,6 +45,7 @@ from common import __version__
 from common.cli import Exit, UsageError, add_command, dispatch
 from common.schema import ConfigError
 from common.shipped import candidate_dirs
+from common.terminal import json_safe, visible
 
 
 @dataclass(frozen=True)
@@ -274,11 +275,11 @@ def cmd_list(args: argparse.Namespace) -> Exit:
                      "params": {k: p.default for k, p in book.params.items()},
                      "description": book.description, "file": str(path)})
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(json_safe(json.dumps(rows, ensure_ascii=False, indent=2)))
     else:
         width = max((len(r["name"]) for r in rows), default=4)
         for r in rows:
-            print(f"{r['name']:<{width}}  {len(r['steps'])} steps  {r['description']}")
+            print(visible(f"{r['name']:<{width}}  {len(r['steps'])} steps  {r['description']}"))
     return Exit.USAGE if errors else Exit.OK
 
 
@@ -294,11 +295,11 @@ def cmd_hosts(args: argparse.Namespace) -> Exit:
              "ssh": n.ssh or "", "user": n.ssh_user or ""}
             for c in communes for n in c.nodes]
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(json_safe(json.dumps(rows, ensure_ascii=False, indent=2)))
         return Exit.OK
     for r in rows:
-        print(f"{r['commune']:<6} {r['node']:<8} {r['role']:<9} {r['user']}@{r['ssh'] or '-'}"
-              f"  {r['commune_name']}")
+        print(visible(f"{r['commune']:<6} {r['node']:<8} {r['role']:<9} "
+                      f"{r['user']}@{r['ssh'] or '-'}  {r['commune_name']}"))
     return Exit.OK
 
 

@@ -1,4 +1,9 @@
-"""Reports of a fleet run: a plain-text table, JSON for scripts, a progress bar, the exit code."""
+"""Reports of a fleet run: a plain-text table, JSON for scripts, a progress bar, the exit code.
+
+Everything the table and the progress line show passes through ``terminal.visible``: a host's
+output, the errors quoted from it and the names from the inventory and the runbook are written
+with their control characters escaped. The JSON report keeps the raw text (JSON escapes it).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any, TextIO
 
 from collector.diag.runner import FleetResult, HostResult
 from common.cli import Exit
+from common.terminal import json_safe, visible
 
 JSON_SCHEMA_VERSION = 1
 _DETAIL_CHARS = 400
@@ -72,11 +78,12 @@ def _host_json(host: HostResult) -> dict[str, Any]:
 
 def write_json(fleet: FleetResult, out: TextIO) -> None:
     """Print the JSON report."""
-    json.dump(to_json(fleet), out, ensure_ascii=False, indent=2)
+    out.write(json_safe(json.dumps(to_json(fleet), ensure_ascii=False, indent=2)))
     out.write("\n")
 
 
 def _table(rows: list[list[str]], out: TextIO) -> None:
+    rows = [[visible(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for n, row in enumerate(rows):
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -99,18 +106,21 @@ def write_table(fleet: FleetResult, out: TextIO) -> None:
     if problems:
         out.write("\nProblems:\n")
     for host in problems:
-        where = f"{host.target.label} ({host.endpoint or host.target.host})"
+        where = visible(f"{host.target.label} ({host.endpoint or host.target.host})")
         if host.error:
-            out.write(f"  {where}: {host.error_kind}: {host.error}\n")
+            out.write(f"  {where}: {visible(host.error_kind)}: {visible(host.error)}\n")
         for check in host.checks:
             if check.status in ("pass", "skipped"):
                 continue
-            out.write(f"  {where} {check.name}: {check.status}: {'; '.join(check.reasons)}\n")
-            detail = _excerpt(check.stderr or check.stdout)
+            out.write(f"  {where} {visible(check.name)}: {check.status}: "
+                      f"{visible('; '.join(check.reasons))}\n")
+            detail = visible(_excerpt(check.stderr or check.stdout), multiline=True)
             if detail:
-                out.write("".join(f"      | {line}\n" for line in detail.splitlines()))
+                # Split on newlines only: a bare CR (or another line break of splitlines)
+                # stays on its line, shown as an escape.
+                out.write("".join(f"      | {line}\n" for line in detail.split("\n")))
     s = summary(fleet)
-    out.write(f"\n{book.name}: {s['hosts']} hosts, {s['ok']} ok, {s['failed']} failed, "
+    out.write(f"\n{visible(book.name)}: {s['hosts']} hosts, {s['ok']} ok, {s['failed']} failed, "
               f"{s['unreachable']} unreachable, {s['skipped']} not run "
               f"in {fleet.duration:.1f}s\n")
     if fleet.interrupted:
@@ -118,7 +128,11 @@ def write_table(fleet: FleetResult, out: TextIO) -> None:
 
 
 class Progress:
-    """A one-line progress bar over the fleet, redrawn on ``out`` (a TTY)."""
+    """A one-line progress bar over the fleet, redrawn on ``out`` (a TTY).
+
+    It shows counts only, never a host's name or output, so nothing a host sends reaches the
+    line that is redrawn in place.
+    """
 
     def __init__(self, total: int, out: TextIO, width: int = 30) -> None:
         self.total, self.out, self.width = total, out, width

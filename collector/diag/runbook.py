@@ -29,15 +29,19 @@ from typing import Literal
 
 import yaml
 
+from common.filetext import CONFIG_MAX_BYTES, FileProblem, read_text
 from common.schema import ConfigError, ConfigIssue, Invalid, load_yaml
 from common.shipped import shipped_dirs
 from common.units import Duration
+from common.yamlnodes import compose
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 # Filled in for each host (commune code, node name); a runbook may use them but not declare them.
 BUILTIN_PARAMS = ("commune", "node")
 DEFAULT_STEP_TIMEOUT = Duration(10)
+# The largest runbook read; the shipped ones are under 4 KiB.
+RUNBOOK_MAX_BYTES = CONFIG_MAX_BYTES
 
 
 def _compile(pattern: str, key: str) -> re.Pattern[str]:
@@ -227,7 +231,8 @@ def _node_at(root: yaml.Node | None, path: list[str | int]) -> yaml.Node | None:
 
 def _semantic_issues(book: Runbook, text: str, file: str) -> list[ConfigIssue]:
     """Checks across keys (unique step names, declared placeholders), located by line."""
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root, loader = compose(text)  # the text was loaded by load_yaml: no YamlProblem here
+    loader.dispose()
     issues: list[ConfigIssue] = []
 
     def issue(path: list[str | int], key: str, message: str) -> None:
@@ -260,7 +265,10 @@ def load_runbook(path: str | os.PathLike[str]) -> Runbook:
     """Load and validate a runbook file; raise ConfigError listing every problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, RUNBOOK_MAX_BYTES, "a runbook")
+    except FileProblem as exc:
+        raise ConfigError(str(path), [ConfigIssue(str(path), exc.line, exc.column, "",
+                                                  exc.message)]) from None
     except OSError as exc:
         raise ConfigError(str(path), [ConfigIssue(
             str(path), 0, 0, "", f"cannot read the runbook: {exc.strerror or exc}")]) from None

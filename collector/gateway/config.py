@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from common.filetext import GATEWAY_MAX_BYTES
 from common.schema import ExistingFile, Invalid, load_file
 from common.units import ByteSize, Duration
 
@@ -151,4 +152,4 @@ def token_digest(token: str) -> str:
 
 def load_gateway_config(path: str) -> GatewayConfig:
     """Load and validate a gateway config; raise ConfigError listing every problem."""
-    return load_file(GatewayConfig, path)
+    return load_file(GatewayConfig, path, GATEWAY_MAX_BYTES, "a gateway config")

@@ -32,9 +32,10 @@ from agent.modules.security.config import AuthConfig
 from agent.modules.security.journal import JournalReader
 from agent.modules.security.topn import WindowedTop
 from agent.tail import Position, Tailer
-from common.statefile import write_atomically
+from common.statefile import StateFileError, read_state_json, write_atomically
 
 log = logging.getLogger(__name__)
+_AFRESH = "the logs are then followed from their end"
 
 REASONS = ("invalid_user", "bad_password", "bad_key", "max_attempts", "not_allowed")
 SERVICES = ("ssh", "sudo", "su", "login", "other")
@@ -188,15 +189,19 @@ class AuthCheck:
         if self.state_file is None:
             return {}
         try:
-            data = json.loads(self.state_file.read_text())
-            return {path: Position(int(pos["dev"]), int(pos["ino"]), int(pos["offset"]))
-                    for path, pos in data.items()}
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            data = read_state_json(self.state_file, afresh=_AFRESH)
+        except OSError as exc:
             log.warning("security: ignoring unreadable %s (%s); logs are read from their end",
                         self.state_file, exc)
             return {}
+        if data is None:
+            return {}
+        try:
+            return {path: Position(int(pos["dev"]), int(pos["ino"]), int(pos["offset"]))
+                    for path, pos in data.items()}
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
+            raise StateFileError(self.state_file, f"not a positions file ({type(exc).__name__}"
+                                 f": {exc})", afresh=_AFRESH) from None
 
     def _save_positions(self) -> None:
         if self.state_file is None:

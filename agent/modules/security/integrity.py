@@ -7,6 +7,7 @@ cannot be set back by a user, so a content change always shows).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,9 +20,10 @@ from prometheus_client.core import Metric
 
 from agent.modules.base import MetricSpec
 from agent.modules.security.config import IntegrityConfig, PathSet
-from common.statefile import write_atomically
+from common.statefile import StateFileError, read_state_json, write_atomically
 
 log = logging.getLogger(__name__)
+_AFRESH = "a new baseline is then written from the current files"
 
 _L = ("path_set",)
 CHANGED = MetricSpec("commune_integrity_changed_files", "gauge",
@@ -74,16 +76,18 @@ class PathSetState:
         self.baseline_time = 0.0
         self._cache: dict[str, tuple[StatKey, str]] = {}
 
-    def _load_baseline(self) -> None:
+    def load_baseline(self) -> None:
+        """Read the baseline if there is one; raise StateFileError if damaged, or OSError."""
+        data = read_state_json(self.baseline_file, afresh=_AFRESH)
+        if data is None:
+            self.baseline = None
+            return
         try:
-            data = json.loads(self.baseline_file.read_text())
             self.baseline = {str(k): str(v) for k, v in data["files"].items()}
             self.baseline_time = float(data["created"])
-        except FileNotFoundError:
-            self.baseline = None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise RuntimeError(f"baseline {self.baseline_file} is unreadable ({exc}); delete it "
-                               f"to write a new one from the current files") from None
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
+            raise StateFileError(self.baseline_file, f"not a baseline ({type(exc).__name__}: "
+                                 f"{exc})", afresh=_AFRESH) from None
 
     def _write_baseline(self, hashes: dict[str, str], now: float) -> None:
         write_atomically(self.baseline_file,
@@ -116,7 +120,14 @@ class PathSetState:
     def compare(self, now: float) -> tuple[int, int, int, int, bool]:
         """(changed, added, removed, files, truncated) against the baseline (written if absent)."""
         if self.baseline is None:
-            self._load_baseline()
+            try:
+                self.load_baseline()
+            except StateFileError as exc:  # damaged since the start: this check fails
+                raise RuntimeError(str(exc)) from None
+            except OSError as exc:
+                raise RuntimeError(f"baseline {self.baseline_file} is unreadable ({exc}); "
+                                   "make it readable, or delete it to write a new one from "
+                                   "the current files") from None
         current, truncated = self.hashes()
         if self.baseline is None:
             self._write_baseline(current, now)
@@ -137,6 +148,11 @@ class IntegrityCheck:
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.sets = [PathSetState(p, Path(state_dir)) for p in config.path_sets]
+        for path_set in self.sets:
+            # A damaged baseline stops the agent at start (exit 2); an unreadable one fails
+            # this check at each collection, as if it were damaged while running.
+            with contextlib.suppress(OSError):
+                path_set.load_baseline()
         self.clock = clock
         self._last: list[tuple[str, tuple[int, int, int, int, bool], float]] = []
         self._compared = 0.0

@@ -16,9 +16,11 @@ import subprocess
 from pathlib import Path
 
 from agent.modules.security.config import JournalConfig
-from common.statefile import write_atomically
+from common.statefile import read_state_text, write_atomically
 
 log = logging.getLogger(__name__)
+# A journald cursor is about 150 characters.
+CURSOR_MAX_BYTES = 4096
 
 _CURSOR_PREFIX = "-- cursor: "
 
@@ -36,12 +38,12 @@ class JournalReader:
         if self.state_file is None:
             return None
         try:
-            return self.state_file.read_text().strip() or None
-        except FileNotFoundError:
-            return None
+            text = read_state_text(self.state_file, CURSOR_MAX_BYTES,
+                                   afresh="the journal is then followed from its end")
         except OSError as exc:
             log.warning("security: cannot read %s: %s", self.state_file, exc)
             return None
+        return (text.strip() or None) if text is not None else None
 
     def _save(self) -> None:
         if self.state_file is None or self.cursor is None:

@@ -20,9 +20,10 @@ from prometheus_client.core import Metric
 
 from agent.modules.base import MetricSpec
 from agent.modules.security.config import NeighboursConfig, normalise_mac
-from common.statefile import write_atomically
+from common.statefile import StateFileError, read_state_json, write_atomically
 
 log = logging.getLogger(__name__)
+_AFRESH = "the neighbours now present are then taken as known"
 
 UNKNOWN = MetricSpec("commune_lan_unknown_devices", "gauge",
                      "Devices in the neighbour table whose MAC address is not in the known list.")
@@ -127,13 +128,17 @@ class NeighboursCheck:
         if self.state_file is None:
             return {}
         try:
-            data = json.loads(self.state_file.read_text())
-            return {normalise_mac(mac): float(ts) for mac, ts in data.items()}
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            data = read_state_json(self.state_file, afresh=_AFRESH)
+        except OSError as exc:
             log.warning("security: ignoring unreadable %s (%s)", self.state_file, exc)
             return {}
+        if data is None:
+            return {}
+        try:
+            return {normalise_mac(mac): float(ts) for mac, ts in data.items()}
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            raise StateFileError(self.state_file, f"not a neighbours file ({type(exc).__name__}"
+                                 f": {exc})", afresh=_AFRESH) from None
 
     def _save(self) -> None:
         if self.state_file is None:

@@ -196,7 +196,7 @@ def find_definition(name: str, dirs: Iterable[Path]) -> Path | None:
     """The file defining module ``name`` (``vc/poly`` is ``vc/poly.yml``), or None."""
     for folder in dirs:
         path = folder / f"{name}.yml"
-        if path.is_file():
+        if os.path.isfile(path):  # False, not OSError, for a name too long
             return path
     return None
 

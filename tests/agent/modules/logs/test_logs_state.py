@@ -10,6 +10,7 @@ import pytest
 from agent.modules.logs.config import LogFile, LogsConfig
 from agent.modules.logs.module import LogsModule
 from common.schema import Invalid
+from common.statefile import StateFileError
 from tests.support.log_lines import combined
 
 
@@ -54,12 +55,21 @@ def test_rotated_while_down_reads_the_new_file_from_its_start(tmp_path: Path) ->
     second.close()
 
 
-def test_a_damaged_state_file_is_ignored(tmp_path: Path) -> None:
+def test_a_damaged_state_file_is_refused_with_what_to_do(tmp_path: Path) -> None:
     log, state = tmp_path / "access.log", tmp_path / "logs-state.json"
     log.write_text(combined("/old") * 4)
     state.write_text("{not json")
+    with pytest.raises(StateFileError) as info:
+        start(log, state)
+    assert str(info.value) == (
+        f"{state}:1:2: not JSON: Expecting property name enclosed in double quotes (delete the "
+        "file; the logs are then followed from their end)")
+    state.write_text('{"files": []}')
+    with pytest.raises(StateFileError, match="unexpected content"):
+        start(log, state)
+    state.unlink()  # as the message says: then it is a first run, from the end
     logs = start(log, state)
-    assert lines_total(logs) == 0  # as a first run: from the end
+    assert lines_total(logs) == 0
     assert json.loads(state.read_text())["files"]["portal"]["offset"] == log.stat().st_size
     logs.close()
 
@@ -67,3 +77,10 @@ def test_a_damaged_state_file_is_ignored(tmp_path: Path) -> None:
 def test_state_folder_must_exist(tmp_path: Path) -> None:
     with pytest.raises(Invalid, match="does not exist; create it"):
         LogsConfig((LogFile("portal", "/x"),), state_file=str(tmp_path / "nope" / "s.json"))
+
+
+def test_a_number_too_large_for_an_offset_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "logs-state.json"
+    state.write_text('{"files": {"portal": {"device": 0, "inode": 1e310, "offset": 0}}}')
+    with pytest.raises(StateFileError, match="unexpected content"):
+        start(tmp_path / "access.log", state)

@@ -11,6 +11,7 @@ import pytest
 from agent.modules.security.config import IntegrityConfig, PathSet
 from agent.modules.security.integrity import IntegrityCheck
 from common.schema import Invalid
+from common.statefile import StateFileError
 from common.units import Duration
 from tests.support.samples import value
 
@@ -76,10 +77,15 @@ def test_max_files_truncates(tmp_path: Path) -> None:
 def test_corrupt_baseline_says_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "a").write_text("a")
     (tmp_path / "state").mkdir()
-    (tmp_path / "state" / "integrity-s.json").write_text("{not json")
-    check = IntegrityCheck(IntegrityConfig((PathSet("s", (str(tmp_path / "a"),)),)),
-                           str(tmp_path / "state"))
-    with pytest.raises(RuntimeError, match="delete it"):
+    baseline = tmp_path / "state" / "integrity-s.json"
+    baseline.write_text("{not json")
+    config = IntegrityConfig((PathSet("s", (str(tmp_path / "a"),)),))
+    with pytest.raises(StateFileError, match=r"not JSON.*delete the file; a new baseline is"):
+        IntegrityCheck(config, str(tmp_path / "state"))  # at start: the agent exits 2
+    baseline.unlink()
+    check = IntegrityCheck(config, str(tmp_path / "state"))
+    baseline.write_text('{"files": 1}')  # damaged while running: this check fails
+    with pytest.raises(RuntimeError, match=r"not a baseline.*delete the file"):
         check.collect()
 
 
