@@ -26,21 +26,28 @@ main{padding:10px 16px}
  font-weight:bold;font-size:13px}
 .ok{background:#2e7d32;color:#fff}.degraded{background:#f9a825;color:#1d2430}
 .down{background:#c62828;color:#fff}.nodata{background:#9aa3ae;color:#fff}
+.tile.ok{background:#e2f0e3;color:#1b4d1e;border-left:4px solid #2e7d32}
+.tile.degraded{border-left:4px solid #b26a00}.tile.down{border-left:4px solid #7f0000}
+.tile.nodata{border-left:4px solid #5b6573}
 .notes,.alerts,.targets{margin:8px 0;padding:0;list-style:none}
 .notes li{background:#fff3cd;padding:6px 10px;border-left:4px solid #f9a825;margin-bottom:4px}
 .alerts li{background:#fff;padding:6px 10px;border-left:5px solid #f9a825;margin-bottom:4px}
 .alerts li.critical{border-left-color:#c62828}
 .alerts b{margin-right:6px}.alerts small{color:#5b6573}
+.alerts kbd{display:block;font:12px monospace;color:#3a4452;margin-top:2px}
 .targets li{display:inline-block;background:#fff;border-radius:4px;padding:3px 8px;
  margin:0 6px 4px 0;border-bottom:3px solid #2e7d32}
 .targets li.tdown{border-bottom-color:#c62828}
+h2{font-size:16px;margin:16px 0 6px}
 section h2{font-size:14px;margin:14px 0 5px;color:#3a4452}
 section h2 small{font-weight:normal;color:#5b6573}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(168px,1fr));gap:5px}
 .tile{display:block;padding:5px 7px;border-radius:4px;text-decoration:none;min-height:52px}
 .tile .n{display:block;font-weight:bold;font-size:12.5px}
 .tile .c{display:block;font-size:11.5px}
-.tile.ok .c{opacity:.8}
+.tile.ok .c{opacity:.75}
+.verdict{list-style:none;padding:0;margin:8px 0}
+.verdict li{display:inline-block;margin:0 6px 4px 0}
 table{border-collapse:collapse;background:#fff;margin:4px 0 12px;min-width:420px}
 th,td{border:1px solid #d9dde3;padding:4px 8px;text-align:left;font-size:13px}
 th{background:#eceff3}
@@ -83,7 +90,7 @@ def _alert_items(alerts: Iterable[Alert]) -> str:
             ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items())
                       if k not in ("alertname", "alertstate", "__name__")))
         diag = a.annotations.get("diag", "")
-        extra = f" <small>{_e(diag)}</small>" if diag else ""
+        extra = f"<kbd>{_e(diag)}</kbd>" if diag else ""
         since = f" <small>từ / since {_e(a.starts_at[:19].replace('T', ' '))}</small>" \
             if a.starts_at else ""
         items.append(f'<li class="{_e(a.severity)}"><b>{_e(a.name)}</b>{text}{since}{extra}</li>')
@@ -122,7 +129,7 @@ def board_page(board: Board, refresh: int = 30) -> str:
         parts.append('<p class="empty">Không có cảnh báo toàn tỉnh / no province alert open '
                      f'({_e(source)})</p>')
     if board.targets:
-        parts.append('<ul class="targets">' + "".join(
+        parts.append('<ul class="targets"><li>Dịch vụ tỉnh / province services:</li>' + "".join(
             f'<li class="{"tdown" if t.down else "tup"}" data-target="{_e(t.name)}">'
             f'{_e(t.name)}: {t.ratio:.0%} / {t.communes} xã</li>' for t in board.targets)
             + "</ul>")
@@ -144,6 +151,16 @@ def _fmt(value: float | None, unit: str = "") -> str:
     if unit == "s":
         return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
     return f"{value:g}"
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def _yes(value: bool | None, yes: str = "có / yes", no: str = "không / no") -> str:
@@ -168,8 +185,7 @@ def commune_page(board: Board, commune: CommuneStatus, inventory_file: str,
                      for x in c.causes) or ok
     nodes = [f"<tr><td>{_e(n.instance)}</td>"
              + _yes(n.up, "trả lời / answers", "không / no")
-             + (f"<td>{_fmt(n.heartbeat_age)} s</td>" if n.heartbeat_age is not None
-                else "<td>—</td>")
+             + f"<td>{_age(n.heartbeat_age)}</td>"
              + _yes(n.ok, "ổn / ok", "mất / lost") + "</tr>" for n in c.nodes]
     probes = [f"<tr><td>{_e(p.target)}</td><td>{_e(p.kind)}</td>"
               + _yes(p.success, "thành công / ok", "thất bại / failed")
@@ -189,7 +205,7 @@ def commune_page(board: Board, commune: CommuneStatus, inventory_file: str,
     body = [
         _header(f"{c.name} ({c.code})", board.generated_at), "<main>",
         f"<p>{_e(c.region)} · {_e(c.terrain)}</p>",
-        f'<ul class="notes" data-state="{c.state.slug}" style="list-style:none">{causes}</ul>',
+        f'<ul class="verdict" data-state="{c.state.slug}">{causes}</ul>',
         "<h2>Chạy chẩn đoán / run diagnostics</h2>", f"<code>{_e(diag)}</code>",
         "<h2>Cảnh báo / open alerts</h2>", alerts,
         "<h2>Agent (nhịp tim / last heartbeat)</h2>",

@@ -197,10 +197,10 @@ def _nodes(fleet: _Fleet, commune: Commune) -> tuple[NodeStatus, ...]:
         nodes[instance] = NodeStatus(instance, up=s.value >= 1, ok=s.value >= 1)
     for s in fleet.of("heartbeat_age", commune.code):
         instance = s.labels.get("instance", "?")
-        fresh = s.value <= silent_after
         old = nodes.get(instance)
-        nodes[instance] = NodeStatus(instance, old.up if old else None, max(s.value, 0.0),
-                                     fresh or bool(old and old.ok))
+        # A scrape is the newer word on a scraped node: its heartbeat series lingers 6 h.
+        ok = old.ok if old is not None else s.value <= silent_after
+        nodes[instance] = NodeStatus(instance, old.up if old else None, max(s.value, 0.0), ok)
     return tuple(sorted(nodes.values(), key=lambda n: n.instance))
 
 
@@ -324,8 +324,10 @@ def judge(inventory: Inventory, readings: Readings, now: float | None = None) ->
                     for name, members in regions.items())
     severity = {"critical": 0, "warning": 1}
     province_alerts.sort(key=lambda a: (severity.get(a.severity, 2), a.name))
+    names = {t.name for t in inventory.province_targets}
+    targets = tuple(t for t in fleet.targets if t.name in names) if names else fleet.targets
     return Board(inventory.province.name, time.time() if now is None else now, communes,
-                 tuple(province_alerts), fleet.targets, readings.alerts_from,
+                 tuple(province_alerts), targets, readings.alerts_from,
                  tuple(readings.notes), grouped)
 
 
