@@ -101,7 +101,8 @@ def _get_json(source: str, base: str, path: str, params: Mapping[str, str],
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, TimeoutError) or "timed out" in str(reason):
             raise SourceError(source, base, f"did not answer within {timeout:g}s") from None
-        raise SourceError(source, base, f"is unreachable ({reason})") from None
+        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+        raise SourceError(source, base, f"is unreachable ({text})") from None
     except ValueError:
         raise SourceError(source, base, "answered something that is not JSON") from None
 

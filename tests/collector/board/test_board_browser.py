@@ -31,7 +31,7 @@ from tests.collector.board.board_fleet import (
 from tests.support.alert_peers import Webhook, prometheus_and_alertmanager
 from tests.support.browser import Browser
 from tests.support.paths import ROOT
-from tests.support.peers import LOOPBACK, http_get, serving, wait_for
+from tests.support.peers import LOOPBACK, free_port, http_get, serving, wait_for
 from tests.support.synthetic_fleet import scrape_config
 
 pytestmark = pytest.mark.peer
@@ -67,6 +67,8 @@ def cast(inventory: Inventory) -> Cast:
 class Stack:
     url: str
     cast: Cast
+    prometheus: str
+    inventory: Inventory
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +106,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                             BoardOptions(prom.url, am_url, timeout=5, cache_ttl=1))
         board.serve_in_thread()
         try:
-            yield Stack(f"http://{LOOPBACK}:{board.port}", who)
+            yield Stack(f"http://{LOOPBACK}:{board.port}", who, prom.url, inventory)
         finally:
             board.shutdown()
             board.server_close()
@@ -190,6 +192,26 @@ def test_the_down_communes_page(stack: Stack, browser: Browser) -> None:
     browser.screenshot(ARTEFACTS / f"commune-{code}.png")
     browser.load(f"{stack.url}/commune/nope")
     assert "No commune has the code nope" in browser.evaluate("document.body.innerText")
+
+
+def test_without_alertmanager_the_alerts_come_from_prometheus(stack: Stack) -> None:
+    dead = f"http://{LOOPBACK}:{free_port()}"
+    board = BoardServer(HostPort(f"{LOOPBACK}:0"), stack.inventory,
+                        BoardOptions(stack.prometheus, dead, timeout=2, cache_ttl=60))
+    board.serve_in_thread()
+    try:
+        status, body, _ = http_get(f"http://{LOOPBACK}:{board.port}/api/status.json")
+    finally:
+        board.shutdown()
+        board.server_close()
+    assert status == 200
+    data = json.loads(body)
+    assert data["alerts_from"] == "prometheus"
+    assert data["notes"] == [f"Alertmanager at {dead} is unreachable (Connection refused); "
+                             "alerts below come from Prometheus (ALERTS)"]
+    communes = {c["code"]: c for r in data["regions"] for c in r["communes"]}
+    assert "CommuneUplinkDown" in [a["name"] for a in communes[stack.cast.uplink]["alerts"]]
+    assert "ProvinceServiceDown" in [a["name"] for a in data["alerts"]]
 
 
 def test_the_screenshots_are_there(stack: Stack) -> None:
