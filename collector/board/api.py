@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 from collector.board.causes import Cause
@@ -48,9 +49,21 @@ def board_dict(board: Board) -> dict[str, Any]:
     }
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities (which Prometheus may answer) as null: strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
 def status_json(board: Board) -> bytes:
     """The body of ``/api/status.json``."""
-    return json.dumps(board_dict(board), ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps(_finite(board_dict(board)), ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=False).encode()
 
 
 def error_json(message: str) -> bytes:

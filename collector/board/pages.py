@@ -7,6 +7,7 @@ Everything that comes from Prometheus, Alertmanager or the inventory goes throug
 from __future__ import annotations
 
 import html
+import math
 import time
 from collections.abc import Iterable
 
@@ -144,7 +145,7 @@ def board_page(board: Board, refresh: int = 30) -> str:
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
-    if value is None:
+    if value is None or not math.isfinite(value):
         return "—"
     if unit == "%":
         return f"{value:.1%}"
@@ -154,7 +155,7 @@ def _fmt(value: float | None, unit: str = "") -> str:
 
 
 def _age(seconds: float | None) -> str:
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         return "—"
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
