@@ -149,8 +149,9 @@ class Alertmanager:
 
 
 def read_all(prometheus: Prometheus, alertmanager: Alertmanager | None = None,
-             workers: int = 4) -> Readings:
-    """Run every query of :data:`QUERIES` (a few at once) and fetch the open alerts.
+             workers: int = len(QUERIES) + 1) -> Readings:
+    """Run every query of :data:`QUERIES` and fetch the open alerts, all at once: a Prometheus
+    that does not answer costs one timeout, not one per query.
 
     Prometheus failing is a SourceError; Alertmanager failing falls back to ``ALERTS``, noted.
     """

@@ -97,7 +97,7 @@ def test_board_against_prometheus(tmp_path: Path) -> None:
             prom.stop()
     print(f"\nboard / of 166 communes against Prometheus: {len(QUERIES)} queries one after "
           f"the other {queries_s * 1000:.0f} ms (Prometheus alone); a full refresh (queries "
-          f"4 at a time, judge, render) {refresh_s * 1000:.0f} ms = "
+          f"at once, judge, render) {refresh_s * 1000:.0f} ms = "
           f"{refresh_s / queries_s:.2f}x the queries; from the cache over HTTP "
           f"{cached_s * 1000:.1f} ms = {cached_s / TARGET_SECONDS:.3f}x the 300 ms target; "
           f"{len(body) / 1000:.0f} KB")
