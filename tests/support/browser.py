@@ -6,9 +6,11 @@ in it (computed styles, the DOM), save a full-page screenshot. Each browser gets
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -37,7 +39,9 @@ class Browser:
 
     def __init__(self, width: int = 1366, height: int = 900, timeout: float = 60.0) -> None:
         self.timeout = timeout
-        self._profile = tempfile.TemporaryDirectory(prefix="chromium-profile-")
+        # Chromium's helper processes may still write there for a moment after it exits.
+        self._profile = tempfile.TemporaryDirectory(prefix="chromium-profile-",
+                                                    ignore_cleanup_errors=True)
         to_child = os.pipe()
         from_child = os.pipe()
         # Out of the way of 3 and 4, which the child's dup2 below overwrites.
@@ -123,11 +127,13 @@ class Browser:
         """Stop the browser and remove its profile."""
         for fd in (self._write, self._read):
             os.close(fd)
-        self.proc.terminate()
+        # The whole process group: the renderer and zygote helpers too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         self._profile.cleanup()
 

@@ -153,3 +153,13 @@ def test_a_bad_inventory_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["board", "--prometheus", "http://x:9090",
                  "--inventory", str(tmp_path / "none.yml")]) == 2
     assert "none.yml" in capsys.readouterr().err
+
+
+def test_help_names_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["board", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--prometheus URL", "--alertmanager URL", "--inventory FILE",
+                 "--web.listen-address HOST:PORT", "--web.config.file FILE"):
+        assert flag in out
