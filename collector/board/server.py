@@ -77,8 +77,9 @@ class BoardServer(ListeningServer):
             self.reads.inc()
             try:
                 return judge(inventory, read_all(prometheus, alertmanager))
-            except SourceError:
+            except SourceError as exc:
                 self.read_errors.inc()
+                log.warning("board: %s", exc)
                 raise
 
         self.board = Cached(read or fetch, options.cache_ttl)
