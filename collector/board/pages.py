@@ -39,6 +39,7 @@ main{padding:10px 16px}
 .targets li{display:inline-block;background:#fff;border-radius:4px;padding:3px 8px;
  margin:0 6px 4px 0;border-bottom:3px solid #2e7d32}
 .targets li.tdown{border-bottom-color:#c62828}
+.targets li.label{background:none;border:none;padding-left:0}
 h2{font-size:16px;margin:16px 0 6px}
 section h2{font-size:14px;margin:14px 0 5px;color:#3a4452}
 section h2 small{font-weight:normal;color:#5b6573}
@@ -130,7 +131,8 @@ def board_page(board: Board, refresh: int = 30) -> str:
         parts.append('<p class="empty">Không có cảnh báo toàn tỉnh / no province alert open '
                      f'({_e(source)})</p>')
     if board.targets:
-        parts.append('<ul class="targets"><li>Dịch vụ tỉnh / province services:</li>' + "".join(
+        label = '<li class="label">Dịch vụ tỉnh / province services:</li>'
+        parts.append('<ul class="targets">' + label + "".join(
             f'<li class="{"tdown" if t.down else "tup"}" data-target="{_e(t.name)}">'
             f'{_e(t.name)}: {t.ratio:.0%} / {t.communes} xã</li>' for t in board.targets)
             + "</ul>")
