@@ -226,12 +226,18 @@ wait_ready "http://127.0.0.1:$prom_port/-/ready" prometheus
 wait_ready "http://127.0.0.1:$am_port/-/ready" alertmanager
 wait_ready "http://127.0.0.1:$gateway_port/-/ready" "commune-collector serve"
 wait_ready "http://127.0.0.1:$push_agent_port/-/ready" "the pushing commune-agent"
+board_port=${BOARD_PORT:-9830}  # the status board (docs/board.md); its log says why if it did not start
+"$bin/commune-collector" board --prometheus "http://127.0.0.1:$prom_port" --alertmanager \
+    "http://127.0.0.1:$am_port" --inventory "$demo/inventory.yml" \
+    --web.listen-address "127.0.0.1:$board_port" >"$demo/board.log" 2>&1 &
+pids+=($!)
 
 both='count by (commune, commune_name, instance, job) (node_load1{commune!=""})'
 query=$("$bin/python" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$both")
 cat <<TXT
 
 commune-monitor demo is running (logs in ${demo#"$root"/}/):
+  status board    http://127.0.0.1:$board_port/   (every commune at a glance: commune-collector board)
   scraped agent   http://127.0.0.1:$agent_port/metrics   (commune 16318, scraped by Prometheus)
   pushing agent   http://127.0.0.1:$push_agent_port/metrics   (commune 14797, pushes through the gateway)
   gateway         http://127.0.0.1:$gateway_port/metrics   (commune-collector serve)

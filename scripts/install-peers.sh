@@ -15,6 +15,7 @@ PEERS_BIN=(
     openssl
     unshare ip ss sysctl journalctl systemd-analyze
     shellcheck
+    chromium
 )
 PACKAGES=(
     prometheus prometheus-alertmanager prometheus-node-exporter
@@ -27,6 +28,7 @@ PACKAGES=(
     openssl
     util-linux iproute2 procps systemd
     shellcheck
+    chromium
 )
 
 have_all() {

@@ -1,0 +1,90 @@
+"""The ``board`` subcommand of ``commune-collector``: its arguments and how it starts.
+
+    $ commune-collector board --prometheus http://127.0.0.1:9090 \\
+          --alertmanager http://127.0.0.1:9093 --inventory configs/inventory/thanh-hoa.yml
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from typing import Any
+
+from common.cli import Exit, Failure, UsageError, add_command
+from common.schema import HostPort
+from common.units import Duration
+
+DEFAULT_LISTEN = ":9830"
+_URL = re.compile(r"https?://[^/\s]+(/\S*)?")
+
+
+def add_parser(sub: Any) -> None:
+    """Add ``board`` to the subcommands of commune-collector."""
+    board = add_command(sub, "board", run,
+                        help="serve the province's status board (HTML and JSON) for viewers")
+    board.set_defaults(prog="commune-collector")
+    board.add_argument("--prometheus", required=True, metavar="URL",
+                       help="the province's Prometheus, e.g. http://127.0.0.1:9090")
+    board.add_argument("--alertmanager", metavar="URL",
+                       help="Alertmanager, for the open alerts with their text (else ALERTS)")
+    board.add_argument("--inventory", required=True, metavar="FILE",
+                       help="the province inventory YAML: the communes the board shows")
+    board.add_argument("--web.listen-address", dest="listen_address", default=DEFAULT_LISTEN,
+                       metavar="HOST:PORT", help=f"where to listen (default {DEFAULT_LISTEN})")
+    board.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
+                       help="exporter-toolkit web config: TLS, basic auth, headers")
+    board.add_argument("--query.timeout", dest="timeout", default="5s", metavar="DURATION",
+                       help="timeout of each Prometheus or Alertmanager request (default 5s)")
+    board.add_argument("--refresh", default="30s", metavar="DURATION",
+                       help="how often the pages reload themselves (default 30s); the "
+                            "sources are read at most every 10s whatever the viewers")
+    board.add_argument("--log.level", dest="log_level", default="info",
+                       choices=("debug", "info", "warn", "error"))
+
+
+def _url(flag: str, text: str) -> str:
+    if not _URL.fullmatch(text):
+        raise UsageError(f"{flag}: expected a URL like 'http://127.0.0.1:9090', got {text!r}")
+    return text.rstrip("/")
+
+
+def _duration(flag: str, text: str) -> float:
+    try:
+        value = float(Duration.parse(text))
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+    if value <= 0:
+        raise UsageError(f"{flag}: expected a duration above 0, got {text!r}")
+    return value
+
+
+def run(args: argparse.Namespace) -> Exit:
+    """Load the inventory and serve; 2 on a usage or config error, 1 if the port is taken."""
+    logging.basicConfig(level=args.log_level.upper().replace("WARN", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    from collector.board.server import BoardOptions, serve
+    from collector.inventory import load_inventory
+
+    options = BoardOptions(
+        prometheus=_url("--prometheus", args.prometheus),
+        alertmanager=_url("--alertmanager", args.alertmanager) if args.alertmanager else None,
+        timeout=_duration("--query.timeout", args.timeout),
+        refresh=max(1, round(_duration("--refresh", args.refresh))))
+    try:
+        listen = HostPort.parse(args.listen_address)
+    except ValueError as exc:
+        raise UsageError(f"--web.listen-address: {exc}") from None
+    inventory = load_inventory(args.inventory)
+    web_config = None
+    if args.web_config_file:
+        from common.webconfig import load_web_config
+
+        web_config = load_web_config(args.web_config_file)
+    try:
+        return Exit(serve(inventory, listen, options, web_config))
+    except OSError as exc:
+        raise Failure(f"cannot listen on {args.listen_address!r}: {exc.strerror}; "
+                      "choose another --web.listen-address") from None

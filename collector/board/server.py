@@ -1,0 +1,207 @@
+"""The board's HTTP side: ``/``, ``/commune/<code>``, ``/api/status.json``, ``/metrics``,
+``/-/healthy``, ``/-/ready``; TLS and basic auth from the exporter-toolkit web config.
+
+    $ commune-collector board --prometheus http://127.0.0.1:9090 --inventory thanh-hoa.yml
+    ... board of 166 communes on http://[::]:9830/ (Prometheus http://127.0.0.1:9090)
+
+While Prometheus cannot be read, ``/`` and the commune pages are a 503 page saying so and
+``/api/status.json`` a 503 with ``{"error": ...}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import signal
+import threading
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from collector.board import api, pages
+from collector.board.cache import Cached
+from collector.board.sources import Alertmanager, Prometheus, SourceError, read_all
+from collector.board.status import Board, judge
+from collector.inventory import Inventory
+from common.schema import HostPort
+from common.web import ListeningServer
+
+if TYPE_CHECKING:
+    from common.webconfig import BasicAuth, WebConfig
+
+log = logging.getLogger(__name__)
+
+HTML = "text/html; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class BoardOptions:
+    """Where the board reads and how often."""
+
+    prometheus: str
+    alertmanager: str | None = None
+    timeout: float = 5.0      # each query, seconds
+    cache_ttl: float = 10.0   # seconds a reading serves every viewer
+    refresh: int = 30         # the pages reload themselves every this many seconds
+
+
+class BoardServer(ListeningServer):
+    """Serves the board of ``inventory`` from one cached reading of the sources."""
+
+    def __init__(self, address: HostPort, inventory: Inventory, options: BoardOptions,
+                 web_config: WebConfig | None = None,
+                 read: Callable[[], Board] | None = None) -> None:
+        self.inventory = inventory
+        self.options = options
+        self.registry = CollectorRegistry()
+        self.reads = Counter("commune_board_reads", "Readings of the sources (cache misses).",
+                             registry=self.registry)
+        self.read_errors = Counter("commune_board_read_errors",
+                                   "Readings that failed: Prometheus could not be read.",
+                                   registry=self.registry)
+        self.requests = Counter("commune_board_requests", "Requests answered, by page.",
+                                ["page"], registry=self.registry)
+        prometheus = Prometheus(options.prometheus, options.timeout)
+        alertmanager = (Alertmanager(options.alertmanager, options.timeout)
+                        if options.alertmanager else None)
+
+        def fetch() -> Board:
+            self.reads.inc()
+            try:
+                return judge(inventory, read_all(prometheus, alertmanager))
+            except SourceError as exc:
+                self.read_errors.inc()
+                log.warning("board: %s", exc)
+                raise
+
+        self.board = Cached(read or fetch, options.cache_ttl)
+        self.auth: BasicAuth | None = None
+        super().__init__(address, BoardHandler, web_config)
+        if web_config is not None and web_config.basic_auth_users:
+            from common.webconfig import BasicAuth
+
+            self.auth = BasicAuth(web_config.basic_auth_users)
+
+    def serve_in_thread(self) -> threading.Thread:
+        """Serve in a daemon thread; stop with shutdown()."""
+        thread = threading.Thread(target=self.serve_forever, name="board", daemon=True)
+        thread.start()
+        return thread
+
+
+class BoardHandler(BaseHTTPRequestHandler):
+    """Routes the board's pages."""
+
+    server: BoardServer
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "commune-collector-board"
+    timeout = 60
+
+    def do_GET(self) -> None:
+        if not self._authorized():
+            return
+        path = urllib.parse.unquote(self.path.split("?", 1)[0])
+        refresh = self.server.options.refresh
+        if path == "/-/healthy":
+            self._send(200, b"Healthy\n", TEXT)
+        elif path == "/-/ready":
+            self._send(200, b"Ready\n", TEXT)
+        elif path == "/metrics":
+            self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
+        elif path in ("/", "/api/status.json") or path.startswith("/commune/"):
+            page = "json" if path.endswith(".json") else "board" if path == "/" else "commune"
+            self.server.requests.labels(page).inc()
+            try:
+                board = self.server.board.get()
+            except SourceError as exc:
+                if page == "json":
+                    self._send(503, api.error_json(str(exc)), JSON)
+                else:
+                    self._send(503, pages.unreachable_page(str(exc), refresh).encode(), HTML)
+                return
+            if page == "json":
+                self._send(200, api.status_json(board), JSON)
+            elif page == "board":
+                self._send(200, pages.board_page(board, refresh).encode(), HTML)
+            else:
+                self._commune(board, path.removeprefix("/commune/"), refresh)
+        else:
+            self._send(404, b"Not found: the board serves /, /commune/CODE and "
+                       b"/api/status.json\n", TEXT)
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def _commune(self, board: Board, code: str, refresh: int) -> None:
+        commune = board.commune(code.strip("/"))
+        if commune is None:
+            self._send(404, pages.not_found_page(code).encode(), HTML)
+        else:
+            self._send(200, pages.commune_page(board, commune, self.server.inventory.file,
+                                               refresh).encode(), HTML)
+
+    def _authorized(self) -> bool:
+        auth = self.server.auth
+        if auth is None:
+            return True
+        scheme, _, encoded = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                user, password = "", ""
+            if auth.check(user, password, source=self.client_address[0]):
+                return True
+        self._send(401, b"Unauthorized\n", TEXT,
+                   {"WWW-Authenticate": 'Basic realm="commune-collector board"'})
+        return False
+
+    def _send(self, status: int, body: bytes, content_type: str,
+              extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in {**self.server.headers, **(extra or {})}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+def serve(inventory: Inventory, address: HostPort, options: BoardOptions,
+          web_config: WebConfig | None = None) -> int:
+    """Serve until SIGTERM or SIGINT; return the exit code."""
+    server = BoardServer(address, inventory, options, web_config)
+    scheme = "https" if web_config is not None and web_config.tls_server_config else "http"
+    host = address.host or "[::]"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    log.info("board of %d communes on %s://%s:%d/ (Prometheus %s%s)", len(inventory.communes),
+             scheme, host, server.port, options.prometheus,
+             f", Alertmanager {options.alertmanager}" if options.alertmanager else "")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    thread = server.serve_in_thread()
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+    return 0
