@@ -11,8 +11,10 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from collector.render import dashboards
 from tests.support.dashboard_queries import empty_panels, panel_queries
@@ -29,7 +31,7 @@ from tests.support.peers import (
 
 pytestmark = pytest.mark.peer
 TCP = ("AGENT_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "PUSH_AGENT_PORT", "GATEWAY_PORT",
-       "PORTAL_PORT", "PORTAL_TLS_PORT", "VC_PORT", "DIAG_PORT")
+       "PORTAL_PORT", "PORTAL_TLS_PORT", "VC_PORT", "DIAG_PORT", "BOARD_PORT")
 UDP = ("SNMP_PORT", "SIP_PORT", "DNS_PORT")
 
 
@@ -58,6 +60,23 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         wait_for(lambda: "demo is running" in process.log(), 60, what="demo up")
         yield Demo(ports, tmp_path / "demo", process)
     assert "demo stopped" in process.log_path.read_text()
+
+
+def test_the_demo_names_its_status_board_first_and_the_board_shows_every_commune(
+        demo: Demo) -> None:
+    board = f"http://127.0.0.1:{demo.ports['BOARD_PORT']}/"
+    listing = demo.process.log().split("commune-monitor demo is running", 1)[1].splitlines()
+    assert listing[1].split() == ["status", "board", board, "(every", "commune", "at", "a",
+                                  "glance:", "commune-collector", "board)"], listing[:3]
+
+    def status() -> Any:
+        code, body, _ = http_get(f"{board}api/status.json")
+        return json.loads(body) if code == 200 else None
+
+    data = wait_for(status, 30, what="the demo's board answering")
+    inventory = yaml.safe_load((demo.folder / "inventory.yml").read_text())
+    shown = {c["code"] for region in data["regions"] for c in region["communes"]}
+    assert shown == {str(c["code"]) for c in inventory["communes"]}, data["regions"]
 
 
 def test_demo_renders_and_runs(demo: Demo) -> None:
