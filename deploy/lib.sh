@@ -9,6 +9,8 @@
 #   file PATH   a file it created outside the trees
 #   user NAME   a system user it created
 #   unit NAME   a systemd unit it enabled
+#   restart NAME  a unit it gave a drop-in: restarted (if running) once the drop-in is gone
+#   package NAME  a Debian package it installed (removed only with uninstall.sh --purge-packages)
 
 die() { echo "$PROG: $*" >&2; exit 2; }
 need() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (see --help)"; fi; }

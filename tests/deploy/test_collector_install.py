@@ -3,7 +3,6 @@ gateway and the render+reload step run from the installed units' ExecStart lines
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 from pathlib import Path
 
@@ -11,7 +10,14 @@ import pytest
 
 from collector.cli import main
 from tests.support.alertmanager_peer import Alertmanager
-from tests.support.installer import ROOT, tree
+from tests.support.installer import (
+    COLLECTOR_PREFIX,
+    INSTALL_COLLECTOR,
+    exec_starts,
+    install_collector,
+    tree,
+    uninstall_collector,
+)
 from tests.support.peers import (
     LOOPBACK,
     Process,
@@ -24,22 +30,10 @@ from tests.support.peers import (
 from tests.support.province import INVENTORY
 from tests.support.push_peers import PROMETHEUS_PUSH_ARGS, PROMETHEUS_PUSH_CONFIG
 
-PREFIX = "/opt/commune-collector"
 UNITS = ("commune-collector-gateway.service", "commune-collector-gateway.path",
          "commune-collector-gateway-restart.service", "commune-collector-render.service",
          "commune-collector-render.path", "commune-collector-expire.service",
          "commune-collector-expire.timer")
-
-
-def _install(root: Path, wheels: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(ROOT / "deploy" / "install-collector.sh"), "--root",
-                           str(root), "--prefix", PREFIX, "--wheelhouse", str(wheels), *args],
-                          capture_output=True, text=True, timeout=180)
-
-
-def _exec_starts(unit: Path) -> list[list[str]]:
-    return [shlex.split(line.split("=", 1)[1]) for line in unit.read_text().splitlines()
-            if line.startswith("ExecStart=")]
 
 
 @pytest.mark.peer
@@ -57,13 +51,13 @@ def test_collector_install_enrol_serve_render_reload_uninstall(tmp_path: Path, w
     port = free_port()
     gateway: Process | None = None
     try:
-        done = _install(root, wheels, "--inventory", str(source_inventory), "--receiver",
+        done = install_collector(root, wheels, "--inventory", str(source_inventory), "--receiver",
                         f"{prometheus.url}/api/v1/write", "--listen", f"{LOOPBACK}:{port}",
                         "--prometheus", prometheus.url, "--alertmanager", alertmanager.url)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "done: commune-collector is installed" in done.stdout
         # The collector's install selects the diag extra: commune-diag can open SSH sessions.
-        venv = root / PREFIX.lstrip("/")
+        venv = root / COLLECTOR_PREFIX.lstrip("/")
         with_ssh = subprocess.run([str(venv / "bin" / "python"), "-c", "import paramiko"],
                                   capture_output=True, text=True, timeout=60)
         assert with_ssh.returncode == 0, with_ssh.stderr
@@ -81,13 +75,13 @@ def test_collector_install_enrol_serve_render_reload_uninstall(tmp_path: Path, w
         assert main(["enroll", "--commune", "16318", "--node", "lan-2", "--inventory",
                      str(inventory), "--gateway-config", str(gateway_file), "--gateway-url",
                      f"http://{LOOPBACK}:{port}/api/v1/write"]) == 0
-        [serve] = _exec_starts(units[0])
+        [serve] = exec_starts(root, UNITS[0])
         gateway = Process(serve, tmp_path / "gateway.log")
         wait_for(lambda: http_get(f"http://{LOOPBACK}:{port}/-/ready")[0] == 200
                  or not gateway.alive(), 20, what="installed gateway ready")
         assert gateway.alive(), gateway.log()
 
-        render, reload = _exec_starts(units[3])
+        render, reload = exec_starts(root, UNITS[3])
         assert subprocess.run(render, capture_output=True, timeout=60).returncode == 0
         rules = root / "var/lib/commune-collector/prometheus/rules/commune-inventory.yml"
         assert "lan-2" in rules.read_text()
@@ -98,14 +92,14 @@ def test_collector_install_enrol_serve_render_reload_uninstall(tmp_path: Path, w
 
         # The expire unit's command runs against the same Prometheus: the node never pushed
         # but its code is still valid, so nothing changes.
-        [expire_cmd] = _exec_starts(units[5])
+        [expire_cmd] = exec_starts(root, UNITS[5])
         assert expire_cmd[-1] == prometheus.url
         expired = subprocess.run(expire_cmd, capture_output=True, text=True, timeout=60)
         assert expired.returncode == 0 and "no enrolment to settle" in expired.stdout, expired
 
         # Upgrade in place: the enrolled token and the edited inventory stay.
         kept = (inventory.read_text(), gateway_file.read_text())
-        again = _install(root, wheels)
+        again = install_collector(root, wheels)
         assert again.returncode == 0, again.stdout + again.stderr
         assert again.stdout.count("keeping") == 2
         assert (inventory.read_text(), gateway_file.read_text()) == kept
@@ -114,15 +108,14 @@ def test_collector_install_enrol_serve_render_reload_uninstall(tmp_path: Path, w
             gateway.stop()
         alertmanager.stop()
         prometheus.stop()
-    removed = subprocess.run(["bash", str(ROOT / "deploy" / "uninstall-collector.sh"),
-                              "--root", str(root)], capture_output=True, text=True, timeout=60)
+    removed = uninstall_collector(root)
     assert removed.returncode == 0, removed.stderr
     assert tree(root) == set()
 
 
 def test_first_collector_install_needs_inventory_and_receiver(tmp_path: Path):
     root = tmp_path / "root"
-    done = subprocess.run(["bash", str(ROOT / "deploy" / "install-collector.sh"), "--root",
-                           str(root)], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(["bash", str(INSTALL_COLLECTOR), "--root", str(root)],
+                          capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "first install: give --inventory FILE" in done.stderr
     assert tree(root) == set()

@@ -1,4 +1,4 @@
-"""Runs deploy/install-agent.sh and uninstall-agent.sh in --root test mode."""
+"""Runs the installers of deploy/ in --root test mode; reads the units they installed."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ from tests.support.peers import LOOPBACK, Process, free_port
 INSTALL = ROOT / "deploy" / "install-agent.sh"
 UNINSTALL = ROOT / "deploy" / "uninstall-agent.sh"
 PREFIX = "/opt/commune-agent"
+INSTALL_COLLECTOR = ROOT / "deploy" / "install-collector.sh"
+UNINSTALL_COLLECTOR = ROOT / "deploy" / "uninstall-collector.sh"
+COLLECTOR_PREFIX = "/opt/commune-collector"
+# Where a unit's own file is looked for: the root's, then the packages' of this machine
+# (Debian's prometheus.service is installed on the machine, its drop-in under the root).
+UNIT_DIRS = ("etc/systemd/system", "lib/systemd/system", "usr/lib/systemd/system")
+# ExecStart= prefixes that change how systemd runs the command, not the command itself.
+EXEC_PREFIXES = "-@:+!"
 
 
 class Installed:
@@ -78,6 +86,64 @@ def uninstall(root: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
+def install_collector(root: Path, wheels: Path, *args: str,
+                      timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run install-collector.sh into ``root`` (offline, from ``wheels``) with ``args``."""
+    return subprocess.run(["bash", str(INSTALL_COLLECTOR), "--root", str(root), "--prefix",
+                           COLLECTOR_PREFIX, "--wheelhouse", str(wheels), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=root.parent)
+
+
+def uninstall_collector(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run uninstall-collector.sh on ``root``."""
+    return subprocess.run(["bash", str(UNINSTALL_COLLECTOR), "--root", str(root), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
 def tree(root: Path) -> set[str]:
     """Every path under ``root``, relative."""
     return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+
+
+def _unit_lines(path: Path) -> list[tuple[str, str, str]]:
+    """(section, key, value) of a unit file, continuation lines joined, comments skipped."""
+    lines: list[tuple[str, str, str]] = []
+    section, pending = "", ""
+    for raw in path.read_text().splitlines():
+        line = pending + raw.strip()
+        pending = ""
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif "=" in line:
+            key, value = line.split("=", 1)
+            lines.append((section, key.strip(), value.strip()))
+    return lines
+
+
+def exec_starts(root: Path, unit: str) -> list[list[str]]:
+    """The ExecStart= command lines of ``unit`` as installed under ``root``, after its drop-ins.
+
+    The unit file is the root's or, for a package's unit such as Debian's prometheus.service, the
+    machine's; drop-ins are ``root/etc/systemd/system/UNIT.d/*.conf`` in name order, where an
+    empty ``ExecStart=`` clears the list as systemd does. Paths stay as the installer wrote them.
+    """
+    base = next((d / unit for prefix in (root, Path("/")) for d in
+                 (prefix / sub for sub in UNIT_DIRS) if (d / unit).is_file()), None)
+    dropins = sorted((root / UNIT_DIRS[0] / f"{unit}.d").glob("*.conf"))
+    if base is None and not dropins:
+        raise FileNotFoundError(f"{unit}: no unit file or drop-in under {root} or /")
+    commands: list[list[str]] = []
+    for path in ([base] if base else []) + dropins:
+        for section, key, value in _unit_lines(path):
+            if section != "Service" or key != "ExecStart":
+                continue
+            if not value:
+                commands = []
+            else:
+                commands.append(shlex.split(value.lstrip(EXEC_PREFIXES)))
+    return commands
