@@ -1,8 +1,10 @@
 """Enrolment codes: what ``commune-collector enrol`` hands to ``deploy/install-agent.sh``.
 
 A code is ``cme1.`` + base64url(JSON) carrying the gateway URL, the commune code, the node name,
-the node's bearer token and the code's expiry (Unix seconds). The installer turns it into
-``agent.yml`` and a token file (mode 0600)::
+the node's bearer token, the code's expiry (Unix seconds) and the province targets the node
+probes (the inventory's ``province_targets``, as render writes them to
+``agent-probe-targets.yml``). The installer turns it into ``agent.yml`` (the host module, the
+probe module over those targets, push) and a token file (mode 0600)::
 
     $ python -m common.enrolment write --code cme1.eyJ1Ijoi... \\
           --config /etc/commune-agent/agent.yml --token-file /etc/commune-agent/token \\
@@ -21,9 +23,10 @@ import binascii
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from common.statefile import write_atomically
 
@@ -36,6 +39,9 @@ class BadCode(ValueError):
     """An enrolment code that cannot be used; the message says what to do."""
 
 
+Target = Mapping[str, Any]  # one entry of modules.probe.targets: name, kind, url or host/port
+
+
 @dataclass(frozen=True)
 class Enrolment:
     """What a node needs to start pushing: where, as whom, with which token, until when."""
@@ -45,11 +51,14 @@ class Enrolment:
     node: str
     token: str
     expires: float
+    targets: tuple[Target, ...] = ()
 
     def encode(self) -> str:
         """The code printed on the install line."""
-        data = {"u": self.url, "c": self.commune, "n": self.node, "t": self.token,
-                "e": int(self.expires)}
+        data: dict[str, Any] = {"u": self.url, "c": self.commune, "n": self.node,
+                                "t": self.token, "e": int(self.expires)}
+        if self.targets:
+            data["p"] = [dict(t) for t in self.targets]
         raw = json.dumps(data, separators=(",", ":")).encode()
         return PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -63,9 +72,12 @@ def decode(code: str, now: float | None = None) -> Enrolment:
     body = code[len(PREFIX):]
     try:
         data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        targets = data.get("p", [])
+        if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
+            raise ValueError("targets")
         enrolment = Enrolment(str(data["u"]), str(data["c"]), str(data["n"]), str(data["t"]),
-                              float(data["e"]))
-    except (binascii.Error, ValueError, KeyError, TypeError):
+                              float(data["e"]), tuple(targets))
+    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError):
         raise BadCode("the enrolment code is damaged (was it cut or retyped?); copy the whole "
                       "install line again") from None
     now = time.time() if now is None else now
@@ -78,15 +90,20 @@ def decode(code: str, now: float | None = None) -> Enrolment:
 
 
 def agent_yaml(commune: str, url: str, token_file: str, spool_dir: str,
-               interval: str = DEFAULT_INTERVAL) -> str:
-    """A minimal agent.yml: the host module, pushing to ``url`` through a spool."""
-    q = json.dumps  # a JSON string is a valid double-quoted YAML scalar
-    return (f"# commune-agent config written by the enrolment; see configs/agent/example.yml\n"
+               targets: Sequence[Target] = (), interval: str = DEFAULT_INTERVAL) -> str:
+    """A minimal agent.yml: the host module, the probe module over the province ``targets``
+    (when there are any), pushing to ``url`` through a spool."""
+    q = json.dumps  # JSON is valid YAML: a string is a double-quoted scalar, a dict a flow map
+    probe = "".join(f"      - {q(dict(t), ensure_ascii=False)}\n" for t in targets)
+    return (f"# commune-agent config written by the enrolment; every module and key is in\n"
+            f"# share/commune-monitor/examples/agent/example.yml of the installed package.\n"
             f"commune: {q(commune)}\n"
             f"interval: {interval}\n"
             f"modules:\n"
             f"  host: {{}}\n"
-            f"push:\n"
+            + (f"  probe:\n    # the province's services (the inventory's province_targets)\n"
+               f"    targets:\n{probe}" if probe else "")
+            + f"push:\n"
             f"  url: {q(url)}\n"
             f"  token_file: {q(token_file)}\n"
             f"  spool_dir: {q(spool_dir)}\n"
@@ -97,7 +114,7 @@ def write_files(enrolment: Enrolment, config: Path, token_file: Path, spool_dir:
     """Write agent.yml (0600) and the token file (0600) for ``enrolment``."""
     write_atomically(token_file, enrolment.token + "\n", 0o600, make_parents=True)
     write_atomically(config, agent_yaml(enrolment.commune, enrolment.url, str(token_file),
-                                        spool_dir), 0o600, make_parents=True)
+                                        spool_dir, enrolment.targets), 0o600, make_parents=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

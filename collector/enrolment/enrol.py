@@ -32,12 +32,21 @@ from collector.enrolment.files import (
     file_mode,
     gateway_tokens,
     locked,
+    require_gateway,
+    require_inventory,
     token_matches,
 )
 from collector.enrolment.ledger import Pending, add_pending
 from collector.enrolment.yamledit import EditError, append_item, compose, flow_mapping, remove_items
 from collector.gateway.config import token_digest
-from collector.inventory import ROLES, ConfigError, Inventory, UnknownCommune, load_inventory
+from collector.inventory import (
+    ROLES,
+    ConfigError,
+    Inventory,
+    UnknownCommune,
+    agent_probe_targets,
+    load_inventory,
+)
 from common.cli import Exit, add_command
 from common.enrolment import Enrolment, agent_yaml
 from common.statefile import Staging, write_atomically
@@ -74,7 +83,7 @@ def _suggest(inventory: Inventory, code: str) -> str:
     by_name = [f"{c.code} ({c.name})" for c in inventory.communes
                if code.lower() in c.name.lower()][:3]
     hints = [f"{c}" for c in close] + by_name
-    return f"; did you mean {', '.join(hints)}?" if hints else ""
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
 
 
 def enrol(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: str,
@@ -91,12 +100,18 @@ def enrol(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: s
     if not url.startswith(("http://", "https://")):
         raise EnrolError(f"--gateway-url {url!r}: expected the gateway's remote-write URL, "
                          "like https://collector.example:9820/api/v1/write")
+    require_inventory(inventory_path)
+    require_gateway(gateway_path)
     with locked(gateway_path), locked(inventory_path):
         inventory = load_inventory(inventory_path)
         try:
             commune = inventory.commune(request.commune)
-        except UnknownCommune as exc:
-            raise EnrolError(f"{exc}{_suggest(inventory, request.commune)}") from None
+        except UnknownCommune:
+            raise EnrolError(
+                f"commune {request.commune!r} is not in the inventory {inventory_path}, and "
+                f"enrol only adds nodes to its communes: check the code"
+                f"{_suggest(inventory, request.commune)} (commune-diag hosts --inventory "
+                f"{inventory_path} lists them), or add the commune to that file first") from None
         has_node = any(n.name == request.node for n in commune.nodes)
         if has_node and not reissue:
             taken = {n.name for n in commune.nodes}
@@ -138,8 +153,9 @@ def enrol(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: s
         if pending:
             add_pending(gateway_path, Pending(commune.code, request.node, token_digest(token),
                                               now + valid))
-    return Issued(Enrolment(url, commune.code, request.node, token, now + valid), commune.name,
-                  not has_node)
+    targets = tuple(agent_probe_targets(inventory))
+    return Issued(Enrolment(url, commune.code, request.node, token, now + valid, targets),
+                  commune.name, not has_node)
 
 
 def _duration(text: str) -> Duration:
@@ -188,12 +204,13 @@ def run(args: argparse.Namespace) -> Exit:
         print(f"added node {e.node} ({request.role}, push) to commune {e.commune} "
               f"({issued.commune_name}) in {args.inventory}")
     print(f"issued its token (sha256 stored in {args.gateway_config}); restart the gateway "
-          f"to accept it")
+          f"to accept it; the node probes the {len(e.targets)} province targets of "
+          f"{args.inventory}")
     if args.offline is not None:
         write_atomically(args.offline / "token", e.token + "\n", 0o600, make_parents=True)
         write_atomically(args.offline / "agent.yml",
-                         agent_yaml(e.commune, e.url, NODE_TOKEN_FILE, NODE_SPOOL_DIR), 0o600,
-                         make_parents=True)
+                         agent_yaml(e.commune, e.url, NODE_TOKEN_FILE, NODE_SPOOL_DIR, e.targets),
+                         0o600, make_parents=True)
         print(f"wrote {args.offline}/agent.yml and {args.offline}/token (keep them secret); "
               f"on the node run:\n  sudo bash {INSTALLER} --config agent.yml --token-file token")
         return Exit.OK

@@ -24,7 +24,13 @@ from typing import Any
 
 import yaml
 
-from collector.enrolment.files import check_gateway, file_mode, gateway_tokens, locked
+from collector.enrolment.files import (
+    check_gateway,
+    file_mode,
+    gateway_tokens,
+    locked,
+    require_gateway,
+)
 from collector.enrolment.ledger import read_ledger, write_ledger
 from collector.enrolment.yamledit import EditError, remove_items, scalar_items
 from common.cli import Exit, Failure, UsageError, add_command
@@ -56,6 +62,7 @@ def expire(gateway_config: Path, prometheus: str, now: float | None = None) -> l
     """Settle every pending enrolment; one line per settled node."""
     now = time.time() if now is None else now
     report = []
+    require_gateway(gateway_config)
     with locked(gateway_config):
         pending = read_ledger(gateway_config)
         seen = {(p.commune, p.node): has_pushed(prometheus, p.commune, p.node) for p in pending}
@@ -77,7 +84,7 @@ def expire(gateway_config: Path, prometheus: str, now: float | None = None) -> l
                                        lambda item: scalar_items(item).get("sha256") in doomed)
             with Staging() as stage:
                 staged = stage.add(gateway_config, text, file_mode(gateway_config))
-                check_gateway(staged, gateway_config, allow_no_tokens=True)
+                check_gateway(staged, gateway_config)
         write_ledger(gateway_config, keep)
     return report
 

@@ -22,11 +22,28 @@ from collector.inventory import ConfigError, load_inventory
 from common.cli import UsageError
 
 __all__ = ["EnrolError", "check_gateway", "check_inventory", "commune_item", "file_mode",
-           "gateway_tokens", "locked", "token_matches"]
+           "gateway_tokens", "locked", "require_gateway", "require_inventory", "token_matches"]
+
+INSTALLER = "deploy/install-collector.sh"
 
 
 class EnrolError(UsageError):
     """A request the operator must change; the message says how."""
+
+
+def require_gateway(path: Path, flag: str = "--gateway-config") -> None:
+    """EnrolError naming the file and what makes it, unless gateway config ``path`` exists."""
+    if not path.is_file():
+        raise EnrolError(f"{flag} {path}: no such file; give the gateway config that {INSTALLER} "
+                         f"wrote (/etc/commune-collector/gateway.yml), or run {INSTALLER} first")
+
+
+def require_inventory(path: Path, flag: str = "--inventory") -> None:
+    """EnrolError naming the file and what makes it, unless inventory ``path`` exists."""
+    if not path.is_file():
+        raise EnrolError(f"{flag} {path}: no such file; give the inventory that {INSTALLER} "
+                         f"installed (/etc/commune-collector/inventory/NAME.yml), or run "
+                         f"{INSTALLER} --inventory FILE first")
 
 
 @contextlib.contextmanager
@@ -74,10 +91,10 @@ def gateway_tokens(text: str, path: Path) -> tuple[yaml.MappingNode, yaml.Node |
     return root, mapping_value(root, "tokens")
 
 
-def check_gateway(staged: Path, real: Path, *, allow_no_tokens: bool = False) -> None:
+def check_gateway(staged: Path, real: Path) -> None:
     """Load the staged copy of gateway config ``real``; EnrolError naming ``real`` if it fails."""
     try:
-        load_gateway_config(str(staged), allow_no_tokens=allow_no_tokens)
+        load_gateway_config(str(staged))
     except ConfigError as exc:
         text = str(exc).replace(str(staged), str(real))
         raise EnrolError(

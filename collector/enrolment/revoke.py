@@ -4,7 +4,7 @@
     revoked 1 token(s) of commune 16318 node lan-2 in gateway.yml; restart the gateway to refuse it
 
 The gateway config is edited like ``enrol`` edits it (enrolment/files.py). Revoking the last
-token leaves ``tokens: []``.
+token leaves ``tokens: []``, a valid gateway that refuses every push (401) and keeps running.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from collector.enrolment.files import (
     file_mode,
     gateway_tokens,
     locked,
+    require_gateway,
+    require_inventory,
     token_matches,
 )
 from collector.enrolment.ledger import forget
@@ -39,6 +41,9 @@ from common.statefile import Staging
 def revoke(commune: str, node: str, gateway_path: Path, inventory_path: Path | None = None,
            remove_node: bool = False) -> int:
     """Remove the node's token(s) from the gateway config (and the node, if asked); the count."""
+    require_gateway(gateway_path)
+    if remove_node and inventory_path is not None:
+        require_inventory(inventory_path)
     with locked(gateway_path):
         text = gateway_path.read_text(encoding="utf-8")
         _, tokens = gateway_tokens(text, gateway_path)
@@ -49,7 +54,7 @@ def revoke(commune: str, node: str, gateway_path: Path, inventory_path: Path | N
                              f"{node!r}: already revoked, or check --commune/--node")
         with Staging() as stage:  # the gateway config is replaced first, then the inventory
             staged = stage.add(gateway_path, text, file_mode(gateway_path))
-            check_gateway(staged, gateway_path, allow_no_tokens=True)
+            check_gateway(staged, gateway_path)
             if remove_node and inventory_path is not None:
                 inv_text = inventory_path.read_text(encoding="utf-8")
                 nodes = mapping_value(commune_item(compose(inv_text), commune), "nodes")
