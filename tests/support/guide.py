@@ -110,7 +110,8 @@ class Mapping:
 
     root: Path
     ports: Ports
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # where the machine's own services listen
+    gateway_host: str = "127.0.0.1"  # COLLECTOR: the gateway's address as the nodes reach it
     code: str = ""
     extra: dict[str, list[str]] = field(default_factory=dict)  # script name -> more options
 
@@ -118,7 +119,7 @@ class Mapping:
         """What a test adds to ``deploy/SCRIPT``."""
         options = ["--root", str(self.root)]
         if script == "install-collector.sh":
-            options += ["--listen", f"{self.host}:{self.ports.gateway}",
+            options += ["--listen", f"{self.gateway_host}:{self.ports.gateway}",
                         "--prometheus", f"http://{self.host}:{self.ports.prometheus}",
                         "--alertmanager", f"http://{self.host}:{self.ports.alertmanager}"]
         elif script == "install-agent.sh":
@@ -132,7 +133,7 @@ class Mapping:
         command = HOME_PATHS.sub(lambda m: f"{self.root}/{m[1]}/", command)
         command = (command.replace("127.0.0.1:9090", f"{self.host}:{self.ports.prometheus}")
                    .replace("127.0.0.1:9093", f"{self.host}:{self.ports.alertmanager}")
-                   .replace("COLLECTOR:9820", f"{self.host}:{self.ports.gateway}"))
+                   .replace("COLLECTOR:9820", f"{self.gateway_host}:{self.ports.gateway}"))
         if self.code:
             command = CODE.sub(self.code, command)
         words = shlex.split(command)
