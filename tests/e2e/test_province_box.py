@@ -36,17 +36,15 @@ import subprocess
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from socketserver import BaseServer
 from typing import Any
 
 import pytest
 
 from tests.support import netns
 from tests.support.alert_peers import Webhook
-from tests.support.box import Fault, TcpService, demo_portal, inventory
+from tests.support.box import Fault, TcpService, demo_portal, inventory, serving_thread
 from tests.support.guide import Mapping, Ports
 from tests.support.installer import exec_starts
 from tests.support.machine import Machine, Ran
@@ -64,17 +62,6 @@ ENROL = ("/opt/commune-collector/bin/commune-collector enrol --commune {code} --
          "--gateway-url http://COLLECTOR:9820/api/v1/write")
 RELEASE = ("tar xzf commune-monitor-wheelhouse.tar.gz", "cd commune-monitor-wheelhouse")
 SETTLE = 6.0  # seconds after an alert in which another one (waits capped at 10 s) would show
-
-
-@contextlib.contextmanager
-def _serving(server: BaseServer) -> Iterator[None]:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _ok(ran: Ran) -> Ran:
@@ -121,7 +108,7 @@ def test_province_in_a_box(tmp_path: Path, release_tarball: Path) -> None:
         portal = demo_portal().Portal((net.services, 0), 3.5)
         database = TcpService(net.services)
         for server in (webhook, portal, database):
-            stack.enter_context(_serving(server))
+            stack.enter_context(serving_thread(server))
         (tmp_path / "box.yml").write_text(inventory(list(CODES), [
             {"name": "tthc-portal", "kind": "http",
              "url": f"http://{net.services}:{portal.server_address[1]}/"},

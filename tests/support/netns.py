@@ -123,6 +123,13 @@ class Link:
     def restore(self) -> None:
         """Bring the province end back up (its address and route come back with it)."""
         _ip("link", "set", self.host_if, "up")
+        deadline = time.monotonic() + 10
+        while not self._carrier() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _carrier(self) -> bool:
+        [info] = json.loads(_ip("-j", "link", "show", self.host_if).stdout)
+        return bool(info.get("operstate") == "UP")
 
     def is_up(self) -> bool:
         """Whether the province end is up."""
@@ -203,13 +210,15 @@ class Province:
             hosts = list(self.network.hosts())
             self.services, self.collector = str(hosts[0]), str(hosts[1])
             # The province's addresses live on a veth pair whose two ends stay in the root
-            # namespace (this kernel has no dummy interfaces); their route claims the /24.
+            # namespace (this kernel has no dummy interfaces). Its route claims the /24 for
+            # this run (and leads a cut commune's packets nowhere: the other end forwards
+            # nothing); it goes when the pair is deleted.
             _ip("link", "add", self._hold, "type", "veth", "peer", "name", f"{self._hold}p")
             _ip("addr", "add", f"{self.services}/32", "dev", self._hold)
             _ip("addr", "add", f"{self.collector}/32", "dev", self._hold)
-            _ip("route", "add", "blackhole", str(self.network))
             for dev in (self._hold, f"{self._hold}p"):
                 _ip("link", "set", dev, "up")
+            _ip("route", "add", str(self.network), "dev", self._hold)
 
     def _link(self, namespace: str, kind: str, index: int, block: int) -> Link:
         base = self.network.network_address + block
@@ -253,8 +262,7 @@ class Province:
             _ip("netns", "del", commune.namespace, check=False)  # its nft tables and veths too
             _ip("link", "del", commune.uplink.host_if, check=False)
             _ip("link", "del", commune.collector_link.host_if, check=False)
-        _ip("link", "del", self._hold, check=False)
-        _ip("route", "del", "blackhole", str(self.network), check=False)
+        _ip("link", "del", self._hold, check=False)  # and the /24's route with it
         return self.leftovers()
 
     def leftovers(self) -> list[str]:
