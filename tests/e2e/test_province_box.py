@@ -179,6 +179,10 @@ def test_province_in_a_box(tmp_path: Path, release_tarball: Path) -> None:
             reaching = f'count(probe_success{{commune="{code}"}} == 1) == 2'
             wait_for(functools.partial(_query, prometheus, reaching), 40,
                      what=f"{code} reaching the portal and the database")
+        # An agent's first heartbeat can predate its modules' first collection (up 0 then):
+        # the waits capped below the agents' 15 s interval would alert on it.
+        wait_for(lambda: len(_query(prometheus, "min by (commune) (commune_module_up) == 1"))
+                 == len(CODES), 40, what="every module of every agent collected")
         names = {s["metric"]["commune"]: s["metric"]["commune_name"] for s in _query(
             prometheus, "commune_agent_heartbeat_timestamp_seconds")}
         assert names == {"14797": "Phường Hạc Thành", "16531": "Phường Sầm Sơn",
