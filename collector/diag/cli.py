@@ -44,6 +44,7 @@ from collector.diag.targets import DEFAULT_ROLES
 from common import __version__
 from common.cli import Exit, UsageError, add_command, dispatch
 from common.schema import ConfigError
+from common.shipped import candidate_dirs
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,13 @@ def cmd_list(args: argparse.Namespace) -> Exit:
     """Print the available runbooks."""
     rows = []
     errors = 0
-    for path in list_runbook_files(_dirs(args.runbooks)):
+    dirs = _dirs(args.runbooks)
+    files = list_runbook_files(dirs)
+    if not files:
+        looked = dirs + [d for d in candidate_dirs("runbooks") if d not in dirs]
+        raise UsageError(f"no runbook found (looked in {', '.join(str(d) for d in looked)}); "
+                         "reinstall commune-monitor, or give --runbooks DIR")
+    for path in files:
         try:
             book = load_runbook(path)
         except ConfigError as exc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import secrets
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,6 @@ from collector.enrolment.files import (
     file_mode,
     gateway_tokens,
     locked,
-    require_gateway,
-    require_inventory,
     token_matches,
 )
 from collector.enrolment.ledger import Pending, add_pending
@@ -47,6 +46,7 @@ from collector.inventory import (
     agent_probe_targets,
     load_inventory,
 )
+from collector.province_files import require_gateway, require_inventory
 from common.cli import Exit, add_command
 from common.enrolment import Enrolment, agent_yaml
 from common.statefile import Staging, write_atomically
@@ -204,8 +204,13 @@ def run(args: argparse.Namespace) -> Exit:
         print(f"added node {e.node} ({request.role}, push) to commune {e.commune} "
               f"({issued.commune_name}) in {args.inventory}")
     print(f"issued its token (sha256 stored in {args.gateway_config}); restart the gateway "
-          f"to accept it; the node probes the {len(e.targets)} province targets of "
-          f"{args.inventory}")
+          f"to accept it")
+    if e.targets:
+        print(f"its agent.yml probes the {len(e.targets)} province targets of {args.inventory}")
+    else:
+        print(f"warning: {args.inventory} lists no province_targets, so the node probes nothing "
+              f"and takes no part in uplink and portal alerts; add them and enrol again with "
+              f"--reissue", file=sys.stderr)
     if args.offline is not None:
         write_atomically(args.offline / "token", e.token + "\n", 0o600, make_parents=True)
         write_atomically(args.offline / "agent.yml",

@@ -24,15 +24,10 @@ from typing import Any
 
 import yaml
 
-from collector.enrolment.files import (
-    check_gateway,
-    file_mode,
-    gateway_tokens,
-    locked,
-    require_gateway,
-)
+from collector.enrolment.files import check_gateway, file_mode, gateway_tokens, locked
 from collector.enrolment.ledger import read_ledger, write_ledger
 from collector.enrolment.yamledit import EditError, remove_items, scalar_items
+from collector.province_files import require_gateway
 from common.cli import Exit, Failure, UsageError, add_command
 from common.statefile import Staging
 

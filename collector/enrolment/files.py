@@ -22,28 +22,11 @@ from collector.inventory import ConfigError, load_inventory
 from common.cli import UsageError
 
 __all__ = ["EnrolError", "check_gateway", "check_inventory", "commune_item", "file_mode",
-           "gateway_tokens", "locked", "require_gateway", "require_inventory", "token_matches"]
-
-INSTALLER = "deploy/install-collector.sh"
+           "gateway_tokens", "locked", "token_matches"]
 
 
 class EnrolError(UsageError):
     """A request the operator must change; the message says how."""
-
-
-def require_gateway(path: Path, flag: str = "--gateway-config") -> None:
-    """EnrolError naming the file and what makes it, unless gateway config ``path`` exists."""
-    if not path.is_file():
-        raise EnrolError(f"{flag} {path}: no such file; give the gateway config that {INSTALLER} "
-                         f"wrote (/etc/commune-collector/gateway.yml), or run {INSTALLER} first")
-
-
-def require_inventory(path: Path, flag: str = "--inventory") -> None:
-    """EnrolError naming the file and what makes it, unless inventory ``path`` exists."""
-    if not path.is_file():
-        raise EnrolError(f"{flag} {path}: no such file; give the inventory that {INSTALLER} "
-                         f"installed (/etc/commune-collector/inventory/NAME.yml), or run "
-                         f"{INSTALLER} --inventory FILE first")
 
 
 @contextlib.contextmanager

@@ -21,8 +21,6 @@ from collector.enrolment.files import (
     file_mode,
     gateway_tokens,
     locked,
-    require_gateway,
-    require_inventory,
     token_matches,
 )
 from collector.enrolment.ledger import forget
@@ -34,6 +32,7 @@ from collector.enrolment.yamledit import (
     scalar_items,
 )
 from collector.inventory import ConfigError
+from collector.province_files import require_gateway, require_inventory
 from common.cli import Exit, UsageError, add_command
 from common.statefile import Staging
 

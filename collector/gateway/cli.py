@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from common.cli import Exit, Failure, UsageError, add_command
@@ -35,7 +36,9 @@ def run(args: argparse.Namespace) -> Exit:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     from collector.gateway.config import load_gateway_config
+    from collector.province_files import require_gateway
 
+    require_gateway(Path(args.config_file), "--config.file")
     try:
         listen = HostPort.parse(args.listen_address)
         config = load_gateway_config(args.config_file)

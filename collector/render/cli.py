@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.inventory import load_inventory
+from collector.province_files import require_inventory
 from collector.render.grafana import DASHBOARDS
 from collector.render.output import (
     INVENTORY_RULES,
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> Exit:
             max_for=args.max_for, max_group_wait=args.max_group_wait)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    require_inventory(args.inventory)
     inventory = load_inventory(args.inventory)
     data = ShippedData.load(rules_for_render(args.rules))
     out = args.out.resolve()

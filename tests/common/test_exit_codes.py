@@ -54,9 +54,12 @@ def test_a_config_error_names_the_file_after_the_program(tmp_path: Path) -> None
     message = f"{missing}: file not found; check the path given on the command line\n"
     agent = _run("commune-agent", "check-config", missing)
     assert (agent.returncode, agent.stderr) == (2, f"commune-agent: {message}")
-    collector = _run("commune-collector", "render", "--inventory", missing,
+    bad = tmp_path / "bad.yml"
+    bad.write_text("province: [\n")
+    collector = _run("commune-collector", "render", "--inventory", str(bad),
                      "--out", str(tmp_path / "out"))
-    assert (collector.returncode, collector.stderr) == (2, f"commune-collector: {message}")
+    assert collector.returncode == 2
+    assert collector.stderr.startswith(f"commune-collector: {bad}:")
 
 
 def test_a_failure_is_one_line_and_exit_1() -> None:

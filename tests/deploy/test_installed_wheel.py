@@ -185,10 +185,11 @@ def _hide(paths: Sequence[Path]) -> list[tuple[Path, Path]]:
 
 @pytest.mark.slow
 def test_no_rule_anywhere_is_exit_2_naming_where_it_looked(venv: Venv) -> None:
-    moved = _hide([venv.data / "rules"])
+    moved = _hide([venv.data / "rules", venv.data / "runbooks"])
     try:
         done = venv.run("commune-collector", "render", "--inventory",
                         venv.data / "examples/inventory/thanh-hoa.yml", "--out", "empty")
+        listed = venv.run("commune-diag", "list")
     finally:
         for src, dst in moved:
             dst.rename(src)
@@ -198,3 +199,8 @@ def test_no_rule_anywhere_is_exit_2_naming_where_it_looked(venv: Venv) -> None:
         f"{venv.cwd}/etc/commune-collector/rules, {venv.data}/rules; a province without rules "
         "never alerts: reinstall commune-monitor, or give --rules DIR\n")
     assert not (venv.cwd / "empty").exists()
+    etc = venv.cwd / "etc"
+    assert (listed.returncode, listed.stderr) == (2, (
+        f"commune-diag: no runbook found (looked in {etc}/commune-collector/runbooks, "
+        f"{etc}/commune-diag/runbooks, {venv.data}/runbooks); reinstall commune-monitor, or "
+        "give --runbooks DIR\n"))

@@ -20,10 +20,11 @@ from tests.support.province import THU_NGHIEM, Province, gateway_yaml
 from tests.support.push_peers import Gateway
 
 URL = "http://127.0.0.1:9820/api/v1/write"
-TARGETS = [{"name": "tthc-portal", "kind": "http", "url": "https://portal.example/"},
-           {"name": "tthc-db", "kind": "tcp", "host": "10.38.0.20", "port": 5432},
-           {"name": "vc-sip", "kind": "sip", "host": "10.38.0.30", "port": 5060},
-           {"name": "gateway", "kind": "icmp", "host": "10.38.0.1"}]
+TARGETS: list[dict[str, str | int]] = [
+    {"name": "tthc-portal", "kind": "http", "url": "https://portal.example/"},
+    {"name": "tthc-db", "kind": "tcp", "host": "10.38.0.20", "port": 5432},
+    {"name": "vc-sip", "kind": "sip", "host": "10.38.0.30", "port": 5060},
+    {"name": "gateway", "kind": "icmp", "host": "10.38.0.1"}]
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_offline_agent_probes_what_render_lists(targeted: Province, tmp_path: Pa
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     usb = tmp_path / "usb"
     assert _enrol(targeted, "--offline", str(usb)) == 0
-    assert f"the node probes the 4 province targets of {targeted.inventory}" in (
+    assert f"its agent.yml probes the 4 province targets of {targeted.inventory}" in (
         capsys.readouterr().out)
     rendered = _rendered_targets(targeted, tmp_path)
     assert rendered == TARGETS
@@ -82,6 +83,16 @@ def test_the_install_line_carries_the_targets(targeted: Province, tmp_path: Path
                            "--spool-dir", str(node / "spool")]) == 0
     assert _probe_targets(node / "agent.yml", node / "token") == _rendered_targets(
         targeted, tmp_path)
+
+
+def test_an_inventory_without_targets_is_a_warning(province: Province, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert _enrol(province, "--offline", str(tmp_path / "usb")) == 0
+    assert capsys.readouterr().err == (
+        f"warning: {province.inventory} lists no province_targets, so the node probes nothing "
+        "and takes no part in uplink and portal alerts; add them and enrol again with "
+        "--reissue\n")
+    assert "probe:" not in (tmp_path / "usb/agent.yml").read_text()
 
 
 def test_a_code_without_targets_still_works() -> None:
@@ -110,9 +121,20 @@ def test_a_missing_file_is_exit_2_naming_it_and_what_makes_it(
     assert sorted(p.name for p in path.parent.iterdir()) == before  # not even a lock file
 
 
-def test_revoke_and_expire_without_the_gateway_config(targeted: Province,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_render_revoke_expire_without_their_files(
+        targeted: Province, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "inventory-nope.yml"
+    assert main(["render", "--inventory", str(missing), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"commune-collector render: --inventory {missing}: no such file; give the inventory "
+        "that deploy/install-collector.sh installed (/etc/commune-collector/inventory/NAME.yml), "
+        "or run deploy/install-collector.sh --inventory FILE first\n")
     targeted.gateway.unlink()
+    assert main(["serve", "--config.file", str(targeted.gateway)]) == 2
+    assert capsys.readouterr().err == (
+        f"commune-collector: --config.file {targeted.gateway}: no such file; give the gateway "
+        "config that deploy/install-collector.sh wrote (/etc/commune-collector/gateway.yml), or "
+        "run deploy/install-collector.sh first\n")
     assert main(["revoke", "--commune", "16318", "--node", "lan-1", "--gateway-config",
                  str(targeted.gateway)]) == 2
     assert capsys.readouterr().err.startswith(
