@@ -167,7 +167,7 @@ from collector.inventory import load_inventory
 from common.schema import ConfigError
 path = sys.argv[1]
 try:
-    config = load_gateway_config(path, allow_no_tokens=True)
+    config = load_gateway_config(path)
     if config.inventory is None:
         sys.stderr.write(f"{path}: no 'inventory:'; add the path of the province inventory, "
                          "like inventory: /etc/commune-collector/inventory/NAME.yml\n")
@@ -349,9 +349,11 @@ if [ -d "$GRAFANA" ]; then
             GRAFANA_CHANGED=1
         fi
     done
-    GRAFANA_NOTE="Grafana reads $GRAFANA/provisioning/{dashboards,datasources}/commune-monitor.yaml"
+    GRAFANA_NOTE="Grafana reads $GRAFANA/provisioning/{dashboards,datasources}/commune-monitor.yaml."
 else
-    GRAFANA_NOTE="Grafana is not installed ($GRAFANA is missing): its provisioning stays in $OUT/grafana/provisioning; copy both commune-monitor.yaml files into Grafana's provisioning/ folders, or run this script again once Grafana is installed"
+    GRAFANA_NOTE="Grafana is not installed ($GRAFANA is missing): its provisioning stays in $OUT/grafana/provisioning;
+  copy both commune-monitor.yaml files into Grafana's provisioning/ folders, or run this script
+  again once Grafana is installed."
 fi
 printf '%s\n' "LISTEN=$LISTEN" "PROMETHEUS=$PROMETHEUS" "ALERTMANAGER=$ALERTMANAGER" \
     "RETENTION=$RETENTION" > "$OPTIONS"
@@ -417,8 +419,9 @@ else
 fi
 cat <<TXT
 done: commune-collector is installed in $VENV; $summary
-  Prometheus $PROMETHEUS and Alertmanager $ALERTMANAGER run on $OUT (re-rendered and reloaded
-  by commune-collector-render.path whenever the inventory changes); data in $DATA.
+  Prometheus ($PROMETHEUS) and Alertmanager ($ALERTMANAGER) run on these files;
+  commune-collector-render.path renders and reloads them whenever the inventory changes.
+  Their data stays in $DATA.
   $GRAFANA_NOTE
 check that it works:
   $running

@@ -63,9 +63,73 @@ def _flags(argv: list[str]) -> dict[str, str]:
     return dict(arg.partition("=")[::2] for arg in argv[1:])
 
 
-@pytest.mark.slow
-def test_empty_root_install_with_grafana_then_uninstall_leaves_it_as_before(tmp_path: Path,
-                                                                            wheels: Path):
+def _post(url: str) -> int:
+    request = urllib.request.Request(url, data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _rule_files(url: str) -> set[str]:
+    """The rule files of the groups a Prometheus at ``url`` loaded."""
+    status, body, _ = http_get(f"{url}/api/v1/rules")
+    assert status == 200, body
+    return {group["file"] for group in yaml.safe_load(body)["data"]["groups"]}
+
+
+def _wait_ready(url: str, proc: Process) -> None:
+    """Until ``url``/-/ready answers 200; fail with the log if ``proc`` exits first."""
+    def ready() -> bool:
+        return http_get(f"{url}/-/ready")[0] == 200 or not proc.alive()
+    wait_for(ready, 30, what=f"{url} ready")
+    assert proc.alive(), proc.log()
+
+
+def _check_peers_on_the_rendered_config(root: Path, wheels: Path, prometheus_url: str,
+                                        alertmanager_url: str, logs: Path) -> None:
+    """Start Prometheus and Alertmanager from the drop-ins' ExecStart= lines and check they run
+    the rendered config; a re-run of the installer reloads both."""
+    out = root / OUT
+    for check in (["promtool", "check", "config", str(out / "prometheus.yml")],
+                  ["amtool", "check-config", str(out / "alertmanager.yml")]):
+        checked = subprocess.run([require_binary(check[0]), *check[1:]], capture_output=True,
+                                 text=True, timeout=60)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    [prom_argv] = exec_starts(root, "prometheus.service")
+    [am_argv] = exec_starts(root, "prometheus-alertmanager.service")
+    require_binary("prometheus")
+    require_binary("prometheus-alertmanager")
+    prometheus = Process(prom_argv, logs / "prometheus.log", cwd=logs)
+    alertmanager = Process(am_argv, logs / "alertmanager.log", cwd=logs)
+    try:
+        for url, proc in ((prometheus_url, prometheus), (alertmanager_url, alertmanager)):
+            _wait_ready(url, proc)
+        # Every rendered rule file is loaded, and remote write is on (400 for an empty body,
+        # 404 without the receiver flag).
+        files = _rule_files(prometheus_url)
+        assert files == {str(p) for p in (out / "rules").glob("*.yml")} and len(files) > 1, files
+        assert _post(f"{prometheus_url}/api/v1/write") == 400
+        status, body, _ = http_get(f"{alertmanager_url}/api/v2/status")
+        assert status == 200
+        loaded = yaml.safe_load(yaml.safe_load(body)["config"]["original"])
+        rendered = yaml.safe_load((out / "alertmanager.yml").read_text())
+        assert [r["name"] for r in loaded["receivers"]] == [
+            r["name"] for r in rendered["receivers"]] and len(rendered["receivers"]) > 1
+
+        # A re-run (options remembered) reloads both, as the render unit does after a render.
+        again = install_collector(root, wheels)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"reloaded {prometheus_url}\nreloaded {alertmanager_url}\n" in again.stdout
+    finally:
+        prometheus.stop()
+        alertmanager.stop()
+
+
+@pytest.mark.peer
+def test_empty_root_install_runs_the_province_then_uninstall_leaves_it_as_before(
+        tmp_path: Path, wheels: Path):
     root = tmp_path / "root"
     # What Grafana's package leaves: its provisioning folders, here with a file of the operator's.
     theirs = root / "etc/grafana/provisioning/datasources/loki.yaml"
@@ -98,7 +162,7 @@ def test_empty_root_install_with_grafana_then_uninstall_leaves_it_as_before(tmp_
                           "--cluster.listen-address": ""}
 
     # The out-of-order window Prometheus gets is the gateway's max_sample_age.
-    gateway = load_gateway_config(str(root / GATEWAY), allow_no_tokens=True)
+    gateway = load_gateway_config(str(root / GATEWAY))
     assert gateway.max_sample_age == Duration(24 * 3600)
     rendered = yaml.safe_load((out / "prometheus.yml").read_text())
     window = rendered["storage"]["tsdb"]["out_of_order_time_window"]
@@ -106,7 +170,8 @@ def test_empty_root_install_with_grafana_then_uninstall_leaves_it_as_before(tmp_
     assert rendered["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         alertmanager.removeprefix("http://")]
     render, reload = exec_starts(root, "commune-collector-render.service")
-    assert render[render.index("--out-of-order-window") + 1] == window
+    given = render[render.index("--out-of-order-window") + 1]
+    assert Duration.parse(given) == gateway.max_sample_age
     assert reload[1:] == ["reload", prometheus, alertmanager]
 
     # Grafana's provisioning, where Grafana reads it; its own file untouched.
@@ -118,16 +183,24 @@ def test_empty_root_install_with_grafana_then_uninstall_leaves_it_as_before(tmp_
                                "commune-monitor.yaml").read_text())
     folder = Path(provider["providers"][0]["options"]["path"])
     assert folder == out / "grafana/dashboards" and list(folder.glob("*.json"))
+    datasource = yaml.safe_load((root / "etc/grafana/provisioning/datasources/"
+                                 "commune-monitor.yaml").read_text())
+    assert [d["url"] for d in datasource["datasources"]] == [prometheus]
     assert theirs.read_text() == "apiVersion: 1\n"
 
     assert "check that it works:" in done.stdout
     assert f"promtool check config {out}/prometheus.yml" in done.stdout
     assert f"amtool check-config {out}/alertmanager.yml" in done.stdout
 
+    _check_peers_on_the_rendered_config(root, wheels, prometheus, alertmanager, tmp_path)
+
     removed = uninstall_collector(root)
     assert removed.returncode == 0, removed.stderr
-    assert tree(root) == before
     assert "packages" not in removed.stdout  # it apt-installed nothing
+    # Everything the install added is gone; Prometheus' and Alertmanager's data stay.
+    data = {p for p in tree(root) if p.startswith("var/lib/prometheus/")}
+    assert {"var/lib/prometheus/metrics2", "var/lib/prometheus/alertmanager"} <= data
+    assert tree(root) - data == before | {"var", "var/lib", "var/lib/prometheus"}
 
 
 @pytest.mark.slow
@@ -193,78 +266,6 @@ def test_bad_options_stop_before_anything_is_written(tmp_path: Path):
                               capture_output=True, text=True, timeout=30)
         assert done.returncode == 2 and expected in done.stderr, (args, done.stderr)
         assert tree(root) == set()
-
-
-def _post(url: str) -> int:
-    request = urllib.request.Request(url, data=b"", method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-@pytest.mark.peer
-def test_drop_ins_run_debian_prometheus_and_alertmanager_on_the_rendered_config(
-        tmp_path: Path, wheels: Path):
-    root = tmp_path / "root"
-    prometheus_url, alertmanager_url = _urls()
-    _first_install(root, wheels, _inventory(tmp_path), prometheus_url, alertmanager_url)
-    out = root / OUT
-    promtool = subprocess.run([require_binary("promtool"), "check", "config",
-                               str(out / "prometheus.yml")], capture_output=True, text=True,
-                              timeout=60)
-    assert promtool.returncode == 0, promtool.stdout + promtool.stderr
-    amtool = subprocess.run([require_binary("amtool"), "check-config",
-                             str(out / "alertmanager.yml")], capture_output=True, text=True,
-                            timeout=60)
-    assert amtool.returncode == 0, amtool.stdout + amtool.stderr
-    before = tree(root)
-
-    [prom_argv] = exec_starts(root, "prometheus.service")
-    [am_argv] = exec_starts(root, "prometheus-alertmanager.service")
-    require_binary("prometheus")
-    require_binary("prometheus-alertmanager")
-    prometheus = Process(prom_argv, tmp_path / "prometheus.log", cwd=tmp_path)
-    alertmanager = Process(am_argv, tmp_path / "alertmanager.log", cwd=tmp_path)
-    try:
-        for url, proc in ((prometheus_url, prometheus), (alertmanager_url, alertmanager)):
-            wait_for(lambda u=url, p=proc: http_get(f"{u}/-/ready")[0] == 200 or not p.alive(),
-                     30, what=f"{url} ready")
-            assert proc.alive(), proc.log()
-        # Prometheus loaded the rendered rules and takes remote write (400 for an empty body,
-        # 404 without the receiver flag).
-        groups = _rule_files(prometheus_url)
-        assert groups and all(f.startswith(f"{out}/rules/") for f in groups), groups
-        assert _post(f"{prometheus_url}/api/v1/write") == 400
-        status, body, _ = http_get(f"{alertmanager_url}/api/v2/status")
-        assert status == 200
-        loaded = yaml.safe_load(yaml.safe_load(body)["config"]["original"])
-        rendered = yaml.safe_load((out / "alertmanager.yml").read_text())
-        assert [r["name"] for r in loaded["receivers"]] == [
-            r["name"] for r in rendered["receivers"]] and len(rendered["receivers"]) > 1
-
-        # A re-run reloads both (the render unit does the same after every render).
-        again = install_collector(root, wheels)
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert f"reloaded {prometheus_url}\nreloaded {alertmanager_url}\n" in again.stdout
-    finally:
-        prometheus.stop()
-        alertmanager.stop()
-    removed = uninstall_collector(root)
-    assert removed.returncode == 0, removed.stderr
-    # Prometheus' data is never removed; everything the install added is.
-    assert (root / "var/lib/prometheus/metrics2").is_dir()
-    assert {p for p in tree(root) if not p.startswith("var/lib/prometheus/")} == {
-        "var", "var/lib", "var/lib/prometheus"}
-    assert "kept" in removed.stdout and before - tree(root)
-
-
-def _rule_files(url: str) -> set[str]:
-    """The rule files of the groups a Prometheus at ``url`` loaded."""
-    status, body, _ = http_get(f"{url}/api/v1/rules")
-    assert status == 200, body
-    return {group["file"] for group in yaml.safe_load(body)["data"]["groups"]}
 
 
 @pytest.mark.parametrize(("args", "expected"), [
