@@ -69,6 +69,12 @@ def _ok(ran: Ran) -> Ran:
     return ran
 
 
+def _install_node(node: Machine) -> list[Ran]:
+    """The node's part of the guide: unpack the release, run the line enrol printed."""
+    return [node.run(command) for command in (
+        *RELEASE, "bash deploy/install-agent.sh --enrol cme1.eyJ...")]
+
+
 def _query(prometheus: str, expr: str) -> list[dict[str, Any]]:
     status, body, _ = http_get(f"{prometheus}/api/v1/query?"
                                + urllib.parse.urlencode({"query": expr}))
@@ -133,31 +139,29 @@ def test_province_in_a_box(tmp_path: Path, release_tarball: Path) -> None:
                                   f"{tmp_path / 'box.yml'} --receiver "
                                   "http://127.0.0.1:9090/api/v1/write"):
             _ok(province.run(command))
-        enrolled = {}
-        for code in CODES:
-            printed = _ok(province.run(ENROL.format(code=code))).output
-            enrolled[code] = re.findall(r"--enrol (cme1\.\S+)", printed)[0]
-        took["province installed and nodes enrolled"] = time.monotonic() - began
-
-        # The nodes: installed at once, each in its namespace; their agents start together
-        # (probes in step), once every installer is ready for its agent.
+        # Each node is installed, in its namespace, as soon as it is enrolled; the agents start
+        # together (probes in step) once every installer is ready for its agent.
         together = threading.Barrier(len(CODES))
-        nodes = {}
+        pool = stack.enter_context(ThreadPoolExecutor(len(CODES)))
+        stack.callback(together.abort)  # on a failure, no installer waits for the others
+        nodes, installs = {}, []
         for code, commune in communes.items():
+            printed = _ok(province.run(ENROL.format(code=code))).output
             node_home = tmp_path / f"node-{code}"
             node_home.mkdir()
             shutil.copy2(release_tarball, node_home)
-            nodes[code] = Machine(
+            nodes[code] = node = Machine(
                 f"node-{code}", node_home,
                 Mapping(node_home / "root", ports, host=commune.collector_link.node_ip,
-                        gateway_host=net.collector, code=enrolled[code]), tmp_path,
+                        gateway_host=net.collector,
+                        code=re.findall(r"--enrol (cme1\.\S+)", printed)[0]), tmp_path,
                 wrap=commune.argv, before_start=lambda: together.wait(180))
-            stack.callback(nodes[code].close)
-        with ThreadPoolExecutor(len(nodes)) as pool:
-            installs = list(pool.map(lambda node: [node.run(c) for c in (
-                *RELEASE, "bash deploy/install-agent.sh --enrol cme1.eyJ...")], nodes.values()))
-        for ran in (r for runs in installs for r in runs):
-            _ok(ran)
+            stack.callback(node.close)
+            installs.append(pool.submit(_install_node, node))
+        took["province installed and nodes enrolled"] = time.monotonic() - began
+        for future in installs:
+            for ran in future.result():
+                _ok(ran)
         took["nodes installed"] = time.monotonic() - began
         communes[LOSSY].collector_link.set_loss(15)
 

@@ -59,7 +59,6 @@ class Machine:
     def __init__(self, name: str, home: Path, mapping: Mapping, logdir: Path,
                  wrap: Callable[[list[str]], list[str]] = list,
                  ready: dict[str, str] | None = None,
-                 started_by: dict[str, tuple[str, ...]] | None = None,
                  before_start: Callable[[], object] | None = None) -> None:
         self.name = name
         self.home = self.cwd = home
@@ -67,7 +66,6 @@ class Machine:
         self.logdir = logdir
         self.wrap = wrap
         self.ready = ready or {}  # unit -> URL whose /-/ready says it is up
-        self.started_by = STARTED_BY if started_by is None else started_by
         self.before_start = before_start  # called before a "start:" line's command starts
         self.services: dict[str, Process] = {}
         self.ran: list[Ran] = []
@@ -106,7 +104,7 @@ class Machine:
                 self.spawn(AGENT_UNIT, shlex.split(line[len("start: "):]))
         ran = self._done(Ran(mapped, proc.wait(timeout=timeout), "".join(lines)))
         if ran.returncode == 0:
-            for unit in (u for name in scripts for u in self.started_by.get(name, ())):
+            for unit in (u for name in scripts for u in STARTED_BY.get(name, ())):
                 self.restart(unit)
             self._trigger_paths(before)
         return ran
