@@ -213,12 +213,16 @@ class Province:
             # namespace (this kernel has no dummy interfaces). Its route claims the /24 for
             # this run (and leads a cut commune's packets nowhere: the other end forwards
             # nothing); it goes when the pair is deleted.
-            _ip("link", "add", self._hold, "type", "veth", "peer", "name", f"{self._hold}p")
-            _ip("addr", "add", f"{self.services}/32", "dev", self._hold)
-            _ip("addr", "add", f"{self.collector}/32", "dev", self._hold)
-            for dev in (self._hold, f"{self._hold}p"):
-                _ip("link", "set", dev, "up")
-            _ip("route", "add", str(self.network), "dev", self._hold)
+            try:
+                _ip("link", "add", self._hold, "type", "veth", "peer", "name", f"{self._hold}p")
+                _ip("addr", "add", f"{self.services}/32", "dev", self._hold)
+                _ip("addr", "add", f"{self.collector}/32", "dev", self._hold)
+                for dev in (self._hold, f"{self._hold}p"):
+                    _ip("link", "set", dev, "up")
+                _ip("route", "add", str(self.network), "dev", self._hold)
+            except subprocess.CalledProcessError:
+                self.close()
+                raise
 
     def _link(self, namespace: str, kind: str, index: int, block: int) -> Link:
         base = self.network.network_address + block
