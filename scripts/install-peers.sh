@@ -14,6 +14,7 @@ PEERS_BIN=(
     curl
     openssl
     unshare ip ss sysctl journalctl systemd-analyze
+    nft
     shellcheck
     chromium
 )
@@ -27,6 +28,7 @@ PACKAGES=(
     curl
     openssl
     util-linux iproute2 procps systemd
+    nftables
     shellcheck
     chromium
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import peer_marker, wheelhouse
+from tests.support import peer_marker, release, wheelhouse
 from tests.support.peers import Prometheus
 from tests.support.province import INVENTORY, Province, gateway_yaml
 from tests.support.push_peers import PROMETHEUS_PUSH_ARGS, PROMETHEUS_PUSH_CONFIG
@@ -55,3 +55,10 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (shared by the pytest-xdist workers of the session: their basetemps have one parent)."""
     base = tmp_path_factory.getbasetemp()
     return wheelhouse.shared(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+
+
+@pytest.fixture(scope="session")
+def release_tarball(tmp_path_factory: pytest.TempPathFactory, wheels: Path) -> Path:
+    """The offline release scripts/build-wheelhouse.sh builds (its dependencies from ``wheels``,
+    so without the network): commune-monitor-wheelhouse.tar.gz."""
+    return release.build(tmp_path_factory.mktemp("release"), wheels)
