@@ -5,7 +5,10 @@ types and help; the only deviations are those listed in docs/agent/snmp.md (DEVI
 
 from __future__ import annotations
 
+import json
+import textwrap
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ import snmpsim
 
 from agent.exposition import render
 from agent.modules.snmp.definitions import load_definitions
+from tests.support.peers import LOOPBACK, Prometheus, http_get, serving, wait_for
 from tests.support.snmp_collect import collect, snmp_config
 from tests.support.snmp_exporter import Exposition, SnmpExporter, exporter_module, parse_exposition
 from tests.support.snmp_peers import COMMUNITY, SNMPREC, Snmpd, Snmpsim
@@ -52,14 +56,17 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Snmpsim, S
         sim.stop()
 
 
-def agent_exposition(tmp_path: Path, address: str, community: str) -> Exposition:
+def agent_text(tmp_path: Path, address: str, community: str) -> bytes:
     (tmp_path / "community").write_text(community)
     config = snmp_config(tmp_path, f"""
         - {{name: dev, address: "{address}", community_file: community, timeout: 5s,
            modules: [if_mib]}}
     """)
-    registry = collect(config)
-    return own_removed(parse_exposition(render(registry.collect()).decode(),
+    return render(collect(config).collect())
+
+
+def agent_exposition(tmp_path: Path, address: str, community: str) -> Exposition:
+    return own_removed(parse_exposition(agent_text(tmp_path, address, community).decode(),
                                         AGENT_ONLY_LABELS))
 
 
@@ -121,3 +128,42 @@ def test_invalid_utf8_fails_snmp_exporter_and_reads_as_replacement(
     port2 = {("ifIndex", "2"), ("ifName", "xe-0/0/1"), ("ifDescr", "xe-0/0/1"),
              ("ifAlias", "transit-\ufffd-b")}
     assert ours.series[("ifHCInOctets", frozenset(port2))] == 2**32 + 7
+
+
+def test_prometheus_reads_the_bare_counters_as_counters(
+        peers: tuple[Snmpsim, Snmpd, SnmpExporter], tmp_path: Path) -> None:
+    """Prometheus scrapes the agent's if_mib: ifHCInOctets is a counter in its metadata (no
+    _total needed), ifType_info a gauge, and a 64-bit value above 2**32 arrives exactly."""
+    sim, _, _ = peers
+    body = agent_text(tmp_path, sim.address, "router")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+    with serving(server):
+        config = textwrap.dedent(f"""\
+            global: {{scrape_interval: 1s}}
+            scrape_configs:
+              - job_name: agent
+                static_configs: [{{targets: ["{LOOPBACK}:{server.server_address[1]}"]}}]
+            """)
+        with Prometheus(config, tmp_path) as prom:
+            def metadata() -> dict[str, str]:
+                status, raw, _ = http_get(f"{prom.url}/api/v1/metadata")
+                data = json.loads(raw)["data"] if status == 200 else {}
+                return {name: entries[0]["type"] for name, entries in data.items()}
+
+            types = wait_for(lambda: (m := metadata()).get("ifHCInOctets") and m, 30,
+                             what="Prometheus metadata of the agent's if_mib")
+            result = prom.query('ifHCInOctets{ifIndex="2"}')
+    assert types["ifHCInOctets"] == "counter" and types["ifInOctets"] == "counter"
+    assert types["ifType_info"] == "gauge" and types["ifPhysAddress"] == "gauge"
+    assert [float(r["value"][1]) for r in result] == [2**32 + 7]
