@@ -36,9 +36,35 @@ def with_labels(families: Iterable[Metric], labels: Mapping[str, str]) -> Iterab
         yield family
 
 
+def _bare_counter(family: Metric) -> bool:
+    return family.type == "counter" and bool(family.samples) and all(
+        s.name == family.name for s in family.samples)
+
+
+def _render_bare_counter(family: Metric) -> bytes:
+    # prometheus_client writes a counter's HELP/TYPE as NAME_total; snmp_exporter's counters
+    # (ifHCInOctets) have no _total and are typed counter under their own name.
+    untyped = Metric(family.name, family.documentation, "unknown")
+    untyped.samples = family.samples
+    help_line, _, samples = generate_latest(_Families([untyped])).partition(b"\n")
+    samples = samples.partition(b"\n")[2]
+    return help_line + f"\n# TYPE {family.name} counter\n".encode() + samples
+
+
 def render(families: Iterable[Metric]) -> bytes:
-    """The text exposition (format 0.0.4) of ``families``."""
-    return generate_latest(_Families(families))
+    """The text exposition (format 0.0.4) of ``families``; a counter whose samples carry its
+    bare name (no ``_total``) is typed counter under that name."""
+    parts: list[bytes] = []
+    plain: list[Metric] = []
+    for family in families:
+        if _bare_counter(family):
+            parts.append(generate_latest(_Families(plain)))
+            plain = []
+            parts.append(_render_bare_counter(family))
+        else:
+            plain.append(family)
+    parts.append(generate_latest(_Families(plain)))
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)

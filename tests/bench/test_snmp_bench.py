@@ -2,7 +2,8 @@
 and snmpsim, in the same run; and 20 switches of 48 ports polled at once. Prints ratios.
 
 The exporter gets our ``if_mib`` module converted to its 0.21 format (Debian ships no MIBs, so
-no generated snmp.yml): same walks, metrics, lookups and max-repetitions.
+no generated snmp.yml; tests/support/snmp_exporter.py): same walks, metrics, lookups and
+max-repetitions.
 """
 
 from __future__ import annotations
@@ -15,58 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from agent.modules.snmp.definitions import Definition, load_definitions
+from agent.modules.snmp.definitions import load_definitions
 from agent.modules.snmp.module import SnmpModule
-from tests.support.peers import LOOPBACK, Process, free_port, http_get, require_binary, wait_for
 from tests.support.snmp_collect import snmp_config
+from tests.support.snmp_exporter import SnmpExporter, exporter_module
 from tests.support.snmp_peers import COMMUNITY, SNMPREC, Snmpd, Snmpsim, snmp_tool
 
 pytestmark = [pytest.mark.bench, pytest.mark.peer]
 
 ROUNDS = 30
 MAX_REPETITIONS = 25
-
-
-def exporter_module(definition: Definition, community: str) -> dict[str, Any]:
-    """Our module definition in snmp_exporter 0.21's snmp.yml format."""
-    metrics = []
-    for m in definition.metrics:
-        entry: dict[str, Any] = {"name": m.name, "oid": str(m.oid), "type": m.type,
-                                 "help": m.help or m.name}
-        if m.indexes:
-            entry["indexes"] = [{"labelname": i.labelname, "type": i.type} for i in m.indexes]
-        if m.lookups:
-            entry["lookups"] = [{"labels": list(lk.labels), "labelname": lk.labelname,
-                                 "oid": str(lk.oid), "type": lk.type} for lk in m.lookups]
-        if m.enum_values:
-            entry["enum_values"] = {int(k): v for k, v in m.enum_values.items()}
-        metrics.append(entry)
-    return {"walk": [str(o) for o in definition.walk_roots()], "version": 2,
-            "auth": {"community": community}, "max_repetitions": MAX_REPETITIONS,
-            "retries": 1, "timeout": "5s", "metrics": metrics}
-
-
-class SnmpExporter(Process):
-    """Debian's prometheus-snmp-exporter on a free loopback port."""
-
-    def __init__(self, workdir: Path, modules: dict[str, Any]) -> None:
-        self.port = free_port()
-        config = workdir / "snmp.yml"
-        config.write_text(yaml.safe_dump(modules, sort_keys=False))
-        super().__init__([require_binary("prometheus-snmp-exporter"),
-                          f"--config.file={config}",
-                          f"--web.listen-address={LOOPBACK}:{self.port}"],
-                         workdir / "snmp_exporter.log")
-        wait_for(lambda: http_get(f"http://{LOOPBACK}:{self.port}/")[0] == 200, 30,
-                 what=f"snmp_exporter ({self.log_path})")
-
-    def scrape(self, target: str, module: str) -> str:
-        status, body, _ = http_get(f"http://{LOOPBACK}:{self.port}/snmp?target={target}"
-                                   f"&module={module}", timeout=30)
-        assert status == 200, body[:300]
-        return body.decode()
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +80,8 @@ def run_ours(tmp_path: Path, address: str, community: str, rounds: int, backend:
 
 def run_exporter(exporter: SnmpExporter, address: str, module: str, rounds: int
                  ) -> tuple[list[float], int]:
-    names = {m.name for m in load_definitions(["if_mib"])["if_mib"].metrics}
+    names = {f"{m.name}_info" if m.type == "EnumAsInfo" else m.name
+             for m in load_definitions(["if_mib"])["if_mib"].metrics}
     exporter.scrape(address, module)
     times, text = [], ""
     for _ in range(rounds):

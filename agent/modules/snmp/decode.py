@@ -1,9 +1,15 @@
 """Turn walked SNMP values into samples, as a module definition says (no pysnmp here).
 
-Semantics follow snmp_exporter: a table metric gets one sample per row, labelled by its indexes
-and lookups; ``DisplayString`` metrics become ``name{name="text"} 1``; enums as info or state
-sets. A value of the wrong type is counted (``reason="type"``) and left out, never guessed.
-Counters are passed on raw: a wrap or a reset is for ``rate()`` to handle, as with any exporter.
+Semantics follow snmp_exporter 0.21 (its ``pduValueAsString``): a table metric gets one sample per
+row, labelled by its indexes and lookups; string metrics become ``name{name="text"} 1``; an
+``EnumAsInfo`` becomes ``name_info{name="state"} 1``. Strings are rendered as the exporter
+renders them: a DisplayString keeps every byte (a Windows agent's trailing NUL too); a
+PhysAddress48 is always six ``%02X`` octets (zero-padded, longer ones cut); an OBJECT IDENTIFIER
+is dotted decimal; an integer is its decimal text. Where the exporter fails a whole scrape
+(invalid UTF-8), each run of bad bytes becomes one U+FFFD, as Go's ``strings.ToValidUTF8``
+does. A Counter64 wraps at 2**53 (:data:`COUNTER64_WRAP`). A value of the wrong type is
+counted (``reason="type"``) and left out, never guessed. Counters are passed on raw: a wrap or
+a reset is for ``rate()`` to handle.
 """
 
 from __future__ import annotations
@@ -18,6 +24,11 @@ from agent.modules.snmp.definitions import Definition, Index, Lookup, SnmpMetric
 
 # (SNMP type name, value): ("Counter64", 12), ("OctetString", b"eth0"), ("ObjectIdentifier", (1,))
 Value = tuple[str, int | bytes | tuple[int, ...]]
+
+#: A Counter64 wraps here, as snmp_exporter's ``--snmp.wrap-large-counters`` (on by default)
+#: does: a float64 holds every integer below 2**53 exactly, so ``rate()`` stays exact and sees
+#: the wrap as a counter reset instead of losing the low digits.
+COUNTER64_WRAP = 2**53
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
@@ -51,6 +62,7 @@ class Table:
 
 
 def _text(value: Value) -> str | None:
+    """A value as plain text (for value_map and NumberString: padding NULs are not part of it)."""
     raw = value[1]
     if isinstance(raw, bytes):
         return raw.decode("utf-8", "replace").rstrip("\x00")
@@ -59,12 +71,37 @@ def _text(value: Value) -> str | None:
     return None
 
 
+_INVALID_RUN = re.compile("[\udc80-\udcff]+")
+
+
+def valid_utf8(raw: bytes) -> str:
+    """``raw`` as text with each run of invalid UTF-8 bytes replaced by one U+FFFD, as Go's
+    ``strings.ToValidUTF8`` does (Python's "replace" would put one per byte)."""
+    return _INVALID_RUN.sub("\ufffd", raw.decode("utf-8", "surrogateescape"))
+
+
 def _hex(raw: bytes) -> str:
     return "0x" + raw.hex().upper()
 
 
 def _mac(raw: bytes) -> str:
-    return ":".join(f"{b:02X}" for b in raw)
+    """Six octets as ``00:11:22:AA:BB:CC``: shorter values zero-padded, longer ones cut, as
+    snmp_exporter does (an empty ifPhysAddress is ``00:00:00:00:00:00``)."""
+    return ":".join(f"{b:02X}" for b in raw[:6].ljust(6, b"\x00"))
+
+
+def render_string(kind: str, value: Value) -> str:
+    """A value as the label text of a string metric or lookup of type ``kind``."""
+    raw = value[1]
+    if isinstance(raw, int):
+        return str(raw)
+    if isinstance(raw, tuple):  # an OBJECT IDENTIFIER, without its leading dot
+        return ".".join(map(str, raw))
+    if kind == "PhysAddress48":
+        return _mac(raw)
+    if kind == "DisplayString":
+        return valid_utf8(raw)
+    return _hex(raw)
 
 
 def parse_index(index: Index, suffix: tuple[int, ...]) -> tuple[str, tuple[int, ...]] | None:
@@ -87,20 +124,13 @@ def parse_index(index: Index, suffix: tuple[int, ...]) -> tuple[str, tuple[int, 
     if any(c > 255 for c in chars):
         return None
     raw = bytes(chars)
-    return (raw.decode("utf-8", "replace") if index.type == "DisplayString" else _hex(raw)), used
+    return (valid_utf8(raw) if index.type == "DisplayString" else _hex(raw)), used
 
 
 def _lookup_value(lookup: Lookup, value: Value) -> str | None:
-    raw = value[1]
     if lookup.type == "gauge":
-        return str(raw) if isinstance(raw, int) else None
-    if not isinstance(raw, bytes):
-        return None
-    if lookup.type == "PhysAddress48":
-        return _mac(raw)
-    if lookup.type == "OctetString":
-        return _hex(raw)
-    return raw.decode("utf-8", "replace").rstrip("\x00")
+        return str(value[1]) if isinstance(value[1], int) else None
+    return render_string(lookup.type, value)
 
 
 class Decoder:
@@ -167,6 +197,8 @@ class Decoder:
             if not isinstance(raw, int) or value[0] not in _NUMERIC:
                 self.dropped["type"] += 1
                 return []
+            if value[0] == "Counter64":
+                raw %= COUNTER64_WRAP
             return [sample(raw * metric.scale)]
         if kind == "NumberString":
             text = _text(value)
@@ -181,19 +213,11 @@ class Decoder:
                 return []
             if kind == "EnumAsInfo":
                 state = metric.enum_values.get(str(raw), str(raw))
-                return [sample(1.0, {metric.name: state})]
+                return [Sample(f"{metric.name}_info", kind, f"{metric.help} (EnumAsInfo)",
+                               {**labels, metric.name: state}, 1.0)]
             return [sample(1.0 if int(k) == raw else 0.0, {metric.name: v})
                     for k, v in metric.enum_values.items()]
-        if not isinstance(raw, bytes):
-            self.dropped["type"] += 1
-            return []
-        if kind == "DisplayString":
-            text = raw.decode("utf-8", "replace").rstrip("\x00")
-        elif kind == "PhysAddress48":
-            text = _mac(raw)
-        else:
-            text = _hex(raw)
-        return [sample(1.0, {metric.name: text})]
+        return [sample(1.0, {metric.name: render_string(kind, value)})]
 
 
 _NUMERIC = frozenset({"Integer", "Integer32", "Counter32", "Counter64", "Gauge32", "Unsigned32",

@@ -81,12 +81,11 @@ class DeviceResult:
 def _family_type(kind: str, name: str) -> tuple[str, str]:
     """(family name, Prometheus type) of a definition metric.
 
-    snmp_exporter's counters keep MIB names without ``_total`` (``ifHCInOctets``); the client
-    library would append ``_total`` to a counter family, so those are exposed untyped.
+    snmp_exporter's counters keep MIB names without ``_total`` (``ifHCInOctets``) and are typed
+    counter all the same; agent.exposition writes such bare counters as they are.
     """
     if kind == "counter":
-        return (name.removesuffix("_total"), "counter") if name.endswith("_total") else \
-            (name, "unknown")
+        return name.removesuffix("_total"), "counter"
     return name, "gauge"
 
 

@@ -57,6 +57,16 @@ def test_if_mib_names_match_snmp_exporter() -> None:
     assert by_name["ifHCInOctets"].type == "counter"
     assert str(by_name["ifHCInOctets"].oid) == "1.3.6.1.2.1.31.1.1.1.6"
     assert by_name["ifOperStatus"].enum_values["7"] == "lowerLayerDown"
+    # The generator's if_mib: ifType as EnumAsInfo, ifSpecific kept, the lookup columns not
+    # metrics of their own, every help "first sentence - OID".
+    assert by_name["ifType"].type == "EnumAsInfo"
+    assert by_name["ifType"].enum_values["6"] == "ethernetCsmacd"
+    assert by_name["ifSpecific"].type == "OctetString"
+    assert not {"ifDescr", "ifName", "ifAlias"} & set(by_name)
+    assert by_name["sysUpTime"].oid in (o[:-1] for o in if_mib.get)
+    assert all(m.help.endswith(f" - {m.oid}") for m in if_mib.metrics)
+    assert {m.type for m in if_mib.metrics if m.name.startswith(("ifHC", "ifIn", "ifOut"))
+            and m.name not in ("ifIndex", "ifOutQLen")} == {"counter"}
 
 
 def test_good_config_with_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import load_config
+from agent.modules.snmp.definitions import load_definitions
 from agent.scheduler import build_scheduler
 from tests.support.samples import value
 from tests.support.snmp_collect import collect, samples, snmp_config
@@ -66,7 +67,7 @@ def by_index(registry, name: str, device: str = "local"
 
 IF_TABLE = "1.3.6.1.2.1.2.2.1"
 IF_X_TABLE = "1.3.6.1.2.1.31.1.1.1"
-STABLE_COLUMNS = {"ifType": f"{IF_TABLE}.3", "ifMtu": f"{IF_TABLE}.4",
+STABLE_COLUMNS = {"ifMtu": f"{IF_TABLE}.4",
                   "ifAdminStatus": f"{IF_TABLE}.7", "ifOperStatus": f"{IF_TABLE}.8",
                   "ifHighSpeed": f"{IF_X_TABLE}.15"}
 COUNTERS = {"ifHCInOctets": f"{IF_X_TABLE}.6", "ifHCOutOctets": f"{IF_X_TABLE}.10",
@@ -86,6 +87,12 @@ def check_if_mib_against_bulkwalk(registry, before: dict[str, str], after: dict[
             assert got_value == float(after[f"{column}.{index}"]), (metric, index)
             assert labels["ifName"] == names[index] and labels["ifDescr"] == descrs[index]
             assert labels["ifAlias"] == ""
+    # ifType is an EnumAsInfo, as in snmp_exporter's if_mib: ifType_info{ifType="name"} 1.
+    types = load_definitions(["if_mib"])["if_mib"]
+    enum = next(m.enum_values for m in types.metrics if m.name == "ifType")
+    info = {labels["ifIndex"]: labels["ifType"] for labels, value in
+            samples(registry, "ifType_info") if labels["device"] == device and value == 1.0}
+    assert info == {i: enum[after[f"{IF_TABLE}.3.{i}"]] for i in names}
     # Counters move (our own queries cross lo): ours lies between the walks before and after.
     for metric, column in COUNTERS.items():
         got = by_index(registry, metric, device)
@@ -326,7 +333,7 @@ modules:
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert 'commune_snmp_up{commune="16318",device="core-switch"} 1.0' in lines
-    assert "# TYPE ifHCInOctets untyped" in lines  # snmp_exporter's name, no _total
+    assert "# TYPE ifHCInOctets counter" in lines  # snmp_exporter's name, no _total
     assert any(line.startswith('ifHCInOctets{commune="16318",device="core-switch",ifAlias=""')
                for line in lines)
     assert COMMUNITY not in out.stdout + out.stderr

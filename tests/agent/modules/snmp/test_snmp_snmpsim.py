@@ -50,7 +50,7 @@ def read_snmprec(path: Path) -> dict[str, tuple[str, str]]:
 
 def text(tag: str, raw: str) -> str:
     """A recorded OCTET STRING as the text it holds."""
-    return bytes.fromhex(raw).decode("utf-8", "replace").rstrip("\x00") if tag == "4x" else raw
+    return bytes.fromhex(raw).decode("utf-8", "replace") if tag == "4x" else raw
 
 
 def expected_numeric(definition: Definition, recording: dict[str, tuple[str, str]]
@@ -111,7 +111,7 @@ def test_shipped_modules_read_every_recorded_value(sim: Snmpsim, tmp_path: Path,
             assert expected, f"the {community} recording has no {name} values"
         assert got_numeric(registry, definitions[name], "dev") == expected, name
     # Interface labels come from the recording's ifName/ifDescr columns ("" where it has none;
-    # Windows pads ifDescr with a NUL, which is not part of the name).
+    # Windows pads ifDescr with a NUL, kept as snmp_exporter keeps it).
     def column(prefix: str) -> dict[str, str]:
         return {oid.rsplit(".", 1)[1]: text(tag, raw) for oid, (tag, raw) in recording.items()
                 if oid.startswith(prefix)}
