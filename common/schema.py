@@ -352,11 +352,7 @@ def load_yaml(cls: type[T], text: str, file: str, base_dir: Path | None = None) 
     ``text`` should have passed ``common.filetext.decode_text``; the document is composed with
     bounded depth and alias expansion (``common.yamlnodes``).
     """
-    try:
-        root, yaml_loader = compose(text)
-    except YamlProblem as exc:
-        raise ConfigError(file, [ConfigIssue(file, exc.line, exc.column, "", exc.problem)]
-                          ) from None
+    root, yaml_loader = compose_config(text, file)
     try:
         if root is None:
             start = yaml.Mark(file, 0, 0, 0, "", 0)
@@ -368,6 +364,20 @@ def load_yaml(cls: type[T], text: str, file: str, base_dir: Path | None = None) 
     if loader.issues or value is MISSING:
         raise ConfigError(file, loader.issues)
     return typing.cast(T, value)
+
+
+def compose_config(text: str, file: str) -> tuple[yaml.Node | None, Any]:
+    """``common.yamlnodes.compose(text)``, its YamlProblem raised as a ConfigError at ``file``."""
+    try:
+        return compose(text)
+    except YamlProblem as exc:
+        raise yaml_config_error(file, exc) from None
+
+
+def yaml_config_error(file: str, problem: YamlProblem) -> ConfigError:
+    """The ConfigError of a YamlProblem found in ``file``."""
+    return ConfigError(file, [ConfigIssue(file, problem.line, problem.column, "",
+                                          problem.problem)])
 
 
 def read_config_text(path: Path, max_bytes: int = CONFIG_MAX_BYTES,

@@ -77,6 +77,23 @@ def compose(text: str) -> tuple[yaml.Node | None, Any]:
     return root, loader
 
 
+def load(text: str) -> Any:
+    """``yaml.safe_load(text)`` of one document, composed by :func:`compose`; YamlProblem.
+
+    A value PyYAML cannot construct (an unhashable key, a date like ``2024-13-45``, an integer
+    of more digits than Python converts) is a YamlProblem at its line too.
+    """
+    root, loader = compose(text)
+    try:
+        return None if root is None else loader.construct_document(root)
+    except yaml.MarkedYAMLError as exc:
+        raise _problem(exc) from None
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        raise YamlProblem(f"invalid YAML value: {exc}") from None
+    finally:
+        loader.dispose()
+
+
 def _problem(exc: yaml.YAMLError) -> YamlProblem:
     if not isinstance(exc, yaml.MarkedYAMLError):  # a ReaderError: text not checked first
         return YamlProblem(f"invalid YAML: {exc}")

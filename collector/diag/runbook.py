@@ -42,6 +42,9 @@ BUILTIN_PARAMS = ("commune", "node")
 DEFAULT_STEP_TIMEOUT = Duration(10)
 # The largest runbook read; the shipped ones are under 4 KiB.
 RUNBOOK_MAX_BYTES = CONFIG_MAX_BYTES
+# What Linux allows: a file name of 255 bytes, a path of 4,096 (the NUL included).
+NAME_MAX_BYTES = 255
+PATH_MAX_BYTES = 4095
 
 
 def _compile(pattern: str, key: str) -> re.Pattern[str]:
@@ -291,20 +294,45 @@ def default_runbook_dirs() -> list[Path]:
 
 
 def find_runbook(name_or_path: str, dirs: list[Path]) -> Path:
-    """A runbook file from a path or a name; raise FileNotFoundError naming what exists."""
+    """A runbook file from a path or a name; raise FileNotFoundError naming what exists.
+
+    A name no file can have (a NUL byte, longer than a file name may be) is refused with a
+    sentence too, rather than the OSError of looking it up.
+    """
     candidate = Path(name_or_path)
-    if candidate.suffix in (".yml", ".yaml") or os.sep in name_or_path:
-        if candidate.is_file():
+    is_path = candidate.suffix in (".yml", ".yaml") or os.sep in name_or_path
+    _check_name(name_or_path, is_path)
+    if is_path:
+        if os.path.isfile(candidate):
             return candidate
-        raise FileNotFoundError(f"runbook file {name_or_path!r} does not exist")
+        raise FileNotFoundError(f"runbook file {_shown(name_or_path)} does not exist")
     for directory in dirs:
         for suffix in (".yml", ".yaml"):
             path = directory / f"{name_or_path}{suffix}"
-            if path.is_file():
+            if os.path.isfile(path):  # unlike Path.is_file, no OSError for a name too long
                 return path
     names = ", ".join(sorted(p.stem for p in list_runbook_files(dirs))) or "none"
-    raise FileNotFoundError(f"no runbook named {name_or_path!r} (available: {names}); "
+    raise FileNotFoundError(f"no runbook named {_shown(name_or_path)} (available: {names}); "
                             f"see 'commune-diag list'")
+
+
+def _check_name(name_or_path: str, is_path: bool) -> None:
+    """FileNotFoundError if ``name_or_path`` cannot name a file at all."""
+    what = "runbook file" if is_path else "runbook name"
+    see = "give a runbook name from 'commune-diag list', or the path of a runbook file"
+    if "\0" in name_or_path:
+        raise FileNotFoundError(f"{what} {_shown(name_or_path)} holds a NUL byte, which no "
+                                f"file name can; {see}")
+    size = len(name_or_path.encode("utf-8", "surrogatepass"))
+    longest = PATH_MAX_BYTES if is_path else NAME_MAX_BYTES - len(".yaml")
+    if size > longest:
+        raise FileNotFoundError(f"{what} {_shown(name_or_path)} is {size:,} bytes long, over "
+                                f"the {longest:,} bytes a {what} may have; {see}")
+
+
+def _shown(text: str, most: int = 60) -> str:
+    """``text`` quoted for a message, cut to ``most`` characters."""
+    return repr(text) if len(text) <= most else repr(text[:most]) + "..."
 
 
 def list_runbook_files(dirs: list[Path]) -> list[Path]:

@@ -30,13 +30,16 @@ from collector.enrolment.files import (
     check_gateway,
     check_inventory,
     commune_item,
+    composed,
     file_mode,
     gateway_tokens,
     locked,
+    read_gateway_text,
+    read_inventory_text,
     token_matches,
 )
 from collector.enrolment.ledger import Pending, add_pending
-from collector.enrolment.yamledit import EditError, append_item, compose, flow_mapping, remove_items
+from collector.enrolment.yamledit import EditError, append_item, flow_mapping, remove_items
 from collector.gateway.config import token_digest
 from collector.inventory import (
     ROLES,
@@ -123,7 +126,7 @@ def enrol(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: s
         if reissue and not has_node:
             raise EnrolError(f"--reissue: commune {commune.code} has no node {request.node!r} "
                              f"(nodes: {', '.join(n.name for n in commune.nodes)})")
-        gateway_text = gateway_path.read_text(encoding="utf-8")
+        gateway_text = read_gateway_text(gateway_path)
         _, tokens = gateway_tokens(gateway_text, gateway_path)
         match = token_matches(commune.code, request.node)
         existing = [t for t in getattr(tokens, "value", []) if match(t)]
@@ -139,12 +142,12 @@ def enrol(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: s
             {"commune": commune.code, "node": request.node, "sha256": token_digest(token)}))
         with Staging() as stage:  # the inventory is replaced first, then the gateway config
             if not has_node:
-                inv_text = inventory_path.read_text(encoding="utf-8")
+                inv_text = read_inventory_text(inventory_path)
                 node = {"name": request.node, "role": request.role, "mode": "push"}
                 if request.address:
                     node["address"] = request.address
-                inv_text = append_item(inv_text, commune_item(compose(inv_text), commune.code),
-                                       "nodes", flow_mapping(node))
+                item = commune_item(composed(inv_text, inventory_path), commune.code)
+                inv_text = append_item(inv_text, item, "nodes", flow_mapping(node))
                 staged = stage.add(inventory_path, inv_text, file_mode(inventory_path))
                 check_inventory(staged, inventory_path,
                                 "the edited inventory would not load, nothing changed")

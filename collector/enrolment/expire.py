@@ -22,9 +22,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from collector.enrolment.files import check_gateway, file_mode, gateway_tokens, locked
+from collector.enrolment.files import (
+    check_gateway,
+    file_mode,
+    gateway_tokens,
+    locked,
+    read_gateway_text,
+)
 from collector.enrolment.ledger import read_ledger, write_ledger
 from collector.enrolment.yamledit import EditError, remove_items, scalar_items
 from collector.province_files import require_gateway
@@ -60,8 +64,9 @@ def expire(gateway_config: Path, prometheus: str, now: float | None = None) -> l
     require_gateway(gateway_config)
     with locked(gateway_config):
         pending = read_ledger(gateway_config)
+        text = read_gateway_text(gateway_config)
+        _, tokens = gateway_tokens(text, gateway_config)  # a bad file is found before any query
         seen = {(p.commune, p.node): has_pushed(prometheus, p.commune, p.node) for p in pending}
-        text = gateway_config.read_text(encoding="utf-8")
         keep = []
         doomed: set[str] = set()
         for p in pending:
@@ -73,7 +78,6 @@ def expire(gateway_config: Path, prometheus: str, now: float | None = None) -> l
             else:
                 keep.append(p)
         if doomed:
-            _, tokens = gateway_tokens(text, gateway_config)
             if tokens is not None:
                 text, _ = remove_items(text, tokens,
                                        lambda item: scalar_items(item).get("sha256") in doomed)
@@ -100,7 +104,7 @@ def run(args: argparse.Namespace) -> Exit:
     """0 when settled, 1 when Prometheus cannot answer, 2 on a bad file."""
     try:
         lines = expire(args.gateway_config, args.prometheus)
-    except (EditError, ValueError, KeyError, OSError, yaml.YAMLError) as exc:
+    except (EditError, OSError) as exc:
         raise UsageError(str(exc)) from None
     print("\n".join(lines) if lines else "no enrolment to settle")
     return Exit.OK

@@ -1,9 +1,10 @@
 """The files enrolment edits: a lock per file, edits checked by the real loaders, the token list.
 
-``enrol``, ``revoke`` and ``expire`` edit the inventory and the gateway config line by line
-(yamledit.py), stage the edited text beside the original (``common.statefile.Staging``), load
-the staged copy with its real loader here, and let it replace the original only if it loads, so
-a failed edit leaves every file untouched.
+``enrol``, ``revoke`` and ``expire`` read the inventory and the gateway config with the checks
+and size caps of their loaders (``common.filetext``), compose them with bounded depth
+(``common.yamlnodes``), edit them line by line (yamledit.py), stage the edited text beside the
+original (``common.statefile.Staging``), load the staged copy with its real loader here, and let
+it replace the original only if it loads, so a failed edit leaves every file untouched.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from collector.enrolment.yamledit import EditError, compose, mapping_value, scal
 from collector.gateway.config import load_gateway_config
 from collector.inventory import ConfigError, load_inventory
 from common.cli import UsageError
+from common.filetext import GATEWAY_MAX_BYTES, INVENTORY_MAX_BYTES
+from common.schema import ConfigIssue, read_config_text, yaml_config_error
+from common.yamlnodes import YamlProblem
 
-__all__ = ["EnrolError", "check_gateway", "check_inventory", "commune_item", "file_mode",
-           "gateway_tokens", "locked", "token_matches"]
+__all__ = ["EnrolError", "check_gateway", "check_inventory", "commune_item", "composed",
+           "file_mode", "gateway_tokens", "locked", "read_gateway_text", "read_inventory_text",
+           "token_matches"]
 
 
 class EnrolError(UsageError):
@@ -45,6 +50,24 @@ def file_mode(path: Path) -> int | None:
         return None
 
 
+def read_gateway_text(path: Path) -> str:
+    """The text of gateway config ``path``, checked as its loader checks it; ConfigError."""
+    return read_config_text(path, GATEWAY_MAX_BYTES, "a gateway config")
+
+
+def read_inventory_text(path: Path) -> str:
+    """The text of inventory ``path``, checked as its loader checks it; ConfigError."""
+    return read_config_text(path, INVENTORY_MAX_BYTES, "an inventory")
+
+
+def composed(text: str, path: Path) -> yaml.Node:
+    """yamledit's composed tree of ``text``, read from ``path``; ConfigError naming the file."""
+    try:
+        return compose(text)
+    except YamlProblem as exc:
+        raise yaml_config_error(str(path), exc) from None
+
+
 def commune_item(root: yaml.Node, code: str) -> yaml.MappingNode:
     """The composed ``communes:`` item of commune ``code`` in the inventory's text."""
     communes = mapping_value(root, "communes")
@@ -65,12 +88,12 @@ def token_matches(commune: str, node: str) -> Callable[[yaml.Node], bool]:
 
 def gateway_tokens(text: str, path: Path) -> tuple[yaml.MappingNode, yaml.Node | None]:
     """The composed gateway config ``text`` of ``path`` and its ``tokens:`` node (if any)."""
-    try:
-        root = compose(text)
-    except yaml.YAMLError as exc:
-        raise EnrolError(f"{path}: not valid YAML: {exc}") from None
+    root = composed(text, path)
     if not isinstance(root, yaml.MappingNode):
-        raise EnrolError(f"{path}: expected the gateway config (receivers:, tokens:)")
+        raise ConfigError(str(path), [ConfigIssue(
+            str(path), root.start_mark.line + 1, root.start_mark.column + 1, "",
+            "expected the gateway config, a mapping with receivers: and tokens: (give the "
+            "file of --config.file of commune-collector serve)")])
     return root, mapping_value(root, "tokens")
 
 

@@ -18,19 +18,16 @@ from collector.enrolment.files import (
     check_gateway,
     check_inventory,
     commune_item,
+    composed,
     file_mode,
     gateway_tokens,
     locked,
+    read_gateway_text,
+    read_inventory_text,
     token_matches,
 )
 from collector.enrolment.ledger import forget
-from collector.enrolment.yamledit import (
-    EditError,
-    compose,
-    mapping_value,
-    remove_items,
-    scalar_items,
-)
+from collector.enrolment.yamledit import EditError, mapping_value, remove_items, scalar_items
 from collector.inventory import ConfigError
 from collector.province_files import require_gateway, require_inventory
 from common.cli import Exit, UsageError, add_command
@@ -44,7 +41,7 @@ def revoke(commune: str, node: str, gateway_path: Path, inventory_path: Path | N
     if remove_node and inventory_path is not None:
         require_inventory(inventory_path)
     with locked(gateway_path):
-        text = gateway_path.read_text(encoding="utf-8")
+        text = read_gateway_text(gateway_path)
         _, tokens = gateway_tokens(text, gateway_path)
         text, count = remove_items(text, tokens, token_matches(commune, node)) \
             if tokens is not None else (text, 0)
@@ -55,8 +52,9 @@ def revoke(commune: str, node: str, gateway_path: Path, inventory_path: Path | N
             staged = stage.add(gateway_path, text, file_mode(gateway_path))
             check_gateway(staged, gateway_path)
             if remove_node and inventory_path is not None:
-                inv_text = inventory_path.read_text(encoding="utf-8")
-                nodes = mapping_value(commune_item(compose(inv_text), commune), "nodes")
+                inv_text = read_inventory_text(inventory_path)
+                item = commune_item(composed(inv_text, inventory_path), commune)
+                nodes = mapping_value(item, "nodes")
                 inv_text, removed = remove_items(
                     inv_text, nodes,  # type: ignore[arg-type]
                     lambda item: scalar_items(item).get("name") == node)

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 
 import yaml
 
+from common import yamlnodes
+
 __all__ = ["EditError", "append_item", "compose", "flow_mapping", "mapping_value",
            "quote", "remove_items", "scalar_items"]
 
@@ -24,8 +26,13 @@ class EditError(ValueError):
 
 
 def compose(text: str) -> yaml.Node:
-    """The composed node tree of ``text`` (an empty document is an empty mapping)."""
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    """The composed node tree of ``text`` (an empty document is an empty mapping).
+
+    Composed by ``common.yamlnodes`` (bounded in depth and alias expansion); its YamlProblem
+    is raised as it is, for the caller to name the file.
+    """
+    node, loader = yamlnodes.compose(text)
+    loader.dispose()
     if node is None:
         return yaml.MappingNode("tag:yaml.org,2002:map", [])
     return node

@@ -11,6 +11,10 @@ The two provisioning files are made from the shipped templates (kind ``grafana``
 ``/etc/commune-collector/grafana/`` (a folder name, basic auth for the datasource...) carries
 through every render. The dashboards' datasource variable ``DS_PROMETHEUS`` is set to the
 datasource's uid, so they show the province's Prometheus whatever else Grafana holds.
+
+Each file is read as the loaders read configs (``common.filetext``: a size cap, UTF-8 without
+NUL or control characters; YAML composed with bounded depth by ``common.yamlnodes``, JSON
+within the decoder's depth); any other is refused naming the file (exit 2).
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ from typing import Any
 import yaml
 
 from common.cli import UsageError
+from common.filetext import CONFIG_MAX_BYTES, MIB
+from common.schema import ConfigError, ConfigIssue, read_config_text, yaml_config_error
 from common.shipped import shipped_file, shipped_files
+from common.yamlnodes import YamlProblem, load
 
 DASHBOARDS = "grafana/dashboards"
 PROVIDER = "grafana/provisioning/dashboards/commune-monitor.yaml"
@@ -33,6 +40,10 @@ PROVIDER_TEMPLATE = "dashboards/commune-monitor.yml"
 DATASOURCE_TEMPLATE = "datasources/prometheus.yml"
 DS_VARIABLE = "DS_PROMETHEUS"
 DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
+#: The largest dashboard read; the shipped ones are under 40 KiB.
+DASHBOARD_MAX_BYTES = 4 * MIB
+#: The largest provisioning template read; the shipped ones are under 1 KiB.
+PROVISIONING_MAX_BYTES = CONFIG_MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -48,17 +59,25 @@ class GrafanaData:
         """Read the dashboards and provisioning templates through the shipped-data lookup."""
         provider = shipped_file("grafana", PROVIDER_TEMPLATE)
         datasource = shipped_file("grafana", DATASOURCE_TEMPLATE)
-        return cls({path: path.read_bytes()
+        return cls({path: _read(path, DASHBOARD_MAX_BYTES, "a dashboard")
                     for path in shipped_files("dashboards", "*.json").values()},
-                   (provider, provider.read_bytes()), (datasource, datasource.read_bytes()))
+                   (provider, _read(provider)), (datasource, _read(datasource)))
+
+
+def _read(path: Path, max_bytes: int = PROVISIONING_MAX_BYTES,
+          what: str = "a Grafana provisioning file") -> bytes:
+    """The content of ``path``, checked by ``common.filetext``; ConfigError naming the file."""
+    return read_config_text(path, max_bytes, what).encode("utf-8")
 
 
 def _load(source: tuple[Path, bytes], key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     path, content = source
     try:
-        data = yaml.safe_load(content)
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML ({exc}); fix it or remove it") from None
+        data = load(content.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 ({exc}); fix it or remove it") from None
+    except YamlProblem as exc:
+        raise yaml_config_error(str(path), exc) from None
     entries = data.get(key) if isinstance(data, dict) else None
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise UsageError(f"{path}: expected Grafana provisioning with a '{key}:' list")
@@ -78,6 +97,9 @@ def _pinned(path: Path, content: bytes, uid: str, name: str) -> bytes:
         board = json.loads(content)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"{path}: not a JSON dashboard ({exc}); fix it or remove it") from None
+    except RecursionError:  # the C decoder's own depth guard, not a crash
+        raise ConfigError(str(path), [ConfigIssue(
+            str(path), 0, 0, "", "JSON nested too deeply (fix it or remove it)")]) from None
     variables = board.get("templating", {}).get("list", []) if isinstance(board, dict) else []
     for variable in variables:
         if isinstance(variable, dict) and variable.get("name") == DS_VARIABLE:

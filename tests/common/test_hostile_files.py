@@ -7,7 +7,6 @@ files) meets 100k levels of nesting, a NUL byte, UTF-16, Latin-1 bytes and a 50 
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import pytest
 
 from tests.support.hostile_files import CASES, write_hostile
 from tests.support.inventory import HAC_THANH, Node, inventory_yaml
+from tests.support.paths import script
 
 AGENT = "commune: '14797'\nmodules: {host: {}}\n"
 GATEWAY = ("receivers:\n  - url: http://127.0.0.1:9/api/v1/write\ntokens:\n"
@@ -26,13 +26,6 @@ RUNBOOK = "description: a check\nsteps:\n  - name: say\n    command: echo hello\
 INVENTORY = inventory_yaml([HAC_THANH.with_nodes(Node("lan-1"))])
 POSITIONS = '{"files": {"portal": {"device": 1, "inode": 2, "offset": 3}}}'
 BASELINE = '{"created": 1.0, "files": {"/etc/hostname": "00"}}'
-
-
-def script(name: str) -> str:
-    """The installed console script ``name`` of this venv."""
-    path = Path(sys.executable).with_name(name)
-    assert path.is_file(), f"{path} is missing: run make venv"
-    return str(path)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Inputs are raw bytes, random text, random YAML documents (keys from the real sch
 typed loader goes deep), and the shipped configs mutated by inserting, deleting and replacing
 spans, with fragments loaders find hard (anchors and aliases, tags, deep brackets, NUL,
 BOMs, impossible dates). Each loader must return or raise ConfigError (StateFileError for
-the agent's state files); nothing else, and no RecursionError.
+the agent's state files and the pending enrolments); nothing else, and no RecursionError. The
+readers of enrolment (gateway config, inventory) and render (rule files) are fuzzed too.
 """
 
 from __future__ import annotations
@@ -23,8 +24,16 @@ from agent.config import load_config
 from agent.modules.logs.state import load_positions
 from agent.modules.snmp.definitions import load_definition
 from collector.diag.runbook import load_runbook
+from collector.enrolment.files import (
+    composed,
+    gateway_tokens,
+    read_gateway_text,
+    read_inventory_text,
+)
+from collector.enrolment.ledger import read_ledger_file
 from collector.gateway.config import load_gateway_config
 from collector.inventory import load_inventory
+from collector.render.rules import read_rule_file
 from common.schema import ConfigError
 from common.statefile import read_state_json
 from common.webconfig import load_web_config
@@ -58,6 +67,13 @@ LOADERS: dict[str, tuple[Callable[[Path], Any], bytes]] = {
     "snmp": (load_definition, _shipped("configs/snmp/if_mib.yml", 60)),
     "logs-state": (lambda p: load_positions(str(p)), POSITIONS),
     "state-json": (read_state_json, POSITIONS),
+    "enrol-gateway": (lambda p: gateway_tokens(read_gateway_text(p), p), _shipped(
+        "configs/gateway/example.yml")),
+    "enrol-inventory": (lambda p: composed(read_inventory_text(p), p),
+                        _shipped("configs/inventory/thanh-hoa.yml", 50)),
+    "ledger": (read_ledger_file, b'# pending\n- {commune: "16318", node: lan-2, sha256: "ab", '
+                                 b'expires: 4102444800}\n'),
+    "rule-file": (read_rule_file, _shipped("configs/prometheus/rules/vc.yml")),
 }
 
 KEYS = ("commune", "modules", "host", "probe", "targets", "name", "kind", "url", "timeout",

@@ -14,11 +14,15 @@ DEPTH = 100_000
 OVERSIZE = 50 * 1024 * 1024
 
 
-def write_hostile(path: Path, case: str, good: str, *, json: bool = False) -> str:
-    """Write hostile ``case`` to ``path``; the text its error message must contain."""
+def write_hostile(path: Path, case: str, good: str, *, json: bool = False,
+                  listed: bool = False) -> str:
+    """Write hostile ``case`` to ``path``; the text its error message must contain.
+
+    ``listed``: ``good`` is a YAML block list, so the deep value is added as a list item.
+    """
     if case == "deep":
-        path.write_text("[" * DEPTH + "]" * DEPTH if json else
-                        good + "extra: " + "[" * DEPTH + "]" * DEPTH + "\n")
+        deep = "[" * DEPTH + "]" * DEPTH
+        path.write_text(deep if json else good + ("- " if listed else "extra: ") + deep + "\n")
         return "nested too deeply" if json else "nested more than 100 levels deep"
     if case == "nul":
         half = len(good) // 2

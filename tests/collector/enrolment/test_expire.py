@@ -83,3 +83,25 @@ def test_offline_and_revoked_enrolments_are_not_pending(province: Province, tmp_
     assert main(["revoke", "--commune", "16318", "--node", "lan-3", "--gateway-config",
                  str(province.gateway)]) == 0
     assert read_ledger(province.gateway) == []
+
+
+@pytest.mark.parametrize(("ledger", "problem"), [
+    ("{commune: '16318'}\n", "expected a list of pending enrolments"),
+    ("- {commune: '16318', node: lan-2}\n", "entry 1 is not {commune, node, sha256, expires}"),
+    ("- {commune: '1', node: a, sha256: b, expires: .inf}\n", "entry 1 is not {commune"),
+    ("- [\n", "invalid YAML: "),
+    ("- {expires: 2024-13-45}\n", "invalid YAML value: month must be in 1..12"),
+])
+def test_a_damaged_ledger_is_exit_2_and_changes_nothing(province: Province, ledger: str,
+                                                        problem: str, capsys) -> None:
+    ledger_path(province.gateway).write_text(ledger)
+    before = province.gateway.read_text()
+    assert main(["expire", "--gateway-config", str(province.gateway), "--prometheus",
+                 f"http://{LOOPBACK}:{free_port()}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"commune-collector: {ledger_path(province.gateway)}")
+    assert problem in err and err.rstrip().endswith("revoke the tokens of nodes that never "
+                                                    "pushed by hand)")
+    assert len(err.splitlines()) == 1
+    assert province.gateway.read_text() == before
+    assert ledger_path(province.gateway).read_text() == ledger

@@ -119,7 +119,7 @@ def test_cap_waits_changes_only_the_waits() -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("groups: [", "waits.yml: not a YAML rule file"),
+    ("groups: [", "waits.yml:1:10: not a YAML rule file: invalid YAML: expected the node content"),
     ("groups:\n  - rules:\n      - {alert: A, expr: '1', for: 5x}\n",
      "waits.yml:3: expected a duration like '10s', '1m30s' or '500ms', got '5x'"),
     ("groups:\n  - rules: {}\n", "waits.yml:2: rules: expected a list"),
@@ -127,6 +127,29 @@ def test_cap_waits_changes_only_the_waits() -> None:
 def test_cap_waits_on_a_bad_file(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message.replace("[", r"\[")):
         cap_waits(text.encode(), Duration(30), "waits.yml")
+
+
+def test_a_rule_file_that_is_not_yaml_is_refused_without_max_for(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "good.yml").write_text(WAITS)
+    (rules / "broken.yml").write_text("groups:\n  - name: [\n")
+    code, out = _render(tmp_path, "--rules", str(rules))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"commune-collector: {rules}/broken.yml:3:1: invalid YAML: ")
+    assert len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_rule_file_keeps_its_bytes_but_a_bom(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "waits.yml").write_bytes(b"\xef\xbb\xbf" + WAITS.encode())
+    code, out = _render(tmp_path, "--rules", str(rules))
+    assert code == 0
+    assert (out / "rules/waits.yml").read_text() == WAITS
 
 
 @pytest.mark.peer  # promtool, amtool
