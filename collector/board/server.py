@@ -10,16 +10,13 @@ While Prometheus cannot be read, ``/`` and the commune pages are a 503 page sayi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import signal
 import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ClassVar
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -30,15 +27,14 @@ from collector.board.sources import Alertmanager, Prometheus, SourceError, read_
 from collector.board.status import Board, judge
 from collector.inventory import Inventory
 from common.schema import HostPort
-from common.web import ListeningServer
+from common.web import TEXT, EndpointHandler, EndpointServer
 
 if TYPE_CHECKING:
-    from common.webconfig import BasicAuth, WebConfig
+    from common.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
 HTML = "text/html; charset=utf-8"
-TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 
 
@@ -53,7 +49,7 @@ class BoardOptions:
     refresh: int = 30         # the pages reload themselves every this many seconds
 
 
-class BoardServer(ListeningServer):
+class BoardServer(EndpointServer):
     """Serves the board of ``inventory`` from one cached reading of the sources."""
 
     def __init__(self, address: HostPort, inventory: Inventory, options: BoardOptions,
@@ -83,40 +79,28 @@ class BoardServer(ListeningServer):
                 raise
 
         self.board = Cached(read or fetch, options.cache_ttl)
-        self.auth: BasicAuth | None = None
         super().__init__(address, BoardHandler, web_config)
-        if web_config is not None and web_config.basic_auth_users:
-            from common.webconfig import BasicAuth
-
-            self.auth = BasicAuth(web_config.basic_auth_users)
-
-    def serve_in_thread(self) -> threading.Thread:
-        """Serve in a daemon thread; stop with shutdown()."""
-        thread = threading.Thread(target=self.serve_forever, name="board", daemon=True)
-        thread.start()
-        return thread
 
 
-class BoardHandler(BaseHTTPRequestHandler):
+class BoardHandler(EndpointHandler):
     """Routes the board's pages."""
 
     server: BoardServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
     server_version = "commune-collector-board"
-    timeout = 60
+    realm = "commune-collector board"
+    fixed_headers: ClassVar[dict[str, str]] = {"Cache-Control": "no-store"}
 
     def do_GET(self) -> None:
-        if not self._authorized():
+        if not self.authorized():
             return
         path = urllib.parse.unquote(self.path.split("?", 1)[0])
         refresh = self.server.options.refresh
         if path == "/-/healthy":
-            self._send(200, b"Healthy\n", TEXT)
+            self.send(200, b"Healthy\n", TEXT)
         elif path == "/-/ready":
-            self._send(200, b"Ready\n", TEXT)
+            self.send(200, b"Ready\n", TEXT)
         elif path == "/metrics":
-            self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
+            self.send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
         elif path in ("/", "/api/status.json") or path.startswith("/commune/"):
             page = "json" if path.endswith(".json") else "board" if path == "/" else "commune"
             self.server.requests.labels(page).inc()
@@ -124,61 +108,27 @@ class BoardHandler(BaseHTTPRequestHandler):
                 board = self.server.board.get()
             except SourceError as exc:
                 if page == "json":
-                    self._send(503, api.error_json(str(exc)), JSON)
+                    self.send(503, api.error_json(str(exc)), JSON)
                 else:
-                    self._send(503, pages.unreachable_page(str(exc), refresh).encode(), HTML)
+                    self.send(503, pages.unreachable_page(str(exc), refresh).encode(), HTML)
                 return
             if page == "json":
-                self._send(200, api.status_json(board), JSON)
+                self.send(200, api.status_json(board), JSON)
             elif page == "board":
-                self._send(200, pages.board_page(board, refresh).encode(), HTML)
+                self.send(200, pages.board_page(board, refresh).encode(), HTML)
             else:
                 self._commune(board, path.removeprefix("/commune/"), refresh)
         else:
-            self._send(404, b"Not found: the board serves /, /commune/CODE and "
+            self.send(404, b"Not found: the board serves /, /commune/CODE and "
                        b"/api/status.json\n", TEXT)
-
-    def do_HEAD(self) -> None:
-        self.do_GET()
 
     def _commune(self, board: Board, code: str, refresh: int) -> None:
         commune = board.commune(code.strip("/"))
         if commune is None:
-            self._send(404, pages.not_found_page(code).encode(), HTML)
+            self.send(404, pages.not_found_page(code).encode(), HTML)
         else:
-            self._send(200, pages.commune_page(board, commune, self.server.inventory.file,
+            self.send(200, pages.commune_page(board, commune, self.server.inventory.file,
                                                refresh).encode(), HTML)
-
-    def _authorized(self) -> bool:
-        auth = self.server.auth
-        if auth is None:
-            return True
-        scheme, _, encoded = self.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "basic":
-            try:
-                user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                user, password = "", ""
-            if auth.check(user, password, source=self.client_address[0]):
-                return True
-        self._send(401, b"Unauthorized\n", TEXT,
-                   {"WWW-Authenticate": 'Basic realm="commune-collector board"'})
-        return False
-
-    def _send(self, status: int, body: bytes, content_type: str,
-              extra: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        for name, value in {**self.server.headers, **(extra or {})}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
 
 
 def serve(inventory: Inventory, address: HostPort, options: BoardOptions,
@@ -199,7 +149,7 @@ def serve(inventory: Inventory, address: HostPort, options: BoardOptions,
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    thread = server.serve_in_thread()
+    thread = server.serve_in_thread("board")
     stop.wait()
     server.shutdown()
     server.server_close()
