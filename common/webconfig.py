@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from common.logindelay import FailureDelay
 from common.schema import ExistingFile, Invalid, load_file
-from common.web import FailureDelay
 
 TLSVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
 ClientAuth = Literal["NoClientCert", "RequestClientCert", "RequireAnyClientCert",

@@ -42,9 +42,10 @@ from collector.gateway.ingest import (
     inventory_labels,
 )
 from collector.gateway.limits import RETRY_AFTER, ByteBudget, Limited, Slots
+from common.logindelay import FailureDelay
 from common.poster import Rejected
 from common.schema import HostPort
-from common.web import FailureDelay, ListeningServer
+from common.web import ListeningServer
 
 if TYPE_CHECKING:
     from common.webconfig import WebConfig

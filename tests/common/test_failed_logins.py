@@ -14,8 +14,8 @@ import pytest
 
 from agent.exposition import Snapshot
 from agent.web import MetricsServer
+from common.logindelay import FailureDelay
 from common.schema import HostPort
-from common.web import FailureDelay
 from common.webconfig import BcryptHash, WebConfig
 
 PASSWORD = "s3cret-pass"
