@@ -181,7 +181,8 @@ class SsoHandler(_Base):
         code = secrets.token_hex(10)
         with s.lock:
             s.codes.add(code)
-        back = f"{query['redirect_uri']}?{urllib.parse.urlencode({'code': code, 'state': query['state']})}"
+        back = query["redirect_uri"] + "?" + urllib.parse.urlencode(
+            {"code": code, "state": query["state"]})
         self.send(302, "", [("Location", back),
                             ("Set-Cookie", f"VNEIDSSO={secrets.token_hex(6)}; Path=/; HttpOnly")])
 
