@@ -99,7 +99,7 @@ class PortalHandler(_Base):
             token = s.sessions[session]
             if s.rotate_token:  # the server moves on: the token on this page is already stale
                 s.sessions[session] = secrets.token_hex(12)
-        self.send(200, f"<html><h1>Cổng dịch vụ công</h1>{error}<form method=post "
+        self.send(200, f"<html><h1>Cổng dịch vụ công</h1>\n{error}<form method=post "
                        f'action=/login><input type="hidden" name="csrf" value="{token}">'
                        f"<input name=username><input name=password type=password></form>",
                   headers)
@@ -187,10 +187,14 @@ class SsoHandler(_Base):
                             ("Set-Cookie", f"VNEIDSSO={secrets.token_hex(6)}; Path=/; HttpOnly")])
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # concurrent probes must not meet a full SYN queue (1 s retries)
+
+
 def _server(host: str, port: int, handler: type[_Base], state: PortalState
             ) -> http.server.ThreadingHTTPServer:
     bound = type(handler.__name__, (handler,), {"state": state})
-    server = http.server.ThreadingHTTPServer((host, port), bound)
+    server = _Server((host, port), bound)
     server.daemon_threads = True
     return server
 

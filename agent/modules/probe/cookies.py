@@ -10,9 +10,14 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import ipaddress
+import re
 import time
 import urllib.parse
 from dataclasses import dataclass
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INTEGER = re.compile(r"-?[0-9]{1,12}")
 
 
 @dataclass(frozen=True)
@@ -101,8 +106,8 @@ def _parse(line: str, host: str, request_path: str, now: float) -> Cookie | None
     pair, *attributes = line.split(";")
     name, eq, value = pair.partition("=")
     name, value = name.strip(), value.strip()
-    if not eq or not name:
-        return None
+    if not eq or not name or _CONTROL.search(name + value):
+        return None  # a control character would break the Cookie header we send back
     domain, path, secure = "", "", False
     expires: float | None = None
     max_age: float | None = None
@@ -115,10 +120,11 @@ def _parse(line: str, host: str, request_path: str, now: float) -> Cookie | None
             path = arg
         elif key == "secure":
             secure = True
-        elif key == "max-age" and arg.lstrip("-").isdigit():
+        elif key == "max-age" and _INTEGER.fullmatch(arg):
             max_age = now + int(arg) if int(arg) > 0 else 0.0
         elif key == "expires":
-            with contextlib.suppress(TypeError, ValueError):  # an unreadable date is ignored
+            # An unreadable or out-of-range date is ignored.
+            with contextlib.suppress(TypeError, ValueError, OverflowError, IndexError):
                 expires = email.utils.parsedate_to_datetime(arg).timestamp()
     if domain and not domain_matches(host, domain):
         return None  # a cookie for another site: refused, as browsers do

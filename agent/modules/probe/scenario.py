@@ -32,6 +32,7 @@ from agent.modules.probe.targets import ScenarioStep, ScenarioTarget
 from agent.modules.probe.tls import client_context
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -103,6 +104,10 @@ class ScenarioProbe:
         method = config.effective_method
         headers = {k: fill(v, variables) for k, v in self.target.headers.items()}
         headers.update((k, fill(v, variables)) for k, v in config.headers.items())
+        for key, value in headers.items():
+            if _CONTROL.search(value):  # an extracted value must not add header lines
+                raise ProbeFailed("content", f"header {key}: an extracted value holds a line "
+                                             f"break or control character")
         body = self._body(config, variables, headers)
         hop = 0
         while True:

@@ -190,3 +190,16 @@ def test_scenario_targets_stay_out_of_each_others_way(site: PortalState,
     assert value(reg, "commune_scenario_success", scenario="first") == 1
     assert value(reg, "commune_scenario_success", scenario="second") == 1
     assert asyncio.iscoroutinefunction(module.collect)
+
+
+def test_an_extracted_line_break_never_reaches_a_header(site: PortalState) -> None:
+    reg = probe(f"""
+        targets:
+          - name: inject
+            kind: scenario
+            steps:
+              - {{name: home, url: "{site.portal}/", extract: {{title: '(công</h1>\\s)'}}}}
+              - {{name: next, url: "{site.portal}/", headers: {{X-Title: "${{title}}"}}}}
+    """)
+    assert reasons(reg, "inject") == ["next:content"]
+    assert value(reg, "commune_scenario_step_success", scenario="inject", step="home") == 1
