@@ -15,7 +15,6 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INTEGER = re.compile(r"-?[0-9]{1,12}")
 

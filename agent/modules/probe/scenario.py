@@ -28,10 +28,9 @@ from agent.modules.probe.result import (
     ProbeResult,
     Reason,
 )
-from agent.modules.probe.targets import ScenarioStep, ScenarioTarget
+from agent.modules.probe.targets import VARIABLE, ScenarioStep, ScenarioTarget
 from agent.modules.probe.tls import client_context
 
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -47,7 +46,7 @@ def fill(text: str, variables: dict[str, str], quote: bool = False) -> str:
     """Replace each ``${name}``; URL-quote the values when ``quote``."""
     if "${" not in text:
         return text
-    return _VARIABLE.sub(lambda m: urllib.parse.quote(variables[m.group(1)], safe="")
+    return VARIABLE.sub(lambda m: urllib.parse.quote(variables[m.group(1)], safe="")
                          if quote else variables[m.group(1)], text)
 
 

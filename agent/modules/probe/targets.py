@@ -290,19 +290,19 @@ class PathTarget:
             raise Invalid("must be greater than 0s", key="packet_timeout")
 
 
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${name} in a scenario step
 _LABEL = re.compile(r"[A-Za-z0-9_.-]+")
 DEFAULT_SCENARIO_TIMEOUT = Duration(30)
 
 
 def variables_in(text: str) -> set[str]:
     """The ``${name}`` variables ``text`` uses."""
-    return set(_VARIABLE.findall(text))
+    return set(VARIABLE.findall(text))
 
 
 def _check_url(url: str, key: str = "url") -> None:
     # A ${variable} may stand for a path segment or a query value: check the URL around it.
-    parts = urllib.parse.urlsplit(_VARIABLE.sub("x", url))
+    parts = urllib.parse.urlsplit(VARIABLE.sub("x", url))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Invalid(f"expected an http:// or https:// URL with a host, got {url!r}", key=key)
     try:
