@@ -33,6 +33,7 @@ from agent.modules.probe.tls import client_context
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FORM_TYPE = "application/x-www-form-urlencoded"
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # RFC 3986 reserved characters, and existing escapes
 
 
 def shown(url: str) -> str:
@@ -107,6 +108,8 @@ class ScenarioProbe:
             if _CONTROL.search(value):  # an extracted value must not add header lines
                 raise ProbeFailed("content", f"header {key}: an extracted value holds a line "
                                              f"break or control character")
+            if not value.isascii():  # header bytes are Latin-1; say so rather than crash
+                raise ProbeFailed("content", f"header {key}: non-ASCII value (URL-encode it)")
         body = self._body(config, variables, headers)
         hop = 0
         while True:
@@ -145,6 +148,8 @@ class ScenarioProbe:
 
     async def _hop(self, url: str, method: str, body: bytes, headers: dict[str, str],
                    jar: CookieJar, result: ProbeResult, step: str, hop: int) -> Response:
+        # A path like /tìm-kiếm (config or a Location header) goes on the wire percent-encoded.
+        url = urllib.parse.quote(url, safe=_URL_SAFE)
         sent = dict(headers)
         cookie = jar.header(url)
         if cookie:

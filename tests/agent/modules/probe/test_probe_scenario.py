@@ -203,3 +203,17 @@ def test_an_extracted_line_break_never_reaches_a_header(site: PortalState) -> No
     """)
     assert reasons(reg, "inject") == ["next:content"]
     assert value(reg, "commune_scenario_step_success", scenario="inject", step="home") == 1
+
+
+def test_non_ascii_paths_and_header_values(site: PortalState) -> None:
+    reg = probe(f"""
+        targets:
+          - name: vi
+            kind: scenario
+            steps:
+              - {{name: path, url: "{site.portal}/tìm-kiếm", valid_status_codes: [302],
+                 follow_redirects: false}}
+              - {{name: header, url: "{site.portal}/", headers: {{X-Xa: "Hạc Thành"}}}}
+    """)
+    assert value(reg, "commune_scenario_step_success", scenario="vi", step="path") == 1
+    assert reasons(reg, "vi") == ["header:content"]
