@@ -15,6 +15,7 @@ import socket
 import ssl
 import time
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,7 @@ class Response:
     tls: bool
     content_length: int = -1
     expiry: PeerExpiry | None = None
+    set_cookies: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         """The body decoded with the charset of Content-Type (UTF-8 when none or unknown)."""
@@ -89,7 +91,8 @@ class HttpProbe:
 
     def __init__(self, target: HttpTarget) -> None:
         self.target = target
-        self.context = client_context(target.ca_file, target.insecure_skip_verify)
+        self.client = HttpClient(client_context(target.ca_file, target.insecure_skip_verify),
+                                 target.body_size_limit)
         self.must = [re.compile(p) for p in target.body_must_match]
         self.must_not = [re.compile(p) for p in target.body_must_not_match]
         self._auth: str | None = None
@@ -170,6 +173,32 @@ class HttpProbe:
 
     async def _request(self, url: str, method: str, body: bytes, phases: Phases,
                        same_host: bool) -> Response:
+        headers: dict[str, str] = {}
+        auth = self._authorization()
+        if auth and same_host:  # as Go's client: credentials are not sent to another host
+            headers["Authorization"] = auth
+        headers.update(self.target.headers)
+        return await self.client.request(url, method, body, headers, phases,
+                                         (same_host and self.target.server_name) or None)
+
+
+class HttpClient:
+    """HTTP/1.1 on asyncio streams: one request per fresh connection, each phase timed.
+
+    Shared by the ``http`` probe and the ``scenario`` steps; the TLS context is built once.
+    """
+
+    def __init__(self, context: ssl.SSLContext, body_size_limit: int) -> None:
+        self.context = context
+        self.body_size_limit = body_size_limit
+
+    async def request(self, url: str, method: str, body: bytes, headers: Mapping[str, str],
+                      phases: Phases, server_name: str | None = None) -> Response:
+        """Send one request and read its response; raise ProbeFailed on a failure.
+
+        ``headers`` are added to (or replace) the client's own; ``server_name`` is the TLS
+        SNI and certificate name, by default the URL's host.
+        """
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname or ""
         tls = parts.scheme == "https"
@@ -194,15 +223,14 @@ class HttpProbe:
             await connect_socket(sock, address, port)
             start = phases.timed("connect", start)
             if tls:
-                reader, writer = await open_tls(
-                    sock, self.context, (same_host and self.target.server_name) or host)
+                reader, writer = await open_tls(sock, self.context, server_name or host)
                 start = phases.timed("tls", start)
                 expiry = peer_expiry(writer.get_extra_info("ssl_object"))
             else:
                 reader, writer = await asyncio.open_connection(sock=sock)
                 start = phases.timed("connect", start)
                 expiry = None
-            writer.write(self._request_bytes(parts, method, body, same_host))
+            writer.write(request_bytes(parts, method, body, headers))
             response = await self._read_response(reader, method, tls, phases, start)
             response.expiry = expiry
             return response
@@ -211,23 +239,6 @@ class HttpProbe:
                 writer.close()
             else:
                 sock.close()
-
-    def _request_bytes(self, parts: urllib.parse.SplitResult, method: str, body: bytes,
-                       same_host: bool) -> bytes:
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        netloc = parts.netloc.rpartition("@")[2]
-        headers = {"Host": netloc, "User-Agent": USER_AGENT, "Accept": "*/*",
-                   "Connection": "close"}
-        auth = self._authorization()
-        if auth and same_host:  # as Go's client: credentials are not sent to another host
-            headers["Authorization"] = auth
-        if body or method in ("POST", "PUT", "PATCH"):
-            headers["Content-Length"] = str(len(body))
-        headers.update(self.target.headers)
-        lines = [f"{method} {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items()]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
     async def _read_response(self, reader: asyncio.StreamReader, method: str, tls: bool,
                              phases: Phases, start: float) -> Response:
@@ -240,12 +251,16 @@ class HttpProbe:
             status = int(match.group(3))
             version = float(f"{match.group(1).decode()}.{match.group(2).decode()}")
             headers: dict[str, str] = {}
+            set_cookies: list[str] = []
             while True:
                 line = await reader.readline()
                 if line in (b"\r\n", b"\n", b""):
                     break
                 name, _, value = line.decode("latin-1").partition(":")
-                headers[name.strip().lower()] = value.strip()
+                name = name.strip().lower()
+                if name == "set-cookie":  # the one header that comes many times, never joined
+                    set_cookies.append(value.strip())
+                headers[name] = value.strip()
             content_length = int(headers["content-length"]) if headers.get(
                 "content-length", "").isdigit() else -1
             if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
@@ -258,11 +273,12 @@ class HttpProbe:
                                          f"{exc}") from None
         except ValueError as exc:  # a line over the stream limit, a bad chunk size
             raise ProbeFailed("status", f"malformed response: {exc}") from None
-        return Response(status, version, headers, body, tls, content_length)
+        return Response(status, version, headers, body, tls, content_length,
+                        set_cookies=set_cookies)
 
     async def _read_body(self, reader: asyncio.StreamReader, headers: dict[str, str],
                          content_length: int) -> bytes:
-        limit = self.target.body_size_limit
+        limit = self.body_size_limit
         too_big = ProbeFailed("content", f"body larger than body_size_limit ({limit} bytes)")
         if "chunked" in headers.get("transfer-encoding", "").lower():
             chunks: list[bytes] = []
@@ -291,3 +307,19 @@ class HttpProbe:
         if len(body) > limit:
             raise too_big
         return body
+
+
+def request_bytes(parts: urllib.parse.SplitResult, method: str, body: bytes,
+                  extra: Mapping[str, str]) -> bytes:
+    """The request head and body; ``extra`` headers are added to, or replace, the defaults."""
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    netloc = parts.netloc.rpartition("@")[2]
+    headers = {"Host": netloc, "User-Agent": USER_AGENT, "Accept": "*/*",
+               "Connection": "close"}
+    if body or method in ("POST", "PUT", "PATCH"):
+        headers["Content-Length"] = str(len(body))
+    headers.update(extra)
+    lines = [f"{method} {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

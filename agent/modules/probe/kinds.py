@@ -13,11 +13,14 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from agent.modules.probe.result import ProbeResult
 from agent.modules.probe.targets import (
+    CrlTarget,
     DnsTarget,
     H323Target,
     HttpTarget,
     IcmpTarget,
+    OcspTarget,
     PathTarget,
+    ScenarioTarget,
     SipTarget,
     Target,
     TcpTarget,
@@ -87,6 +90,24 @@ def _sip(target: SipTarget, icmp_mode: IcmpMode) -> Prober:
     return SipProbe(target)
 
 
+def _scenario(target: ScenarioTarget, icmp_mode: IcmpMode) -> Prober:
+    from agent.modules.probe.scenario import ScenarioProbe
+
+    return ScenarioProbe(target)
+
+
+def _ocsp(target: OcspTarget, icmp_mode: IcmpMode) -> Prober:
+    from agent.modules.probe.ocsp import OcspProbe
+
+    return OcspProbe(target)
+
+
+def _crl(target: CrlTarget, icmp_mode: IcmpMode) -> Prober:
+    from agent.modules.probe.crl import CrlProbe
+
+    return CrlProbe(target)
+
+
 # Any: each entry pairs its own config class with its factory, checked where it is written.
 KINDS: dict[str, ProbeKind[Any]] = {
     "http": ProbeKind(HttpTarget, _http),
@@ -97,4 +118,7 @@ KINDS: dict[str, ProbeKind[Any]] = {
     "dns": ProbeKind(DnsTarget, _dns),
     "sip": ProbeKind(SipTarget, _sip),
     "path": ProbeKind(PathTarget, _path),
+    "scenario": ProbeKind(ScenarioTarget, _scenario),
+    "ocsp": ProbeKind(OcspTarget, _ocsp),
+    "crl": ProbeKind(CrlTarget, _crl),
 }

@@ -24,6 +24,7 @@ from agent.modules.probe.result import (
     FAILURE_REASON,
     METRICS,
     SUCCESS,
+    TK,
     ProbeFailed,
     ProbeResult,
 )
@@ -66,10 +67,12 @@ class ProbeModule:
             base = [target.name, target.kind]
             families[SUCCESS].add_metric(base, 0.0 if result.reason else 1.0)
             families[DURATION].add_metric(base, duration)
-            if result.reason:
-                families[FAILURE_REASON].add_metric([*base, result.reason], 1.0)
+            if result.reason_label:
+                families[FAILURE_REASON].add_metric([*base, result.reason_label], 1.0)
             for spec, labels, value in result.samples:
-                families[spec].add_metric([*base, *labels], value)
+                # A spec labelled by ``scenario`` (not ``target, kind``) takes the name alone.
+                head = base if spec.labels[:2] == TK else base[:1]
+                families[spec].add_metric([*head, *labels], value)
         return [family for family in families.values() if family.samples]
 
     async def _run(self, target: Target, prober: Prober) -> tuple[ProbeResult, float]:
@@ -95,13 +98,13 @@ class ProbeModule:
     def _log_change(self, target: Target, result: ProbeResult,
                     unexpected: Exception | None) -> None:
         previous = self._state.get(target.name, "unknown")
-        if result.reason == previous:
+        if result.reason_label == previous:
             return
-        self._state[target.name] = result.reason
+        self._state[target.name] = result.reason_label
         if result.reason:
             # An unexpected exception is a bug: its traceback goes with it, once, to report it.
             log.warning("probe %s (%s) failing: %s: %s", target.name, target.kind,
-                        result.reason, result.message, exc_info=unexpected)
+                        result.reason_label, result.message, exc_info=unexpected)
         elif previous != "unknown":
             log.info("probe %s (%s) succeeding again", target.name, target.kind)
 

@@ -19,8 +19,9 @@ DURATION = MetricSpec("probe_duration_seconds", "gauge",
                       "Returns how long the probe took to complete in seconds.", TK)
 FAILURE_REASON = MetricSpec("commune_probe_failure_reason", "gauge",
                             "1 for the reason the last probe failed (dns, connect, tls, timeout, "
-                            "status, content, auth, or internal: a fault of the agent's probe "
-                            "code); absent when it succeeded.",
+                            "status, content, auth, signature, or internal: a fault of the "
+                            "agent's probe code; a scenario's is STEP:REASON, naming the step); "
+                            "absent when it succeeded.",
                             (*TK, "reason"))
 CONNECT_DURATION = MetricSpec("commune_probe_connect_duration_seconds", "gauge",
                               "Time to establish the TCP connection (tcp, h323, sip over TCP/TLS).",
@@ -84,16 +85,68 @@ PATH_HOP_RTT = MetricSpec("commune_probe_path_hop_rtt_seconds", "gauge",
 PATH_HOP_LOSS = MetricSpec("commune_probe_path_hop_loss_ratio", "gauge",
                            "Share of probes each hop did not answer.", (*TK, "hop", "address"))
 
+# A scenario's series are labelled by ``scenario`` (its target name), without ``kind``.
+SCENARIO_SUCCESS = MetricSpec("commune_scenario_success", "gauge",
+                              "1 if every step of the scenario passed at the last run.",
+                              ("scenario",))
+SCENARIO_STEP_SUCCESS = MetricSpec("commune_scenario_step_success", "gauge",
+                                   "1 if the step passed, 0 if it failed; steps after a failed "
+                                   "one are not run and absent.", ("scenario", "step"))
+SCENARIO_STEP_DURATION = MetricSpec("commune_scenario_step_duration_seconds", "gauge",
+                                    "Time the step took, its redirects included.",
+                                    ("scenario", "step"))
+SCENARIO_HOP_DURATION = MetricSpec("commune_scenario_hop_duration_seconds", "gauge",
+                                   "Time of each request of a step's redirect chain (hop 0 is "
+                                   "the step's own URL), with the host:port it went to.",
+                                   ("scenario", "step", "hop", "host"))
+SCENARIO_STEP_STATUS = MetricSpec("commune_scenario_step_status_code", "gauge",
+                                  "HTTP status of the step's last response.",
+                                  ("scenario", "step"))
+
+OCSP_STATUS = MetricSpec("commune_ocsp_cert_status", "gauge",
+                         "1 for the certificate's status the responder gave (good, revoked or "
+                         "unknown), 0 for the others.", (*TK, "status"))
+OCSP_DURATION = MetricSpec("commune_ocsp_response_duration_seconds", "gauge",
+                           "Time from sending the OCSP request to the whole response.", TK)
+OCSP_THIS_UPDATE = MetricSpec("commune_ocsp_this_update_timestamp_seconds", "gauge",
+                              "thisUpdate of the OCSP response, in unixtime.", TK)
+OCSP_NEXT_UPDATE = MetricSpec("commune_ocsp_next_update_timestamp_seconds", "gauge",
+                              "nextUpdate of the OCSP response, in unixtime (absent when the "
+                              "responder gives none).", TK)
+OCSP_SIGNATURE = MetricSpec("commune_ocsp_signature_valid", "gauge",
+                            "1 if the response is signed by the issuer or by a responder "
+                            "certificate the issuer delegated OCSP signing to.", TK)
+OCSP_REVOKED_AT = MetricSpec("commune_ocsp_revocation_timestamp_seconds", "gauge",
+                             "When the certificate was revoked, in unixtime (revoked only).", TK)
+
+CRL_DURATION = MetricSpec("commune_crl_download_duration_seconds", "gauge",
+                          "Time to download the CRL.", TK)
+CRL_SIZE = MetricSpec("commune_crl_size_bytes", "gauge", "Size of the CRL as downloaded.", TK)
+CRL_THIS_UPDATE = MetricSpec("commune_crl_this_update_timestamp_seconds", "gauge",
+                             "thisUpdate (lastUpdate) of the CRL, in unixtime.", TK)
+CRL_NEXT_UPDATE = MetricSpec("commune_crl_next_update_timestamp_seconds", "gauge",
+                             "nextUpdate of the CRL, in unixtime: past it, the CRL is stale.", TK)
+CRL_REVOKED = MetricSpec("commune_crl_revoked_certificates", "gauge",
+                         "Entries of the CRL (certificates revoked).", TK)
+CRL_SIGNATURE = MetricSpec("commune_crl_signature_valid", "gauge",
+                           "1 if the CRL's signature verifies with issuer_file (only when set).",
+                           TK)
+
 METRICS = (SUCCESS, DURATION, FAILURE_REASON, CONNECT_DURATION, HTTP_STATUS, HTTP_PHASE,
            HTTP_CONTENT_LENGTH, HTTP_BODY_LENGTH, HTTP_REDIRECTS, HTTP_SSL, HTTP_VERSION,
            FAILED_DUE_TO_REGEX, SSL_EARLIEST, SSL_LAST_CHAIN, TLS_VERSION, DNS_LOOKUP, DNS_ANSWERS,
            DNS_RCODE, ICMP_LOSS, ICMP_RTT, ICMP_JITTER, ICMP_SENT, SIP_STATUS, SIP_RTT, PATH_HOPS,
-           PATH_FIRST_BAD, PATH_HOP_RTT, PATH_HOP_LOSS)
+           PATH_FIRST_BAD, PATH_HOP_RTT, PATH_HOP_LOSS, SCENARIO_SUCCESS, SCENARIO_STEP_SUCCESS,
+           SCENARIO_STEP_DURATION, SCENARIO_HOP_DURATION, SCENARIO_STEP_STATUS, OCSP_STATUS,
+           OCSP_DURATION, OCSP_THIS_UPDATE, OCSP_NEXT_UPDATE, OCSP_SIGNATURE, OCSP_REVOKED_AT,
+           CRL_DURATION, CRL_SIZE, CRL_THIS_UPDATE, CRL_NEXT_UPDATE, CRL_REVOKED, CRL_SIGNATURE)
 
 # internal: the probe raised something it does not expect, a bug of ours, not a network fault.
-Reason = Literal["dns", "connect", "tls", "timeout", "status", "content", "auth", "internal"]
+# signature: an OCSP response or a CRL whose signature does not verify.
+Reason = Literal["dns", "connect", "tls", "timeout", "status", "content", "auth", "signature",
+                 "internal"]
 REASONS: tuple[Reason, ...] = ("dns", "connect", "tls", "timeout", "status", "content", "auth",
-                               "internal")
+                               "signature", "internal")
 
 
 class ProbeFailed(Exception):
@@ -111,6 +164,14 @@ class ProbeResult:
     samples: list[tuple[MetricSpec, tuple[str, ...], float]] = field(default_factory=list)
     reason: Reason | None = None
     message: str = ""
+    step: str | None = None  # a scenario's running step: a failure (a timeout too) names it
+
+    @property
+    def reason_label(self) -> str | None:
+        """The ``reason`` label; a scenario's is prefixed by its step (``login:auth``)."""
+        if self.reason is None or self.step is None:
+            return self.reason
+        return f"{self.step}:{self.reason}"
 
     def add(self, spec: MetricSpec, value: float, *labels: str) -> None:
         """Record ``value`` for ``spec`` with the extra labels after ``target`` and ``kind``.

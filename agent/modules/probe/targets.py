@@ -18,6 +18,7 @@ from common.units import ByteSize, Duration
 DEFAULT_TIMEOUT = Duration(10)
 DEFAULT_PATH_TIMEOUT = Duration(30)
 DEFAULT_BODY_SIZE_LIMIT = ByteSize(10 * 2**20)
+DEFAULT_CRL_SIZE_LIMIT = ByteSize(64 * 2**20)  # a national CA's full CRL runs to megabytes
 DEFAULT_PACKET_INTERVAL = Duration(0.2)
 DEFAULT_PACKET_TIMEOUT = Duration(1)
 DEFAULT_RTT_JUMP = Duration(0.05)
@@ -289,4 +290,193 @@ class PathTarget:
             raise Invalid("must be greater than 0s", key="packet_timeout")
 
 
-Target = HttpTarget | TcpTarget | H323Target | IcmpTarget | DnsTarget | SipTarget | PathTarget
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${name} in a scenario step
+_LABEL = re.compile(r"[A-Za-z0-9_.-]+")
+DEFAULT_SCENARIO_TIMEOUT = Duration(30)
+
+
+def variables_in(text: str) -> set[str]:
+    """The ``${name}`` variables ``text`` uses."""
+    return set(VARIABLE.findall(text))
+
+
+def _check_url(url: str, key: str = "url") -> None:
+    # A ${variable} may stand for a path segment or a query value: check the URL around it.
+    parts = urllib.parse.urlsplit(VARIABLE.sub("x", url))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid(f"expected an http:// or https:// URL with a host, got {url!r}", key=key)
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise Invalid(f"bad port in URL {url!r}", key=key) from None
+
+
+@dataclass(frozen=True)
+class ScenarioStep:
+    """One step of a ``scenario``: a request (following its redirects) and its checks.
+
+    ``form`` and ``form_files`` make a POST of ``application/x-www-form-urlencoded``;
+    ``form_files`` values are read from files (first line), so credentials stay out of the
+    config. ``extract`` takes variables from the body by regex (group 1, or the whole match),
+    used as ``${name}`` in the URL, headers, form and body of later steps.
+    """
+
+    name: str
+    url: str
+    method: str | None = None  # default GET, POST with a form or a body
+    headers: Mapping[str, str] = field(default_factory=dict)
+    form: Mapping[str, str] = field(default_factory=dict)
+    form_files: Mapping[str, ExistingFile] = field(default_factory=dict)
+    body: str = ""
+    valid_status_codes: tuple[int, ...] = ()  # empty: any 2xx
+    body_must_match: tuple[str, ...] = ()
+    body_must_not_match: tuple[str, ...] = ()
+    extract: Mapping[str, str] = field(default_factory=dict)
+    follow_redirects: bool = True
+    max_redirects: int = 10
+
+    def __post_init__(self) -> None:
+        if not _LABEL.fullmatch(self.name):
+            raise Invalid(f"expected a step name of letters, digits, '_', '.' or '-', "
+                          f"got {self.name!r}", key="name")
+        _check_url(self.url)
+        if self.method is not None and not _TOKEN.fullmatch(self.method):
+            raise Invalid(f"expected an HTTP method like 'GET', got {self.method!r}", key="method")
+        for header, value in self.headers.items():
+            if not _TOKEN.fullmatch(header) or "\r" in value or "\n" in value:
+                raise Invalid(f"bad header {header!r}: names are tokens, values one line",
+                              key="headers")
+        if (self.form or self.form_files) and self.body:
+            raise Invalid("give either 'form'/'form_files' or 'body', not both", key="body")
+        both = set(self.form) & set(self.form_files)
+        if both:
+            raise Invalid(f"field {sorted(both)[0]!r} is in both 'form' and 'form_files'",
+                          key="form_files")
+        _check_status_codes(self.valid_status_codes)
+        _check_regexes("body_must_match", self.body_must_match)
+        _check_regexes("body_must_not_match", self.body_must_not_match)
+        for var, pattern in self.extract.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+                raise Invalid(f"expected a variable name like 'csrf', got {var!r}", key="extract")
+            _check_regexes(f"extract.{var}", (pattern,))
+        if not 0 <= self.max_redirects <= 100:
+            raise Invalid("expected 0..100", key="max_redirects")
+
+    @property
+    def effective_method(self) -> str:
+        """The method: as configured, else POST with a form or body, else GET."""
+        if self.method:
+            return self.method
+        return "POST" if self.form or self.form_files or self.body else "GET"
+
+    def uses(self) -> set[str]:
+        """The variables this step's request uses."""
+        texts = [self.url, self.body, *self.headers.values(), *self.form.values()]
+        return set().union(*(variables_in(t) for t in texts))
+
+
+@dataclass(frozen=True)
+class ScenarioTarget:
+    """``kind: scenario``: ordered HTTP steps sharing a cookie jar; stops at the first failure."""
+
+    name: str
+    steps: tuple[ScenarioStep, ...]
+    kind: Literal["scenario"] = "scenario"
+    timeout: Duration = DEFAULT_SCENARIO_TIMEOUT
+    headers: Mapping[str, str] = field(default_factory=dict)  # sent by every step
+    body_size_limit: ByteSize = DEFAULT_BODY_SIZE_LIMIT
+    ca_file: ExistingFile | None = None
+    insecure_skip_verify: bool = False
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, self.timeout)
+        if not _LABEL.fullmatch(self.name):
+            raise Invalid(f"expected a scenario name of letters, digits, '_', '.' or '-', "
+                          f"got {self.name!r}", key="name")
+        if not self.steps:
+            raise Invalid("list at least one step, e.g. {name: home, url: 'https://portal/'}",
+                          key="steps")
+        if len(self.steps) > 20:
+            raise Invalid(f"expected at most 20 steps, got {len(self.steps)}", key="steps")
+        defined: set[str] = set()
+        names: set[str] = set()
+        for i, step in enumerate(self.steps):
+            if step.name in names:
+                raise Invalid(f"duplicate step name {step.name!r}", key=f"steps[{i}].name")
+            names.add(step.name)
+            missing = sorted(step.uses() - defined)
+            if missing:
+                raise Invalid(f"variable {missing[0]!r} is not extracted by an earlier step "
+                              f"(add it to an earlier step's 'extract')", key=f"steps[{i}]")
+            defined |= set(step.extract)
+        if self.body_size_limit <= 0:
+            raise Invalid("must be greater than 0", key="body_size_limit")
+
+
+@dataclass(frozen=True)
+class OcspTarget:
+    """``kind: ocsp``: ask a responder about one certificate; status, times and signature.
+
+    The certificate is ``cert_file`` (its serial is read from it), or ``serial`` (hex like
+    ``0x1a2b`` or decimal) when only the number is known; ``issuer_file`` is its issuing CA.
+    ``url`` defaults to the certificate's AIA OCSP address.
+    """
+
+    name: str
+    issuer_file: ExistingFile
+    kind: Literal["ocsp"] = "ocsp"
+    url: str | None = None
+    cert_file: ExistingFile | None = None
+    serial: str | None = None
+    timeout: Duration = DEFAULT_TIMEOUT
+    hash_algorithm: Literal["sha1", "sha256"] = "sha1"  # of the CertID, as most responders expect
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, self.timeout)
+        if (self.cert_file is None) == (self.serial is None):
+            raise Invalid("give either 'cert_file' or 'serial' (with 'issuer_file')",
+                          key="cert_file")
+        if self.serial is not None:
+            try:
+                parse_serial(self.serial)
+            except ValueError:
+                raise Invalid(f"expected a serial number like '0x1a2b' or '6699', "
+                              f"got {self.serial!r}", key="serial") from None
+        if self.url is not None:
+            _check_url(self.url)
+        elif self.cert_file is None:
+            raise Invalid("a target given by serial needs the responder's 'url'", key="url")
+
+
+def parse_serial(text: str) -> int:
+    """``0x1A2B``, ``1a:2b`` or ``6699`` -> the integer; ValueError otherwise."""
+    text = text.strip().lower()
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    if ":" in text:
+        return int(text.replace(":", ""), 16)
+    return int(text, 10)
+
+
+@dataclass(frozen=True)
+class CrlTarget:
+    """``kind: crl``: download a CRL (DER or PEM); freshness, size, time, and its signature."""
+
+    name: str
+    url: str
+    kind: Literal["crl"] = "crl"
+    timeout: Duration = DEFAULT_TIMEOUT
+    issuer_file: ExistingFile | None = None  # verify the CRL's signature with this CA
+    body_size_limit: ByteSize = DEFAULT_CRL_SIZE_LIMIT
+    ca_file: ExistingFile | None = None
+    insecure_skip_verify: bool = False
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, self.timeout)
+        _check_url(self.url)
+        if self.body_size_limit <= 0:
+            raise Invalid("must be greater than 0", key="body_size_limit")
+
+
+Target = (HttpTarget | TcpTarget | H323Target | IcmpTarget | DnsTarget | SipTarget | PathTarget
+          | ScenarioTarget | OcspTarget | CrlTarget)

@@ -11,6 +11,7 @@ Every check is optional; a check runs only when its key is present::
       certs: {paths: [/etc/ssl/certs/portal.pem]}
       updates: {}
       snmp_community: {address: "127.0.0.1:161"}
+      trust_roots: {roots: [{name: vn-root-ca, file: /etc/commune-agent/roots/vn-root-ca.pem}]}
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agent.modules.base import ModuleConfig
-from common.schema import HostPort, Invalid
+from common.schema import ExistingFile, HostPort, Invalid
 from common.units import ByteSize, Duration
 
 DEFAULT_STATE_DIR = "/var/lib/commune-agent/security"
@@ -240,6 +241,63 @@ class SnmpCommunityConfig:
         require_positive(self.timeout, "timeout")
 
 
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+# The system trust stores of the Debian/Ubuntu, Fedora/RHEL and Alpine families: the first found.
+SYSTEM_STORES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+                 "/etc/ssl/cert.pem")
+
+
+def normalise_fingerprint(text: str) -> str:
+    """``AB:CD:...`` (64 hex digits, any case, ':' or spaces between) -> ``abcd...``."""
+    digits = re.sub(r"[:\s]", "", text).lower()
+    if not _FINGERPRINT.fullmatch(digits):
+        raise ValueError(f"expected a SHA-256 fingerprint of 64 hex digits, got {text!r}")
+    return digits
+
+
+@dataclass(frozen=True)
+class TrustRoot:
+    """A root certificate that must be trusted: its PEM/DER ``file`` or its ``sha256``."""
+
+    name: str
+    file: ExistingFile | None = None
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise Invalid(f"expected a name of letters, digits, '_', '.' or '-', "
+                          f"got {self.name!r}", key="name")
+        if (self.file is None) == (self.sha256 is None):
+            raise Invalid("give either 'file' (the root certificate) or 'sha256' "
+                          "(its fingerprint)", key="file")
+        if self.sha256 is not None:
+            try:
+                normalise_fingerprint(self.sha256)
+            except ValueError as exc:
+                raise Invalid(str(exc), key="sha256") from None
+
+
+@dataclass(frozen=True)
+class TrustRootsConfig:
+    """``trust_roots``: root certificates (the national root CA...) the node's store must hold.
+
+    ``stores`` are bundle files or folders of ``*.pem``/``*.crt``; by default the system's.
+    """
+
+    roots: tuple[TrustRoot, ...]
+    stores: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.roots:
+            raise Invalid("list at least one root, e.g. {name: vn-root-ca, file: /etc/..."
+                          "/root.pem}", key="roots")
+        names = [root.name for root in self.roots]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise Invalid(f"duplicate root names: {', '.join(duplicates)}", key="roots")
+        require_absolute(self.stores, "stores")
+
+
 @dataclass(frozen=True)
 class SecurityConfig(ModuleConfig):
     """``modules.security``: the checks to run (each optional) and where state is kept."""
@@ -252,13 +310,14 @@ class SecurityConfig(ModuleConfig):
     certs: CertsConfig | None = None
     updates: UpdatesConfig | None = None
     snmp_community: SnmpCommunityConfig | None = None
+    trust_roots: TrustRootsConfig | None = None
 
     def __post_init__(self) -> None:
         checks = (self.auth, self.listen, self.neighbours, self.integrity, self.certs,
-                  self.updates, self.snmp_community)
+                  self.updates, self.snmp_community, self.trust_roots)
         if all(check is None for check in checks):
             raise Invalid("configure at least one check: auth, listen, neighbours, integrity, "
-                          "certs, updates or snmp_community (e.g. 'listen: {}')")
+                          "certs, updates, snmp_community or trust_roots (e.g. 'listen: {}')")
         if self.state_dir is not None and not os.path.isabs(self.state_dir):
             raise Invalid(f"expected an absolute path, got {self.state_dir!r}", key="state_dir")
         if self.integrity is not None and not self.state_dir:

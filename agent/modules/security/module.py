@@ -21,6 +21,7 @@ from agent.modules.security import (
     neighbours,
     patches,
     snmp_community,
+    trustroots,
 )
 from agent.modules.security.config import SecurityConfig
 
@@ -31,7 +32,7 @@ CHECK_UP = MetricSpec("commune_security_check_up", "gauge",
                       ("check",))
 METRICS: tuple[MetricSpec, ...] = (
     CHECK_UP, *auth.METRICS, *listen.METRICS, *neighbours.METRICS, *integrity.METRICS,
-    *certs.METRICS, *patches.METRICS, *snmp_community.METRICS,
+    *certs.METRICS, *patches.METRICS, *snmp_community.METRICS, *trustroots.METRICS,
 )
 
 
@@ -46,7 +47,8 @@ class Check(Protocol):
 
 
 class SecurityModule:
-    """Failed logins, listening ports, LAN neighbours, file integrity, certificates, updates."""
+    """Failed logins, listening ports, LAN neighbours, file integrity, certificates, updates,
+    trust roots."""
 
     name = "security"
     metrics = METRICS
@@ -69,6 +71,8 @@ class SecurityModule:
             self.checks.append(patches.UpdatesCheck(config.updates))
         if config.snmp_community is not None:
             self.checks.append(snmp_community.SnmpCommunityCheck(config.snmp_community))
+        if config.trust_roots is not None:
+            self.checks.append(trustroots.TrustRootsCheck(config.trust_roots))
         self._failing: set[str] = set()
 
     def collect(self) -> list[Metric]:

@@ -9,15 +9,20 @@ import pytest
 
 from agent.modules.probe.kinds import KINDS
 from agent.modules.probe.targets import (
+    CrlTarget,
     DnsTarget,
     H323Target,
     HttpTarget,
     IcmpTarget,
+    OcspTarget,
     PathTarget,
+    ScenarioStep,
+    ScenarioTarget,
     SipTarget,
     Target,
     TcpTarget,
 )
+from common.schema import ExistingFile
 
 ONE_OF_EACH: list[Target] = [
     HttpTarget("portal", "http://127.0.0.1:9/"),
@@ -28,6 +33,11 @@ ONE_OF_EACH: list[Target] = [
     DnsTarget("resolver", "127.0.0.1", "portal.example"),
     SipTarget("vc", "127.0.0.1"),
     PathTarget("route", "127.0.0.1"),
+    ScenarioTarget("login", (ScenarioStep("home", "http://127.0.0.1:9/"),)),
+    # Files are read at the first probe, not when the probe is built.
+    OcspTarget("ocsp", ExistingFile("/nonexistent/ca.pem"), serial="0x1a",
+               url="http://127.0.0.1:9/"),
+    CrlTarget("crl", "http://127.0.0.1:9/ca.crl"),
 ]
 
 

@@ -37,8 +37,12 @@ def test_registered_and_metrics_declared() -> None:
     names = [spec.name for spec in METRICS]
     assert len(names) == len(set(names))
     for spec in METRICS:
-        assert spec.labels[:2] == ("target", "kind"), spec.name
-        assert re.fullmatch(r"(probe|commune_probe)_[a-z0-9_]+", spec.name), spec.name
+        if spec.name.startswith("commune_scenario_"):  # a scenario is named, its kind implied
+            assert spec.labels[:1] == ("scenario",), spec.name
+        else:
+            assert spec.labels[:2] == ("target", "kind"), spec.name
+        assert re.fullmatch(r"(probe|commune_(probe|scenario|ocsp|crl))_[a-z0-9_]+",
+                            spec.name), spec.name
         assert spec.help.endswith("."), spec.name
 
 

@@ -127,6 +127,8 @@ def test_collected_families_are_declared(tmp_path: Path) -> None:
     apt_check = tmp_path / "apt-check"
     apt_check.write_text("#!/bin/sh\necho '3;1' >&2\n")
     apt_check.chmod(0o755)
+    store = tmp_path / "store.pem"
+    store.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     config = load_yaml(SecurityConfig, textwrap.dedent(f"""\
         state_dir: {tmp_path / "state"}
         auth: {{files: [{log}], from_start: true}}
@@ -136,6 +138,7 @@ def test_collected_families_are_declared(tmp_path: Path) -> None:
         certs: {{paths: [{tmp_path / "f"}]}}
         updates: {{apt_check: {apt_check}}}
         snmp_community: {{address: "127.0.0.1:{free_udp_port()}", timeout: 200ms}}
+        trust_roots: {{roots: [{{name: r, sha256: "{"ab" * 32}"}}], stores: [{store}]}}
         """), "security.yml")
     module = SecurityModule(config)
     declared = {spec.name for spec in module.metrics}
@@ -152,7 +155,7 @@ def test_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(("body", "expected"), [
     ("security: {}",
      "agent.yml:3:13: modules.security: configure at least one check: auth, listen, neighbours, "
-     "integrity, certs, updates or snmp_community (e.g. 'listen: {}')"),
+     "integrity, certs, updates, snmp_community or trust_roots (e.g. 'listen: {}')"),
     ("security: {auth: {files: [auth.log]}}",
      "agent.yml:3:28: modules.security.auth.files: expected absolute paths like "
      "'/var/log/auth.log', got 'auth.log'"),
