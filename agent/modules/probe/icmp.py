@@ -86,6 +86,8 @@ class IcmpProbe:
         except (icmplib.ICMPLibError, OSError) as exc:
             raise ProbeFailed("connect", f"ping {target.host}: {exc}") from None
         rtts = [ms / 1000 for ms in host.rtts]
+        for rtt in rtts:
+            result.observe_rtt(rtt)
         result.add(ICMP_SENT, host.packets_sent)
         result.add(ICMP_LOSS, host.packet_loss)
         if rtts:

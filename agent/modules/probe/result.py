@@ -111,6 +111,7 @@ class ProbeResult:
     samples: list[tuple[MetricSpec, tuple[str, ...], float]] = field(default_factory=list)
     reason: Reason | None = None
     message: str = ""
+    rtts: list[float] = field(default_factory=list)  # every echo RTT and TCP connect time
 
     def add(self, spec: MetricSpec, value: float, *labels: str) -> None:
         """Record ``value`` for ``spec`` with the extra labels after ``target`` and ``kind``.
@@ -122,6 +123,10 @@ class ProbeResult:
                 self.samples[i] = (spec, labels, value)
                 return
         self.samples.append((spec, labels, value))
+
+    def observe_rtt(self, seconds: float) -> None:
+        """Count one ICMP echo RTT or TCP connect time in the target's latency histogram."""
+        self.rtts.append(seconds)
 
     def fail(self, reason: Reason, message: str) -> None:
         """Mark the probe failed; the first failure wins."""
