@@ -84,11 +84,24 @@ PATH_HOP_RTT = MetricSpec("commune_probe_path_hop_rtt_seconds", "gauge",
 PATH_HOP_LOSS = MetricSpec("commune_probe_path_hop_loss_ratio", "gauge",
                            "Share of probes each hop did not answer.", (*TK, "hop", "address"))
 
+LOSS_PATH_RUNS = MetricSpec("commune_probe_loss_path_runs_total", "counter",
+                            "Path probes an icmp target ran by itself after a burst lost packets.",
+                            TK)
+LOSS_PATH_FAILURES = MetricSpec("commune_probe_loss_path_failures_total", "counter",
+                                "Of those, the path probes that could not trace the path.", TK)
+LOSS_PATH_FIRST_LOSSY = MetricSpec("commune_probe_loss_path_first_lossy_hop", "gauge",
+                                   "Hop (distance) from which loss lasts to the end of the path, "
+                                   "by the last path probe run after packet loss, and its "
+                                   "address; 0 when no hop loses.", (*TK, "address"))
+LOSS_PATH_TIMESTAMP = MetricSpec("commune_probe_loss_path_timestamp_seconds", "gauge",
+                                 "When that path probe finished (Unix time).", TK)
+
 METRICS = (SUCCESS, DURATION, FAILURE_REASON, CONNECT_DURATION, HTTP_STATUS, HTTP_PHASE,
            HTTP_CONTENT_LENGTH, HTTP_BODY_LENGTH, HTTP_REDIRECTS, HTTP_SSL, HTTP_VERSION,
            FAILED_DUE_TO_REGEX, SSL_EARLIEST, SSL_LAST_CHAIN, TLS_VERSION, DNS_LOOKUP, DNS_ANSWERS,
            DNS_RCODE, ICMP_LOSS, ICMP_RTT, ICMP_JITTER, ICMP_SENT, SIP_STATUS, SIP_RTT, PATH_HOPS,
-           PATH_FIRST_BAD, PATH_HOP_RTT, PATH_HOP_LOSS)
+           PATH_FIRST_BAD, PATH_HOP_RTT, PATH_HOP_LOSS, LOSS_PATH_RUNS, LOSS_PATH_FAILURES,
+           LOSS_PATH_FIRST_LOSSY, LOSS_PATH_TIMESTAMP)
 
 # internal: the probe raised something it does not expect, a bug of ours, not a network fault.
 Reason = Literal["dns", "connect", "tls", "timeout", "status", "content", "auth", "internal"]
