@@ -16,7 +16,7 @@ from agent.modules.probe.rtt_histogram import BUCKETS, Histogram, RttHistograms
 from tests.support.agent_process import Agent, scrape_config
 from tests.support.delay_link import DelayLink
 from tests.support.peers import Prometheus, free_port, http_get, wait_for
-from tests.support.probe_peers import collect, line_server, load_probe_config
+from tests.support.probe_peers import base_url, collect, http_server, line_server, load_probe_config
 from tests.support.samples import maybe_value, samples, value
 
 NAME = "commune_probe_rtt_histogram_seconds"
@@ -102,6 +102,19 @@ def test_each_tcp_connect_is_counted_and_a_refused_one_is_not() -> None:
     assert value(reg, f"{NAME}_sum", target="smtp", kind="tcp") == pytest.approx(sum(connects))
     assert value(reg, "probe_success", target="closed", kind="tcp") == 0
     assert buckets(reg, "closed", "tcp") == [0.0] * len(LES)  # there from the start, at zero
+
+
+def test_each_http_request_counts_its_connect() -> None:
+    with http_server() as server:
+        reg = collect(ProbeModule(load_probe_config(f"""
+            targets: [{{name: portal, kind: http, url: "{base_url(server)}/redirect"}}]
+        """)))
+    assert value(reg, "probe_http_redirects", target="portal") == 1
+    assert value(reg, f"{NAME}_count", target="portal", kind="http") == 2  # one per request
+    # The connect phase of plain HTTP also holds the streams' setup; the histogram the TCP
+    # connects alone.
+    assert 0 < value(reg, f"{NAME}_sum", target="portal", kind="http") <= value(
+        reg, "probe_http_duration_seconds", target="portal", phase="connect")
 
 
 def test_a_target_removed_from_the_config_disappears() -> None:
