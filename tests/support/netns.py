@@ -104,6 +104,22 @@ def _locked() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def free_block() -> Iterator[ipaddress.IPv4Network]:
+    """Under the pool's lock, a /24 of the pool no route uses; claim it with a route before
+    leaving the ``with`` block, as ``Province`` does."""
+    with _locked():
+        used = _used_networks()
+        yield next(net for net in POOL.subnets(new_prefix=24)
+                   if not any(net.overlaps(u) for u in used))
+
+
+def delete_namespace(namespace: str) -> None:
+    """Kill every process left in ``namespace``, then delete it."""
+    _kill_pids(namespace)
+    _ip("netns", "del", namespace, check=False)
+
+
 @dataclass
 class Link:
     """One veth pair: ``host_if``/``host_ip`` in the root namespace, ``node_if``/``node_ip`` in

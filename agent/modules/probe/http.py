@@ -78,6 +78,7 @@ class Phases:
 
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     first_resolve: float | None = None  # the target's own name, before any redirect
+    connects: list[float] = field(default_factory=list)  # each request's TCP connect time
 
     def timed(self, phase: str, start: float) -> float:
         """Add the time since ``start`` to ``phase``; return now."""
@@ -139,6 +140,8 @@ class HttpProbe:
             for phase, seconds in phases.seconds.items():
                 result.add(HTTP_PHASE, seconds, phase)
             result.add(HTTP_REDIRECTS, redirects)
+            for seconds in phases.connects:
+                result.observe_rtt(seconds)
             if phases.first_resolve is not None:
                 result.add(DNS_LOOKUP, phases.first_resolve)
         if response.expiry is not None:  # the final request's certificates, as blackbox
@@ -221,7 +224,9 @@ class HttpClient:
         writer: asyncio.StreamWriter | None = None
         try:
             await connect_socket(sock, address, port)
-            start = phases.timed("connect", start)
+            connected = phases.timed("connect", start)
+            phases.connects.append(connected - start)
+            start = connected
             if tls:
                 reader, writer = await open_tls(sock, self.context, server_name or host)
                 start = phases.timed("tls", start)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import icmplib
 
+from agent.modules.probe.loss_path import LossPath
 from agent.modules.probe.result import (
     ICMP_JITTER,
     ICMP_LOSS,
@@ -63,12 +64,15 @@ def rfc3550_jitter(rtts: Sequence[float]) -> float:
 class IcmpProbe:
     """Probes one ``icmp`` target with a burst of echo requests."""
 
-    def __init__(self, target: IcmpTarget, privileged: Callable[[], bool]) -> None:
+    def __init__(self, target: IcmpTarget, privileged: Callable[[], bool],
+                 loss_path: LossPath | None = None) -> None:
         self.target = target
         self.privileged = privileged
+        self.loss_path = loss_path or LossPath(target)
 
     async def probe(self, result: ProbeResult) -> None:
         """Send the burst; success while at least one reply comes back."""
+        self.loss_path.report(result)
         target = self.target
         try:
             privileged = self.privileged()
@@ -86,8 +90,11 @@ class IcmpProbe:
         except (icmplib.ICMPLibError, OSError) as exc:
             raise ProbeFailed("connect", f"ping {target.host}: {exc}") from None
         rtts = [ms / 1000 for ms in host.rtts]
+        for rtt in rtts:
+            result.observe_rtt(rtt)
         result.add(ICMP_SENT, host.packets_sent)
         result.add(ICMP_LOSS, host.packet_loss)
+        self.loss_path.after_burst(host.packet_loss)
         if rtts:
             result.add(ICMP_RTT, min(rtts), "min")
             result.add(ICMP_RTT, sum(rtts) / len(rtts), "avg")
@@ -114,7 +121,7 @@ def first_bad_hop(hops: Sequence[tuple[int, float, float]], loss_threshold: floa
     return 0
 
 
-def _trace(target: PathTarget) -> tuple[list[icmplib.Hop], set[str]]:
+def trace_path(target: PathTarget) -> tuple[list[icmplib.Hop], set[str]]:
     """Blocking: the hops to the target, and the target's addresses."""
     final = {str(info[4][0]) for info in socket.getaddrinfo(target.host, None)}
     hops = icmplib.traceroute(target.host, count=target.count, interval=0.05,
@@ -137,7 +144,7 @@ class PathProbe:
         except IcmpUnavailable as exc:
             raise ProbeFailed("connect", str(exc)) from None
         try:
-            hops, final = await asyncio.to_thread(_trace, target)
+            hops, final = await asyncio.to_thread(trace_path, target)
         except (icmplib.NameLookupError, socket.gaierror) as exc:
             raise ProbeFailed("dns", f"cannot resolve {target.host!r}: {exc}") from None
         except (icmplib.SocketPermissionError, PermissionError):

@@ -28,6 +28,7 @@ from agent.modules.probe.result import (
     ProbeFailed,
     ProbeResult,
 )
+from agent.modules.probe.rtt_histogram import RTT_HISTOGRAM, RttHistograms
 from agent.modules.probe.targets import Target
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class ProbeModule:
     """Probes the configured targets; one collection runs them all at once."""
 
     name = "probe"
-    metrics = METRICS
+    metrics = (*METRICS, RTT_HISTOGRAM)
 
     def __init__(self, config: ProbeConfig, icmp_mode: Callable[[], bool] | None = None) -> None:
         self.config = config
@@ -58,6 +59,7 @@ class ProbeModule:
         self.probers = [(target, KINDS[target.kind].prober(target, mode))
                         for target in config.targets]
         self._state: dict[str, str | None] = {}
+        self.rtts = RttHistograms((target.name, target.kind) for target in config.targets)
 
     async def collect(self) -> list[Metric]:
         """Probe every target concurrently; return fresh families."""
@@ -73,7 +75,9 @@ class ProbeModule:
                 # A spec labelled by ``scenario`` (not ``target, kind``) takes the name alone.
                 head = base if spec.labels[:2] == TK else base[:1]
                 families[spec].add_metric([*head, *labels], value)
-        return [family for family in families.values() if family.samples]
+            self.rtts.observe(target.name, target.kind, result.rtts)
+        rtts = self.rtts.family()
+        return [family for family in (*families.values(), rtts) if family.samples]
 
     async def _run(self, target: Target, prober: Prober) -> tuple[ProbeResult, float]:
         result = ProbeResult()

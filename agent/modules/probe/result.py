@@ -132,6 +132,18 @@ CRL_SIGNATURE = MetricSpec("commune_crl_signature_valid", "gauge",
                            "1 if the CRL's signature verifies with issuer_file (only when set).",
                            TK)
 
+LOSS_PATH_RUNS = MetricSpec("commune_probe_loss_path_runs_total", "counter",
+                            "Path probes an icmp target ran by itself after a burst lost packets.",
+                            TK)
+LOSS_PATH_FAILURES = MetricSpec("commune_probe_loss_path_failures_total", "counter",
+                                "Of those, the path probes that could not trace the path.", TK)
+LOSS_PATH_FIRST_LOSSY = MetricSpec("commune_probe_loss_path_first_lossy_hop", "gauge",
+                                   "Hop (distance) from which loss lasts to the end of the path, "
+                                   "by the last path probe run after packet loss, and its "
+                                   "address; 0 when no hop loses.", (*TK, "address"))
+LOSS_PATH_TIMESTAMP = MetricSpec("commune_probe_loss_path_timestamp_seconds", "gauge",
+                                 "When that path probe finished (Unix time).", TK)
+
 METRICS = (SUCCESS, DURATION, FAILURE_REASON, CONNECT_DURATION, HTTP_STATUS, HTTP_PHASE,
            HTTP_CONTENT_LENGTH, HTTP_BODY_LENGTH, HTTP_REDIRECTS, HTTP_SSL, HTTP_VERSION,
            FAILED_DUE_TO_REGEX, SSL_EARLIEST, SSL_LAST_CHAIN, TLS_VERSION, DNS_LOOKUP, DNS_ANSWERS,
@@ -139,7 +151,8 @@ METRICS = (SUCCESS, DURATION, FAILURE_REASON, CONNECT_DURATION, HTTP_STATUS, HTT
            PATH_FIRST_BAD, PATH_HOP_RTT, PATH_HOP_LOSS, SCENARIO_SUCCESS, SCENARIO_STEP_SUCCESS,
            SCENARIO_STEP_DURATION, SCENARIO_HOP_DURATION, SCENARIO_STEP_STATUS, OCSP_STATUS,
            OCSP_DURATION, OCSP_THIS_UPDATE, OCSP_NEXT_UPDATE, OCSP_SIGNATURE, OCSP_REVOKED_AT,
-           CRL_DURATION, CRL_SIZE, CRL_THIS_UPDATE, CRL_NEXT_UPDATE, CRL_REVOKED, CRL_SIGNATURE)
+           CRL_DURATION, CRL_SIZE, CRL_THIS_UPDATE, CRL_NEXT_UPDATE, CRL_REVOKED, CRL_SIGNATURE,
+           LOSS_PATH_RUNS, LOSS_PATH_FAILURES, LOSS_PATH_FIRST_LOSSY, LOSS_PATH_TIMESTAMP)
 
 # internal: the probe raised something it does not expect, a bug of ours, not a network fault.
 # signature: an OCSP response or a CRL whose signature does not verify.
@@ -164,6 +177,7 @@ class ProbeResult:
     samples: list[tuple[MetricSpec, tuple[str, ...], float]] = field(default_factory=list)
     reason: Reason | None = None
     message: str = ""
+    rtts: list[float] = field(default_factory=list)  # every echo RTT and TCP connect time
     step: str | None = None  # a scenario's running step: a failure (a timeout too) names it
 
     @property
@@ -183,6 +197,10 @@ class ProbeResult:
                 self.samples[i] = (spec, labels, value)
                 return
         self.samples.append((spec, labels, value))
+
+    def observe_rtt(self, seconds: float) -> None:
+        """Count one ICMP echo RTT or TCP connect time in the target's latency histogram."""
+        self.rtts.append(seconds)
 
     def fail(self, reason: Reason, message: str) -> None:
         """Mark the probe failed; the first failure wins."""

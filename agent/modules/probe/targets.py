@@ -22,6 +22,7 @@ DEFAULT_CRL_SIZE_LIMIT = ByteSize(64 * 2**20)  # a national CA's full CRL runs t
 DEFAULT_PACKET_INTERVAL = Duration(0.2)
 DEFAULT_PACKET_TIMEOUT = Duration(1)
 DEFAULT_RTT_JUMP = Duration(0.05)
+DEFAULT_PATH_ON_LOSS = Duration(3600)
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP method or header name (RFC 9110)
 
 
@@ -180,6 +181,7 @@ class IcmpTarget:
     interval: Duration = DEFAULT_PACKET_INTERVAL  # between packets
     packet_timeout: Duration = DEFAULT_PACKET_TIMEOUT  # wait for the last reply
     payload_size: int = 56
+    path_on_loss: Duration = DEFAULT_PATH_ON_LOSS  # trace after loss at most this often; 0s: off
 
     def __post_init__(self) -> None:
         _check_common(self.name, self.timeout)

@@ -62,7 +62,9 @@ async def connect(host: str, port: int, result: ProbeResult,
     start = time.perf_counter()
     try:
         await connect_socket(sock, address, port)
-        result.add(CONNECT_DURATION, time.perf_counter() - start)
+        connected = time.perf_counter() - start
+        result.add(CONNECT_DURATION, connected)
+        result.observe_rtt(connected)
         if context is None:
             return await asyncio.open_connection(sock=sock)
         reader, writer = await open_tls(sock, context, server_name or host)
