@@ -32,8 +32,10 @@ lint: venv peers
 	$(VENV)/bin/mypy
 	shellcheck -x $(SHELL_SCRIPTS)
 
+# Two workers: most tests wait on real peers (Prometheus rule waits, installs, namespaces)
+# rather than compute; --dist loadscope keeps a module's shared peers in one worker.
 unit: venv peers
-	$(PY) -m pytest -q -m 'not bench' tests
+	$(PY) -m pytest -q -n 2 --dist loadscope -m 'not bench' tests
 
 test: lint unit
 
