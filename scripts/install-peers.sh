@@ -10,6 +10,8 @@ PEERS_BIN=(
     snmpd snmpwalk
     sipp
     sshd
+    softflowd
+    nfcapd nfdump
     victoria-metrics
     curl
     openssl
@@ -22,6 +24,8 @@ PACKAGES=(
     snmpd snmp
     sip-tester
     openssh-server
+    softflowd
+    nfdump
     victoria-metrics
     curl
     openssl
