@@ -51,9 +51,14 @@ def _softflowd(version: str, capture: Capture, target: int, folder: Path) -> dic
         wait_for(control.exists, what="softflowd's control socket")
         # It reads the file in one go once started, then may stop by itself at its end.
         seen: list[int] = []
-        wait_for(lambda: process.poll() is not None or seen.append(_processed(control)) or
-                 (len(seen) > 2 and seen[-1] == seen[-3] > 0),
-                 interval=0.1, what="softflowd reading the capture")
+
+        def done_reading() -> bool:
+            if process.poll() is not None:
+                return True
+            seen.append(_processed(control))
+            return len(seen) > 2 and seen[-1] == seen[-3] > 0
+
+        wait_for(done_reading, interval=0.1, what="softflowd reading the capture")
         if process.poll() is None:  # "shutdown" expires and exports every flow
             subprocess.run([require_binary("softflowctl"), "-c", str(control), "shutdown"],
                            capture_output=True, timeout=5)
