@@ -18,8 +18,9 @@ from agent.modules.flows.module import FlowsModule
 from agent.modules.flows.names import HostNames
 from agent.modules.flows.records import Record
 from common.schema import ConfigError, HostPort, load_yaml
+from tests.support.agent_process import Agent
 from tests.support.flow_packets import Flow, ipfix, netflow_v5, netflow_v9, sflow_v5
-from tests.support.peers import free_udp_port
+from tests.support.peers import free_udp_port, http_get, wait_for
 from tests.support.samples import registry_of
 
 
@@ -179,3 +180,23 @@ def test_a_port_already_taken_is_logged_and_listener_down(caplog: pytest.LogCapt
         families = asyncio.run(module.collect())
     assert registry_of(families).get_sample_value("commune_flow_listener_up") == 0
     assert "cannot bind" in caplog.text
+
+
+def test_a_running_agent_serves_what_its_flows_module_received(tmp_path: Path) -> None:
+    port = free_udp_port()
+    config = (f'commune: "16318"\ninterval: 1s\nmodules:\n  flows:\n'
+              f'    listen: ["127.0.0.1:{port}"]\n    lan: ["192.168.1.0/24"]\n'
+              f'    names: {{"192.168.1.10": ketoan-pc}}\n')
+    flows = [Flow("192.168.1.10", "203.0.113.5", 7000, 5, 40000, 443)]
+    with Agent(tmp_path, config) as agent, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        def metrics() -> str:
+            return http_get(f"{agent.url}/metrics")[1].decode()
+
+        wait_for(lambda: 'commune_flow_listener_up{commune="16318"} 1.0' in metrics(),
+                 what="the listener up")
+        sender.sendto(netflow_v9(flows), ("127.0.0.1", port))
+        wanted = ('commune_flow_bytes_total{app="https",commune="16318",direction="upload",'
+                  'host="ketoan-pc"} 7000.0')
+        wait_for(lambda: wanted in metrics(),
+                 what="the flow in /metrics")
