@@ -8,6 +8,7 @@ AF_PACKET socket, so the test knows every byte that crossed the link.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import socket
 import struct
@@ -23,6 +24,7 @@ from tests.support.peers import require_binary
 REMOTE = "192.168.77.1"
 LAN = "192.168.77.8/29"
 HOSTS = ("192.168.77.10", "192.168.77.11", "192.168.77.12")
+LOCK = Path("/tmp/commune-monitor-lan-capture.lock")
 
 
 @dataclass
@@ -40,8 +42,18 @@ def _ip(*args: str) -> None:
 
 @contextlib.contextmanager
 def lan_namespace(tag: str) -> Iterator[tuple[str, str]]:
-    """A namespace with HOSTS on its veth end; yields (namespace, outer interface)."""
+    """A namespace with HOSTS on its veth end; yields (namespace, outer interface).
+
+    REMOTE and its server ports are fixed, so one such LAN exists at a time on the machine: a
+    lock file makes other test processes (xdist workers, other checkouts) wait their turn.
+    """
     ns, outer, inner = f"cmfl-{tag}", f"cmfl{tag}o", f"cmfl{tag}i"
+    with LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from _namespace(ns, outer, inner)
+
+
+def _namespace(ns: str, outer: str, inner: str) -> Iterator[tuple[str, str]]:
     _ip("netns", "add", ns)
     try:
         _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
@@ -89,6 +101,8 @@ def _serve(listener: socket.socket, download: int) -> None:
 def make_traffic(ns: str, outer: str, pcap: Path) -> Capture:
     """Run the clients in ``ns`` against servers here while capturing ``outer`` to ``pcap``."""
     sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+    # Room for the whole exchange: a frame the sniffer had no room for is missing from the pcap.
+    sniffer.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 32 << 20)
     sniffer.bind((outer, 0))
     sniffer.settimeout(0.1)
     frames: list[tuple[float, bytes]] = []

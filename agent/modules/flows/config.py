@@ -2,6 +2,7 @@
 
     flows:
       listen: ["0.0.0.0:2055", "0.0.0.0:6343"]   # NetFlow v5/v9, IPFIX and sFlow v5 on any
+      exporters: ["192.168.1.1"]                  # read only the router's exports
       lan: ["192.168.1.0/24"]                     # the commune's LAN; default: RFC 1918 + ULA
       top_n: 20
       portal: ["203.0.113.10"]                    # the TTHC portal's address(es)
@@ -96,6 +97,8 @@ class FlowsConfig(ModuleConfig):
     """``modules.flows``: where to listen, the LAN, the top-N bound and the app table."""
 
     listen: tuple[HostPort, ...] = DEFAULT_LISTEN
+    # Routers whose exports are read; empty: any sender (others: dropped as unknown_exporter).
+    exporters: tuple[Network, ...] = ()
     lan: tuple[Network, ...] = tuple(Network(n) for n in DEFAULT_LAN)
     top_n: int = 20
     # Hosts tracked per interval by the heavy-hitter table (memory bound); at least top_n.

@@ -1,20 +1,24 @@
 """The UDP listener: every datagram is told apart by its first bytes and decoded.
 
 NetFlow v5, v9 and IPFIX start with their 16-bit version (5, 9, 10), sFlow v5 with a 32-bit 5,
-so one port can take them all. A datagram that is none of them is dropped as
-``unknown_version``, one whose lengths do not hold as ``malformed``; the kernel's drops (the
-socket's queue full) are read from /proc/net/udp as ``overflow``.
+so one port can take them all. A datagram from a sender not in ``exporters`` (when set) is
+dropped as ``unknown_exporter``, one that is no export read here as ``unknown_version``, one
+whose lengths do not hold as ``malformed``; the kernel's drops (the socket's queue full) are
+read from /proc/net/udp as ``overflow``. Templates are per exporter, so a sender allowed here
+cannot spoil another's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import socket
 import typing
 from collections import Counter
+from collections.abc import Sequence
 
 from agent.modules.flows.accounting import Accounting
 from agent.modules.flows.netflow import Templates, decode_templated, decode_v5
@@ -26,7 +30,9 @@ from common.schema import HostPort
 log = logging.getLogger(__name__)
 RECEIVE_BUFFER = 4 << 20
 PROTOCOLS = ("netflow5", "netflow9", "ipfix", "sflow5")
-DROP_REASONS = ("unknown_version", "malformed", "overflow", "internal")
+DROP_REASONS = ("unknown_exporter", "unknown_version", "malformed", "overflow", "internal")
+#: Senders remembered as allowed or not; the cache is emptied when full.
+SENDER_CACHE = 4096
 TEMPLATE_REASONS = ("missing", "unsupported", "invalid", "limit")
 _SFLOW5 = b"\0\0\0\x05"
 
@@ -61,8 +67,11 @@ class _Receiver(asyncio.DatagramProtocol):
 class FlowListener:
     """Receives exports on ``addresses`` and counts their records into ``accounting``."""
 
-    def __init__(self, addresses: tuple[HostPort, ...], accounting: Accounting) -> None:
+    def __init__(self, addresses: tuple[HostPort, ...], accounting: Accounting,
+                 exporters: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()) -> None:
         self.addresses = addresses
+        self.exporters = tuple(exporters)
+        self._senders: dict[str, bool] = {}
         self.accounting = accounting
         self.templates = Templates()
         self.datagrams: Counter[str] = Counter()
@@ -100,6 +109,9 @@ class FlowListener:
 
     def receive(self, data: bytes, sender: str) -> None:
         """Decode one datagram and count its records, or count why it was dropped."""
+        if self.exporters and not self._allowed(sender):
+            self.dropped["unknown_exporter"] += 1
+            return
         try:
             decoded = decode(data, sender, self.templates)
         except DecodeError:
@@ -113,6 +125,17 @@ class FlowListener:
         for reason, count in decoded.template_errors.items():
             self.template_errors[(decoded.protocol, reason)] += count
         self.accounting.add(decoded.records)
+
+    def _allowed(self, sender: str) -> bool:
+        allowed = self._senders.get(sender)
+        if allowed is None:
+            if len(self._senders) >= SENDER_CACHE:
+                self._senders.clear()
+            ip = ipaddress.ip_address(sender.removeprefix("::ffff:") if "." in sender
+                                      else sender)
+            allowed = self._senders[sender] = any(
+                ip.version == net.version and ip in net for net in self.exporters)
+        return allowed
 
     def _kernel_drops(self) -> int:
         total = 0

@@ -35,8 +35,8 @@ DATAGRAMS = MetricSpec("commune_flow_datagrams_total", "counter",
                        "Export datagrams decoded, by protocol (netflow5, netflow9, ipfix, "
                        "sflow5).", ("protocol",))
 DROPPED = MetricSpec("commune_flow_datagrams_dropped_total", "counter",
-                     "Datagrams not decoded (unknown_version, malformed, overflow: the socket's "
-                     "queue was full, internal).", ("reason",))
+                     "Datagrams not decoded (unknown_exporter, unknown_version, malformed, "
+                     "overflow: the socket's queue was full, internal).", ("reason",))
 TEMPLATE_ERRORS = MetricSpec("commune_flow_template_errors_total", "counter",
                              "NetFlow v9/IPFIX sets not decoded: data before its template "
                              "(missing), a template without addresses or bytes (unsupported), "
@@ -70,7 +70,8 @@ class FlowsModule:
         self.apps = AppTable(config.apps, config.portal)
         self.accounting = Accounting([n.network() for n in config.lan], self.apps,
                                      config.top_n, config.tracked, config.max_series)
-        self.listener = FlowListener(config.listen, self.accounting)
+        self.listener = FlowListener(config.listen, self.accounting,
+                                     [n.network() for n in config.exporters])
 
     async def start(self) -> None:
         """Bind the listener if it is not bound; a port that cannot be had is logged."""

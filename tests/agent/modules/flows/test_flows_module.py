@@ -172,6 +172,18 @@ def test_every_protocol_on_one_port_and_drops_counted() -> None:
     assert value("commune_flow_listener_up") == 1
 
 
+def test_only_the_configured_exporters_are_read() -> None:
+    config = FlowsConfig(listen=(HostPort("127.0.0.1:0"),), exporters=(Network("192.0.2.1"),),
+                         lan=(Network("192.168.1.0/24"),))
+    module = FlowsModule(config)
+    data = netflow_v5([Flow("192.168.1.10", "203.0.113.5", 100, 1, 40000, 443)])
+    module.listener.receive(data, "192.0.2.1")
+    module.listener.receive(data, "::ffff:192.0.2.1")
+    module.listener.receive(data, "198.51.100.9")
+    assert module.listener.records["netflow5"] == 2
+    assert module.listener.drops()["unknown_exporter"] == 1
+
+
 def test_a_port_already_taken_is_logged_and_listener_down(caplog: pytest.LogCaptureFixture) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
