@@ -37,6 +37,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "snmp": ("agent.modules.snmp",),
     "security": ("agent.modules.security",),
     "logs": ("agent.modules.logs",),
+    "flows": ("agent.modules.flows",),
 }
 COMMAND = "python -m agent.metric_docs docs/"
 

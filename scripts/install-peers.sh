@@ -10,6 +10,8 @@ PEERS_BIN=(
     snmpd snmpwalk
     sipp
     sshd
+    softflowd
+    nfcapd nfdump
     victoria-metrics
     curl
     openssl
@@ -24,6 +26,8 @@ PACKAGES=(
     snmpd snmp
     sip-tester
     openssh-server
+    softflowd
+    nfdump
     victoria-metrics
     curl
     openssl

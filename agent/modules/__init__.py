@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.modules.base import ModuleClass, ModuleInfo
+from agent.modules.flows.config import FlowsConfig
 from agent.modules.host_config import HostConfig
 from agent.modules.logs.config import LogsConfig
 from agent.modules.probe.config import ProbeConfig
@@ -46,6 +47,12 @@ def _snmp() -> ModuleClass[SnmpConfig]:
     return SnmpModule
 
 
+def _flows() -> ModuleClass[FlowsConfig]:
+    from agent.modules.flows.module import FlowsModule
+
+    return FlowsModule
+
+
 # Any: each entry pairs its own config class with its module, checked where it is written.
 MODULES: dict[str, ModuleInfo[Any]] = {
     info.name: info
@@ -55,5 +62,6 @@ MODULES: dict[str, ModuleInfo[Any]] = {
         ModuleInfo("logs", LogsConfig, _logs),
         ModuleInfo("security", SecurityConfig, _security),
         ModuleInfo("snmp", SnmpConfig, _snmp),
+        ModuleInfo("flows", FlowsConfig, _flows),
     )
 }

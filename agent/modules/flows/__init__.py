@@ -1,0 +1,1 @@
+"""The ``flows`` module: who and what uses the commune's link, from the router's flow exports."""

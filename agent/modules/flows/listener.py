@@ -1,0 +1,161 @@
+"""The UDP listener: every datagram is told apart by its first bytes and decoded.
+
+NetFlow v5, v9 and IPFIX start with their 16-bit version (5, 9, 10), sFlow v5 with a 32-bit 5,
+so one port can take them all. A datagram from a sender not in ``exporters`` (when set) is
+dropped as ``unknown_exporter``, one that is no export read here as ``unknown_version``, one
+whose lengths do not hold as ``malformed``; the kernel's drops (the socket's queue full) are
+read from /proc/net/udp as ``overflow``. Templates are per exporter, so a sender allowed here
+cannot spoil another's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+import typing
+from collections import Counter
+from collections.abc import Sequence
+
+from agent.modules.flows.accounting import Accounting
+from agent.modules.flows.netflow import Templates, decode_templated, decode_v5
+from agent.modules.flows.records import Decoded, DecodeError
+from agent.modules.flows.sflow import decode_sflow
+from agent.modules.snmp.traps import socket_drops
+from common.schema import HostPort
+
+log = logging.getLogger(__name__)
+RECEIVE_BUFFER = 4 << 20
+PROTOCOLS = ("netflow5", "netflow9", "ipfix", "sflow5")
+DROP_REASONS = ("unknown_exporter", "unknown_version", "malformed", "overflow", "internal")
+#: Senders remembered as allowed or not; the cache is emptied when full.
+SENDER_CACHE = 4096
+TEMPLATE_REASONS = ("missing", "unsupported", "invalid", "limit")
+_SFLOW5 = b"\0\0\0\x05"
+
+
+def decode(data: bytes, sender: str, templates: Templates) -> Decoded | None:
+    """The datagram's records; None if it is no flow export this module reads."""
+    if len(data) < 4:
+        return None
+    version = int.from_bytes(data[:2], "big")
+    if version == 5:
+        return decode_v5(data)
+    if version in (9, 10):
+        return decode_templated(data, sender, templates)
+    if data[:4] == _SFLOW5:
+        return decode_sflow(data)
+    return None
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    def __init__(self, listener: FlowListener) -> None:
+        self.listener = listener
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self.listener.receive(data, addr[0])
+        except Exception:  # a bug here must not flood the log once per datagram
+            if not self.listener.dropped["internal"]:
+                log.exception("flows: a datagram from %s could not be handled", addr[0])
+            self.listener.dropped["internal"] += 1
+
+
+class FlowListener:
+    """Receives exports on ``addresses`` and counts their records into ``accounting``."""
+
+    def __init__(self, addresses: tuple[HostPort, ...], accounting: Accounting,
+                 exporters: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()) -> None:
+        self.addresses = addresses
+        self.exporters = tuple(exporters)
+        self._senders: dict[str, bool] = {}
+        self.accounting = accounting
+        self.templates = Templates()
+        self.datagrams: Counter[str] = Counter()
+        self.records: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()
+        self.template_errors: Counter[tuple[str, str]] = Counter()
+        self._transports: list[asyncio.DatagramTransport] = []
+        self._kernel_drops_closed = 0
+
+    async def start(self) -> None:
+        """Bind every address; raises OSError (and binds none) when one cannot be had."""
+        loop = asyncio.get_running_loop()
+        try:
+            for address in self.addresses:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Receiver(self), local_addr=(address.host, address.port))
+                self._transports.append(typing.cast(asyncio.DatagramTransport, transport))
+                sock = transport.get_extra_info("socket")
+                with contextlib.suppress(OSError, AttributeError):
+                    # Exporters send bursts at each active timeout; the kernel caps this at
+                    # net.core.rmem_max. What still does not fit is counted as "overflow".
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        except OSError:
+            self.close()
+            raise
+
+    @property
+    def running(self) -> bool:
+        """True while the sockets are bound."""
+        return bool(self._transports)
+
+    def bound(self) -> list[tuple[str, int]]:
+        """The (host, port) each socket is bound to (port 0 in the config picks one)."""
+        return [t.get_extra_info("sockname")[:2] for t in self._transports]
+
+    def receive(self, data: bytes, sender: str) -> None:
+        """Decode one datagram and count its records, or count why it was dropped."""
+        if self.exporters and not self._allowed(sender):
+            self.dropped["unknown_exporter"] += 1
+            return
+        try:
+            decoded = decode(data, sender, self.templates)
+        except DecodeError:
+            self.dropped["malformed"] += 1
+            return
+        if decoded is None:
+            self.dropped["unknown_version"] += 1
+            return
+        self.datagrams[decoded.protocol] += 1
+        self.records[decoded.protocol] += len(decoded.records)
+        for reason, count in decoded.template_errors.items():
+            self.template_errors[(decoded.protocol, reason)] += count
+        self.accounting.add(decoded.records)
+
+    def _allowed(self, sender: str) -> bool:
+        allowed = self._senders.get(sender)
+        if allowed is None:
+            if len(self._senders) >= SENDER_CACHE:
+                self._senders.clear()
+            ip = ipaddress.ip_address(sender.removeprefix("::ffff:") if "." in sender
+                                      else sender)
+            allowed = self._senders[sender] = any(
+                ip.version == net.version and ip in net for net in self.exporters)
+        return allowed
+
+    def _kernel_drops(self) -> int:
+        total = 0
+        for transport in self._transports:
+            sock = transport.get_extra_info("socket")
+            if sock is not None and sock.fileno() >= 0:
+                total += socket_drops(os.fstat(sock.fileno()).st_ino) or 0
+        return total
+
+    def drops(self) -> dict[str, int]:
+        """Drops by reason, every reason of :data:`DROP_REASONS` (0 too, for ``rate()``)."""
+        drops = dict.fromkeys(DROP_REASONS, 0)
+        drops.update(self.dropped)
+        drops["overflow"] += self._kernel_drops_closed + self._kernel_drops()
+        return drops
+
+    def close(self) -> None:
+        """Unbind the sockets (keeping their kernel drops counted)."""
+        self._kernel_drops_closed += self._kernel_drops()
+        for transport in self._transports:
+            with contextlib.suppress(RuntimeError):  # the loop may be closed already
+                transport.close()
+        self._transports = []
