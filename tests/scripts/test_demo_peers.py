@@ -17,7 +17,7 @@ from tests.support.paths import ROOT
 
 
 @pytest.fixture(scope="module")
-def peers() -> ModuleType:
+def demo_peers() -> ModuleType:
     spec = importlib.util.spec_from_file_location("demo_peers", ROOT / "scripts/demo_peers.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -25,41 +25,41 @@ def peers() -> ModuleType:
     return module
 
 
-def test_sip_options_get_200_with_the_dialog_headers(peers: ModuleType) -> None:
+def test_sip_options_get_200_with_the_dialog_headers(demo_peers: ModuleType) -> None:
     request = (b"OPTIONS sip:127.0.0.1:5060 SIP/2.0\r\n"
                b"Via: SIP/2.0/UDP 127.0.0.1:4000;branch=z9\r\n"
                b"From: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: abc\r\n"
                b"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n\r\n")
-    lines = peers.sip_answer(request).decode().split("\r\n")
+    lines = demo_peers.sip_answer(request).decode().split("\r\n")
     assert lines[0] == "SIP/2.0 200 OK"
     assert "Call-ID: abc" in lines and "CSeq: 1 OPTIONS" in lines
     assert not any(line.startswith("Max-Forwards") for line in lines)
 
 
-def test_every_a_query_resolves_to_loopback(peers: ModuleType) -> None:
+def test_every_a_query_resolves_to_loopback(demo_peers: ModuleType) -> None:
     query = dns.message.make_query("dichvucong.demo.", "A")
-    answer = dns.message.from_wire(peers.dns_answer(query.to_wire()))
+    answer = dns.message.from_wire(demo_peers.dns_answer(query.to_wire()))
     assert answer.id == query.id
     assert [r.to_text() for r in answer.find_rrset(answer.answer, query.question[0].name,
                                                    dns.rdataclass.IN, dns.rdatatype.A)] == [
         "127.0.0.1"]
 
 
-def test_access_lines_match_the_shipped_access_log_regex(peers: ModuleType) -> None:
+def test_access_lines_match_the_shipped_access_log_regex(demo_peers: ModuleType) -> None:
     config = yaml.safe_load((ROOT / "configs/agent/tthc-web.yml").read_text())
     pattern = re.compile(config["modules"]["logs"]["files"][0]["regex"])
-    match = pattern.fullmatch(peers.access_line("10.38.1.20", "/dossier/x", 502, 2.5).rstrip())
+    match = pattern.fullmatch(demo_peers.access_line("10.38.1.20", "/dossier/x", 502, 2.5).rstrip())
     assert match and match["status"] == "502" and match["request_time"] == "2.500"
 
 
-def test_auth_lines_are_failed_ssh_logins(peers: ModuleType) -> None:
-    line = peers.auth_line("203.0.113.7", "admin", 1001)
+def test_auth_lines_are_failed_ssh_logins(demo_peers: ModuleType) -> None:
+    line = demo_peers.auth_line("203.0.113.7", "admin", 1001)
     assert re.fullmatch(r"\w{3} [ \d]\d \d\d:\d\d:\d\d lan-1 sshd\[1001\]: Failed password for "
                         r"invalid user admin from 203\.0\.113\.7 port \d+ ssh2\n", line)
 
 
-def test_the_diag_textfile_has_one_failed_check(peers: ModuleType) -> None:
-    text = peers.diag_textfile("16318")
+def test_the_diag_textfile_has_one_failed_check(demo_peers: ModuleType) -> None:
+    text = demo_peers.diag_textfile("16318")
     samples = [line for line in text.splitlines() if line.startswith("commune_diag_check_success")]
     assert len(samples) == 3 and sum(line.endswith(" 0") for line in samples) == 1
     assert all('commune="16318",node="lan-1"' in line for line in samples)

@@ -398,6 +398,8 @@ def damaged_segment(case: Case, damage: Callable[[list[Path]], int]) -> None:
     lost = damage(segments)
     again = case.agent()
     case.wait_delivered(read_ticks(case.ticks), again, missing=lost)
+    # The count shows in the agent's next snapshot after delivery passed the damage.
+    wait_for(lambda: again.dropped("corrupt") >= lost, 10, what="the damaged ticks counted")
     assert again.dropped("corrupt") == lost > 0, "every damaged tick counted, exactly"
     case.stop(again)
 
@@ -412,13 +414,18 @@ def truncate_older_segment(segments: list[Path]) -> int:
 
 
 def corrupt_newest_segment(segments: list[Path]) -> int:
-    """Change a byte in the header of a record in the middle of the newest segment."""
-    data = bytearray(segments[-1].read_bytes())
-    scan = scan_records(bytes(data))
-    start, header, _ = scan.records[len(scan.records) // 2]
-    data[start + 10] ^= 0x5A  # the sample count: the header's own CRC no longer matches
-    segments[-1].write_bytes(data)
-    return header.count
+    """Change a byte in the header of a record in the middle of the newest segment, never its
+    last record (damage there is a torn tail); in the one before if the newest holds one."""
+    for path in reversed(segments):
+        data = bytearray(path.read_bytes())
+        records = scan_records(bytes(data)).records
+        candidates = records[:-1] if path == segments[-1] else records
+        if candidates:
+            start, header, _ = candidates[len(candidates) // 2]
+            data[start + 10] ^= 0x5A  # the sample count: the header's own CRC no longer matches
+            path.write_bytes(data)
+            return header.count
+    raise AssertionError(f"no record to damage in {segments}")
 
 
 RUNS: dict[str, Callable[[Case], None]] = {
