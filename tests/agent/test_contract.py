@@ -25,6 +25,7 @@ SAMPLES = {
     "logs": "{files: [{name: portal, path: TMP/access.log}]}",
     "security": "{state_dir: TMP, listen: {}}",
     "snmp": "{devices: [{name: core-switch, address: '127.0.0.1:9', modules: [if_mib]}]}",
+    "flows": "{listen: ['127.0.0.1:0'], lan: ['192.0.2.0/24'], portal: ['203.0.113.10']}",
 }
 
 
@@ -74,7 +75,8 @@ def test_config_class_keeps_the_contract(name: str, tmp_path: Path) -> None:
 
 def test_only_probe_targets_have_timeouts_of_their_own(tmp_path: Path) -> None:
     longest = {name: sample_config(name, tmp_path).longest_timeout() for name in MODULES}
-    assert longest == {"host": None, "probe": 10.0, "logs": None, "security": None, "snmp": None}
+    assert longest == {"host": None, "probe": 10.0, "logs": None, "security": None, "snmp": None,
+                       "flows": None}
 
 
 def test_build_refuses_the_config_of_another_module(tmp_path: Path) -> None:
@@ -98,7 +100,8 @@ def test_loading_a_config_imports_no_module_code(tmp_path: Path) -> None:
         load_config({str(path)!r})
         heavy = ("psutil", "pysnmp", "icmplib", "dns", "agent.modules.host",
                  "agent.modules.probe.module", "agent.modules.logs.module",
-                 "agent.modules.security.module", "agent.modules.snmp.module")
+                 "agent.modules.security.module", "agent.modules.snmp.module",
+                 "agent.modules.flows.module")
         print(sorted(m for m in heavy if m in sys.modules))
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

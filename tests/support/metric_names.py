@@ -72,6 +72,17 @@ def recording_names() -> frozenset[str]:
     return frozenset(names)
 
 
+def own_interval_recording_names() -> frozenset[str]:
+    """The ``record:`` names of groups with an ``interval:`` of their own (evaluated every few
+    minutes, so a live test cannot wait for them; promtool's rule tests cover them)."""
+    names = set()
+    for path in RULES_DIR.glob("*.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            if "interval" in group:
+                names |= {rule["record"] for rule in group["rules"] if "record" in rule}
+    return frozenset(names)
+
+
 def known_metrics() -> frozenset[str]:
     """Everything a rule or a panel may query."""
     return (CONTRACT_METRICS | PROMETHEUS_METRICS | RENDERED_METRICS | HOST_DYNAMIC
