@@ -4,14 +4,17 @@ Each template is compiled once into a :class:`struct.Struct` that skips the fiel
 a data set is one ``iter_unpack``; fields of variable length (IPFIX) take a slower path. A data
 set whose template has not arrived yet is skipped and counted (``missing``); exporters resend
 their templates every few seconds. Templates are kept per (exporter, source or observation
-domain), at most :data:`MAX_SCOPES` scopes of :data:`MAX_TEMPLATES` each (``limit``).
+domain), at most :data:`MAX_SCOPES` scopes of :data:`MAX_TEMPLATES` each (``limit``). A new
+scope evicts the least recently used one, of the same exporter address once that address has
+:data:`MAX_SCOPES_PER_EXPORTER`, so a stranger cannot lock out a real router; each eviction is
+counted (``limit``).
 """
 
 from __future__ import annotations
 
 import struct
 import typing
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
@@ -19,6 +22,7 @@ from operator import itemgetter
 from agent.modules.flows.records import Decoded, DecodeError, Record
 
 MAX_SCOPES = 64
+MAX_SCOPES_PER_EXPORTER = 8
 MAX_TEMPLATES = 64
 MAX_FIELDS = 128
 VARIABLE = 65535
@@ -154,17 +158,38 @@ class Templates:
     """The templates received, per exporter scope; lost templates are the exporter's to resend."""
 
     def __init__(self) -> None:
-        self.scopes: dict[tuple[str, int, int], dict[int, Template | None]] = {}
+        self.scopes: OrderedDict[tuple[str, int, int], dict[int, Template | None]] = OrderedDict()
+        self.per_exporter: Counter[str] = Counter()
 
-    def scope(self, exporter: str, version: int, domain: int) -> dict[int, Template | None] | None:
-        """The templates of one exporter scope; None when too many scopes are known already."""
+    def scope(self, exporter: str, version: int,
+              domain: int) -> tuple[dict[int, Template | None], int]:
+        """The templates of one exporter scope and how many scopes were evicted to make room.
+
+        The least recently used scope goes: the exporter's own once it has
+        :data:`MAX_SCOPES_PER_EXPORTER`, else any once :data:`MAX_SCOPES` are known.
+        """
         key = (exporter, version, domain)
         found = self.scopes.get(key)
-        if found is None:
-            if len(self.scopes) >= MAX_SCOPES:
-                return None
-            found = self.scopes[key] = {}
-        return found
+        if found is not None:
+            self.scopes.move_to_end(key)
+            return found, 0
+        evicted = 0
+        if self.per_exporter[exporter] >= MAX_SCOPES_PER_EXPORTER:
+            oldest = next(k for k in self.scopes if k[0] == exporter)
+            self._evict(oldest)
+            evicted += 1
+        while len(self.scopes) >= MAX_SCOPES:
+            self._evict(next(iter(self.scopes)))
+            evicted += 1
+        found = self.scopes[key] = {}
+        self.per_exporter[exporter] += 1
+        return found, evicted
+
+    def _evict(self, key: tuple[str, int, int]) -> None:
+        del self.scopes[key]
+        self.per_exporter[key[0]] -= 1
+        if not self.per_exporter[key[0]]:
+            del self.per_exporter[key[0]]
 
 
 def _parse_fields(data: bytes, offset: int, end: int, count: int,
@@ -236,10 +261,9 @@ def decode_templated(data: bytes, exporter: str, store: Templates) -> Decoded:
             raise DecodeError(f"message length {fields[1]} but {len(data)} bytes received")
         end = fields[1]
     errors: Counter[str] = Counter()
-    templates = store.scope(exporter, version, fields[-1])
-    if templates is None:
-        errors["limit"] += 1
-        return Decoded("ipfix" if ipfix else "netflow9", [], dict(errors))
+    templates, evicted = store.scope(exporter, version, fields[-1])
+    if evicted:
+        errors["limit"] += evicted
     template_ids = (2, 3) if ipfix else (0, 1)
     data_sets: list[tuple[int, int, int]] = []
     offset = header.size

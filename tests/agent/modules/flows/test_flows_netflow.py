@@ -8,7 +8,13 @@ import struct
 import netflow
 import pytest
 
-from agent.modules.flows.netflow import MAX_SCOPES, Templates, decode_templated, decode_v5
+from agent.modules.flows.netflow import (
+    MAX_SCOPES,
+    MAX_SCOPES_PER_EXPORTER,
+    Templates,
+    decode_templated,
+    decode_v5,
+)
 from agent.modules.flows.records import DecodeError
 from tests.support.flow_packets import Flow, ipfix, netflow_v5, netflow_v9
 
@@ -62,12 +68,36 @@ def test_data_before_its_template_is_counted_missing_then_decoded(encode: object
     assert other.template_errors == {"missing": 1}
 
 
-def test_template_scopes_are_bounded() -> None:
+def _in_domain(data: bytes, domain: int) -> bytes:
+    """A v9 datagram moved to another source id (the header's last field)."""
+    return data[:16] + domain.to_bytes(4, "big") + data[20:]
+
+
+def test_a_new_scope_evicts_the_least_recently_used_one() -> None:
     store = Templates()
-    for i in range(MAX_SCOPES):
+    decode_templated(netflow_v9([]), "192.0.2.250", store)  # the real router, first
+    for i in range(MAX_SCOPES - 1):
         decode_templated(netflow_v9([]), f"192.0.2.{i}", store)
-    refused = decode_templated(netflow_v9(FLOWS), "198.51.100.1", store)
-    assert refused.records == [] and refused.template_errors == {"limit": 1}
+    decode_templated(netflow_v9([]), "192.0.2.250", store)  # its template again: recently used
+    stranger = decode_templated(netflow_v9(FLOWS), "198.51.100.1", store)
+    assert len(stranger.records) == 20 and stranger.template_errors == {"limit": 1}
+    # The router kept its templates; the scope evicted was the least recently used one.
+    kept = decode_templated(netflow_v9(FLOWS, template=False), "192.0.2.250", store)
+    assert len(kept.records) == 20 and kept.template_errors == {}
+    lost = decode_templated(netflow_v9(FLOWS, template=False), "192.0.2.0", store)
+    assert lost.template_errors == {"missing": 1, "limit": 1}  # its new scope evicts the next
+    assert len(store.scopes) == MAX_SCOPES
+
+
+def test_one_exporter_address_evicts_only_its_own_scopes() -> None:
+    store = Templates()
+    decode_templated(netflow_v9([]), "192.0.2.250", store)
+    for domain in range(10, 10 + MAX_SCOPES):
+        flood = decode_templated(_in_domain(netflow_v9([]), domain), "198.51.100.1", store)
+    assert flood.template_errors == {"limit": 1}
+    assert len(store.scopes) == 1 + MAX_SCOPES_PER_EXPORTER
+    kept = decode_templated(netflow_v9(FLOWS, template=False), "192.0.2.250", store)
+    assert len(kept.records) == 20 and kept.template_errors == {}
 
 
 def test_a_template_without_addresses_is_unsupported() -> None:
