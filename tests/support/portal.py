@@ -42,6 +42,7 @@ class PortalState:
     codes: set[str] = field(default_factory=set)
     authed: set[str] = field(default_factory=set)
     sso_cookies_seen: list[str] = field(default_factory=list)
+    authorization_seen: list[tuple[str, str]] = field(default_factory=list)  # (host, header)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -106,6 +107,7 @@ class PortalHandler(_Base):
 
     def do_GET(self) -> None:
         s, parts = self.state, urllib.parse.urlsplit(self.path)
+        s.authorization_seen.append((PORTAL_HOST, self.headers.get("Authorization", "")))
         cookies = self.cookies()
         session = cookies.get("PORTALSESSID")
         authed = cookies.get("PORTALAUTH") in s.authed
@@ -174,6 +176,8 @@ class SsoHandler(_Base):
     def do_GET(self) -> None:
         s, parts = self.state, urllib.parse.urlsplit(self.path)
         s.sso_cookies_seen.append(self.headers.get("Cookie", ""))
+        s.authorization_seen.append((SSO_HOST, self.headers.get("Authorization", "")))
+        s.authorization_seen.append((SSO_HOST, self.headers.get("Proxy-Authorization", "")))
         if parts.path != "/authorize":
             self.send(404, "not found")
             return

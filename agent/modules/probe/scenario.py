@@ -32,6 +32,7 @@ from agent.modules.probe.targets import VARIABLE, ScenarioStep, ScenarioTarget
 from agent.modules.probe.tls import client_context
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})  # same host only
 FORM_TYPE = "application/x-www-form-urlencoded"
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # RFC 3986 reserved characters, and existing escapes
 
@@ -111,9 +112,12 @@ class ScenarioProbe:
             if not value.isascii():  # header bytes are Latin-1; say so rather than crash
                 raise ProbeFailed("content", f"header {key}: non-ASCII value (URL-encode it)")
         body = self._body(config, variables, headers)
+        first_host = urllib.parse.urlsplit(url).hostname
         hop = 0
         while True:
-            response = await self._hop(url, method, body, headers, jar, result, config.name, hop)
+            sent = headers if urllib.parse.urlsplit(url).hostname == first_host else {
+                k: v for k, v in headers.items() if k.lower() not in _CREDENTIALS}
+            response = await self._hop(url, method, body, sent, jar, result, config.name, hop)
             location = response.headers.get("location")
             if not (config.follow_redirects and response.status in REDIRECT_CODES and location):
                 break

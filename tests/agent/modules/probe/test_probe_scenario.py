@@ -76,6 +76,23 @@ def test_scenario_passes_and_times_each_step(site: PortalState, password_file: s
     assert PASSWORD not in text and "PORTALSESSID" not in text
 
 
+def test_credential_headers_are_not_sent_to_another_host(site: PortalState,
+                                                          password_file: str) -> None:
+    site.rotate_token = False
+    cookies_before, seen_before = len(site.sso_cookies_seen), len(site.authorization_seen)
+    text = scenario_yaml(site, password_file).replace(
+        "timeout: 10s\n", "timeout: 10s\n            headers: {Authorization: Bearer t0ken, "
+        "Proxy-Authorization: Basic cHJveHk=, Cookie: lang=vi}\n", 1)
+    reg = probe(text)
+    assert reasons(reg, "tthc-dossier") == []
+    seen = site.authorization_seen[seen_before:]
+    # The SSO hop of the login got none of them; the portal, the step's host, got them all along.
+    assert {value for host, value in seen if host == SSO_HOST} == {""}
+    assert site.sso_cookies_seen[cookies_before:] == [""]
+    portal_seen = [value for host, value in seen if host == PORTAL_HOST]
+    assert len(portal_seen) >= 5 and set(portal_seen) == {"Bearer t0ken"}
+
+
 def test_refused_login_fails_at_the_login_step(site: PortalState, tmp_path: Path,
                                                caplog: pytest.LogCaptureFixture) -> None:
     site.rotate_token = False
