@@ -72,16 +72,26 @@ class FlowsModule:
                                      config.top_n, config.tracked, config.max_series)
         self.listener = FlowListener(config.listen, self.accounting,
                                      [n.network() for n in config.exporters])
+        self.bind_failing = False  # logged once when binding starts failing, once when it recovers
 
     async def start(self) -> None:
-        """Bind the listener if it is not bound; a port that cannot be had is logged."""
+        """Bind the listener if it is not bound; a port that cannot be had is logged once."""
         if self.listener.running:
             return
+        addresses = ", ".join(self.config.listen)
         try:
             await self.listener.start()
-            log.info("flows: listening on %s", ", ".join(self.config.listen))
         except OSError as exc:
-            log.warning("flows: cannot bind %s: %s", ", ".join(self.config.listen), exc)
+            if not self.bind_failing:
+                log.warning("flows: cannot bind %s: %s (retried each interval; "
+                            "commune_flow_listener_up is 0 until it succeeds)", addresses, exc)
+            self.bind_failing = True
+            return
+        if self.bind_failing:
+            log.warning("flows: bound %s at last, listening", addresses)
+        else:
+            log.info("flows: listening on %s", addresses)
+        self.bind_failing = False
 
     async def collect(self) -> Iterable[Metric]:
         """Close the interval and return the families."""

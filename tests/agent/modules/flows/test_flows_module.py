@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from pathlib import Path
 
@@ -184,14 +185,24 @@ def test_only_the_configured_exporters_are_read() -> None:
     assert module.listener.drops()["unknown_exporter"] == 1
 
 
-def test_a_port_already_taken_is_logged_and_listener_down(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_port_already_taken_is_logged_once_and_its_recovery_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="agent.modules.flows.module")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
         module = FlowsModule(FlowsConfig(listen=(HostPort(f"127.0.0.1:{port}"),)))
-        families = asyncio.run(module.collect())
-    assert registry_of(families).get_sample_value("commune_flow_listener_up") == 0
-    assert "cannot bind" in caplog.text
+        for _ in range(3):
+            families = asyncio.run(module.collect())
+            assert registry_of(families).get_sample_value("commune_flow_listener_up") == 0
+    assert caplog.text.count("cannot bind") == 1
+    try:
+        families = asyncio.run(module.collect())  # the port is free now
+        asyncio.run(module.collect())
+        assert registry_of(families).get_sample_value("commune_flow_listener_up") == 1
+    finally:
+        module.close()
+    assert caplog.text.count("at last, listening") == 1 and "listening on" not in caplog.text
 
 
 def test_a_running_agent_serves_what_its_flows_module_received(tmp_path: Path) -> None:
