@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
@@ -96,7 +96,17 @@ def _is_responder(response: ocsp.OCSPResponse, certificate: x509.Certificate) ->
 
 
 def signed_by_issuer(response: ocsp.OCSPResponse, issuer: x509.Certificate) -> bool:
-    """Whether the response is signed by ``issuer`` or by a responder it delegated to."""
+    """Whether the response is signed by ``issuer`` or by a responder it delegated to.
+
+    A signature or key algorithm cryptography does not know is not a valid signature.
+    """
+    try:
+        return _signed_by_issuer(response, issuer)
+    except UnsupportedAlgorithm:
+        return False
+
+
+def _signed_by_issuer(response: ocsp.OCSPResponse, issuer: x509.Certificate) -> bool:
     signer = issuer
     for candidate in response.certificates:
         if _is_responder(response, candidate):
