@@ -54,7 +54,12 @@ def fingerprints(data: bytes) -> set[str]:
 
 def _store_files(store: str) -> Iterator[str]:
     if os.path.isdir(store):
-        for name in sorted(os.listdir(store)):
+        try:
+            names = os.listdir(store)
+        except OSError as exc:
+            raise ValueError(f"cannot list the trust store folder {store}: {exc.strerror}; "
+                             f"make it readable or remove it from trust_roots.stores") from None
+        for name in sorted(names):
             path = os.path.join(store, name)
             if name.endswith(STORE_SUFFIXES) and os.path.isfile(path):
                 yield path
@@ -78,13 +83,18 @@ class TrustRootsCheck:
     def _roots(self) -> dict[str, set[str]]:
         if self._wanted is None:
             wanted = {}
-            for root in self.config.roots:
+            for index, root in enumerate(self.config.roots):
                 if root.sha256 is not None:
                     wanted[root.name] = {normalise_fingerprint(root.sha256)}
                 else:
                     assert root.file is not None  # one of the two, checked at load
-                    with open(root.file, "rb") as file:
-                        found = fingerprints(file.read())
+                    try:
+                        with open(root.file, "rb") as file:
+                            found = fingerprints(file.read())
+                    except OSError as exc:
+                        raise ValueError(
+                            f"root {root.name}: cannot read {root.file}: {exc.strerror}; fix "
+                            f"the file or trust_roots.roots[{index}].file") from None
                     if not found:
                         raise ValueError(f"root {root.name}: {root.file} holds no certificate")
                     wanted[root.name] = found

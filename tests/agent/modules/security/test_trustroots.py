@@ -81,6 +81,38 @@ def test_no_readable_store_fails_the_check(tmp_path: Path) -> None:
         check.collect()
 
 
+def test_an_unreadable_root_file_names_the_root_the_file_and_the_key(tmp_path: Path) -> None:
+    root = tmp_path / "root.pem"
+    root.write_text("")
+    check = TrustRootsCheck(config(f"""
+        roots: [{{name: a, sha256: "{'00' * 32}"}}, {{name: vn-root, file: "{root}"}}]
+        stores: ["{tmp_path}"]
+    """, tmp_path))
+    root.unlink()  # gone after the config was loaded
+    (tmp_path / "store.pem").write_text("")
+    with pytest.raises(ValueError) as info:
+        check.collect()
+    assert str(info.value) == (f"root vn-root: cannot read {root}: No such file or directory; "
+                               f"fix the file or trust_roots.roots[1].file")
+
+
+def test_an_unlistable_store_folder_names_the_folder_and_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tests run as root, which lists any folder: the refusal is simulated.
+    def refuse(path: str) -> list[str]:
+        raise PermissionError(13, "Permission denied", path)
+
+    check = TrustRootsCheck(config(f"""
+        roots: [{{name: r, sha256: "{'00' * 32}"}}]
+        stores: ["{tmp_path}"]
+    """, tmp_path))
+    monkeypatch.setattr("agent.modules.security.trustroots.os.listdir", refuse)
+    with pytest.raises(ValueError) as info:
+        check.collect()
+    assert str(info.value) == (f"cannot list the trust store folder {tmp_path}: Permission "
+                               f"denied; make it readable or remove it from trust_roots.stores")
+
+
 def test_the_system_store_is_the_default(tmp_path: Path) -> None:
     store = tmp_path / "bundle.crt"
     store.write_text("")
