@@ -47,13 +47,11 @@ METRICS = (SPOOL_BYTES, SENT, DROPPED, LAG, OLDEST_AGE, HEARTBEAT)
 DROP_REASONS = ("spool_full", "rejected", "spool_error", "corrupt")
 
 
-def group_batch(payloads: Iterable[bytes]) -> bytes:
-    """One compressed WriteRequest from spool payloads; raise CorruptRecord on a bad one."""
-    return _encode(decode_payload(payload) for payload in payloads)
-
-
 def group_records(payloads: Sequence[bytes], counts: Sequence[int]) -> tuple[bytes | None, int]:
-    """Like group_batch, skipping payloads that do not decode: (body or None, samples skipped)."""
+    """One compressed WriteRequest from spool payloads, skipping those that do not decode.
+
+    Returns the body (None when none decoded) and the samples skipped.
+    """
     decoded, skipped = [], 0
     for payload, count in zip(payloads, counts, strict=True):
         try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 MAGIC = b"\xc5\x9eSR"
@@ -67,12 +67,6 @@ def pack_record(payload: bytes, seq: int) -> bytes:
     stamp, count = payload_header(payload)
     head = _HEAD.pack(MAGIC, len(payload), count, seq, stamp, zlib.crc32(payload))
     return head + _HEAD_CRC.pack(zlib.crc32(head)) + payload
-
-
-def encode_record(timestamp_ms: int, entries: Sequence[tuple[bytes, float]],
-                  seq: int = 0) -> bytes:
-    """A whole record for one collection (tests and tools; the spool numbers its own)."""
-    return pack_record(encode_payload(timestamp_ms, entries), seq)
 
 
 def parse_header(data: bytes | memoryview, pos: int) -> Header | None:
@@ -134,11 +128,6 @@ def decode_payload(payload: bytes) -> list[tuple[bytes, int, float]]:
     if pos != len(body):
         raise CorruptRecord(f"payload holds more than the {count} samples it declares")
     return out
-
-
-def iter_payload(payload: bytes) -> Iterator[tuple[bytes, int, float]]:
-    """(key, timestamp_ms, value) of every sample in a payload; raise CorruptRecord."""
-    return iter(decode_payload(payload))
 
 
 @dataclass

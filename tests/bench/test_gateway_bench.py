@@ -21,9 +21,9 @@ import pytest
 from agent.exposition import with_labels
 from agent.modules.host import HostModule
 from agent.modules.host_config import HostConfig
-from agent.push.client import PushClient, group_batch, series_key
+from agent.push.client import PushClient, group_records, series_key
 from agent.push.config import PushConfig
-from agent.push.record import encode_payload
+from agent.push.record import decode_payload, encode_payload
 from collector.gateway.config import load_gateway_config
 from collector.gateway.ingest import Relabeler, decode
 from common import remote_write
@@ -62,21 +62,20 @@ def host_records(commune: str, count: int, end_ms: int) -> list[bytes]:
             for i in range(count)]
 
 
+def _body(payloads: list[bytes]) -> bytes:
+    body, skipped = group_records(payloads, [len(decode_payload(p)) for p in payloads])
+    assert body is not None and skipped == 0
+    return body
+
+
 def steady_bodies(records: list[bytes]) -> list[bytes]:
-    return [group_batch([r]) for r in records]
+    return [_body([r]) for r in records]
 
 
 def backlog_bodies(records: list[bytes]) -> list[bytes]:
-    per_record = sum(1 for _ in _samples(records[0]))
+    per_record = len(decode_payload(records[0]))
     step = max(1, BACKLOG_BATCH // per_record)
-    return [group_batch(records[i:i + step]) for i in range(0, len(records), step)]
-
-
-def _samples(payload: bytes) -> Iterator[None]:
-    from agent.push.record import iter_payload
-
-    for _ in iter_payload(payload):
-        yield None
+    return [_body(records[i:i + step]) for i in range(0, len(records), step)]
 
 
 def count_samples(body: bytes) -> int:

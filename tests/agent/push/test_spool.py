@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.push.client import PushClient, group_batch, series_key
+from agent.push.client import PushClient, group_records, series_key
 from agent.push.config import PushConfig
-from agent.push.record import encode_payload, iter_payload, pack_record
+from agent.push.record import decode_payload, encode_payload, pack_record
 from agent.push.spool import Spool
 from common.remote_write import decode_write_request
 from common.schema import ExistingFile
@@ -40,7 +40,7 @@ def record(i: int, series: int = 3) -> bytes:
 def read_all(spool: Spool) -> list[tuple[bytes, int, float]]:
     out = []
     while (batch := spool.read(7)) is not None:
-        out += [s for p in batch.payloads for s in iter_payload(p)]
+        out += [s for p in batch.payloads for s in decode_payload(p)]
         spool.done(batch, delivered=True)
     return out
 
@@ -105,9 +105,11 @@ def test_bound_drops_oldest_and_counts_exactly(tmp_path: Path) -> None:
     assert values == sorted(values), "what is left is the newest, in order"
 
 
-def test_group_batch_keeps_series_in_timestamp_order() -> None:
+def test_group_records_keeps_series_in_timestamp_order() -> None:
     payloads = [record(i, 2) for i in range(4)]
-    request = decode_write_request(group_batch(payloads))
+    body, skipped = group_records(payloads, [2] * len(payloads))
+    assert body is not None and skipped == 0
+    request = decode_write_request(body)
     assert len(request.timeseries) == 2
     assert [label.value for ts in request.timeseries for label in ts.labels] == [
         "test_value", "0", "test_value", "1"]
@@ -256,7 +258,7 @@ def test_every_sample_is_delivered_dropped_or_pending(tmp_path_factory: pytest.T
             spool.done(batch, delivered=ok)
             if ok:
                 delivered += batch.samples
-                delivered_values += [v for p in batch.payloads for _, _, v in iter_payload(p)]
+                delivered_values += [v for p in batch.payloads for _, _, v in decode_payload(p)]
         else:
             dropped_before_restart += spool.dropped
             spool.close()
