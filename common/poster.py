@@ -11,11 +11,11 @@ from common import remote_write
 
 
 class Rejected(Exception):
-    """The gateway refused a batch for good (4xx other than 429)."""
+    """The gateway refused a batch for good (4xx other than 408 and 429)."""
 
 
 class Retry(Exception):
-    """The batch may succeed later (5xx, 429, connection trouble)."""
+    """The batch may succeed later (5xx, 408, 429, connection trouble)."""
 
 
 class Poster:

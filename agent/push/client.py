@@ -4,9 +4,9 @@ Each collection the scheduler reports becomes one spool record, every sample sta
 collection time. A heartbeat record (``commune_agent_heartbeat_timestamp_seconds`` plus the
 agent's own metrics, push metrics included) is added every interval, so the province can alert
 on a pushed agent that went silent. The sender reads the spool in order and posts remote-write
-requests: 2xx delivers, 429/5xx and connection errors retry with exponential backoff, any other
-4xx drops the batch (counted as ``rejected``). A record that passes its checksums but does not
-decode is dropped and counted as ``corrupt``; nothing is retried forever.
+requests: 2xx delivers, 408/429/5xx and connection errors retry with exponential backoff, any
+other 4xx drops the batch (counted as ``rejected``). A record that passes its checksums but does
+not decode is dropped and counted as ``corrupt``; nothing is retried forever.
 """
 
 from __future__ import annotations

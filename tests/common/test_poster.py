@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +44,12 @@ def test_slow_body_busy_and_server_errors_are_retried_the_rest_rejected(
                     poster.post(b"body")
         finally:
             poster.close()
+
+
+@pytest.mark.parametrize("path", ["docs/push-and-scaling.md", "agent/push/client.py"])
+def test_the_push_docs_name_every_status_the_poster_retries(path: str) -> None:
+    text = " ".join((Path(__file__).parents[2] / path).read_text(encoding="utf-8").split())
+    retry_sentences = [s for s in re.split(r"[.;] ", text) if "429" in s and "retr" in s]
+    assert retry_sentences, "the retried statuses are described"
+    for sentence in retry_sentences:
+        assert "408" in sentence and "5xx" in sentence, sentence
