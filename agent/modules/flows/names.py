@@ -13,25 +13,31 @@ import ipaddress
 import logging
 from pathlib import Path
 
-import yaml
-
 from agent.modules.security.config import normalise_mac
 from agent.modules.security.neighbours import parse_proc_arp
+from common import yamlnodes
+from common.filetext import INVENTORY_MAX_BYTES
+from common.schema import ConfigError, ConfigIssue, read_config_text, yaml_config_error
 
 log = logging.getLogger(__name__)
 PROC_ARP = Path("/proc/net/arp")
+#: A names file may be rendered from the whole inventory: it is capped as an inventory is.
+NAMES_MAX_BYTES = INVENTORY_MAX_BYTES
 
 
 def read_names_file(path: str) -> dict[str, str]:
-    """The address/MAC -> name mapping of a names file; {} (logged) when it cannot be read."""
+    """The address/MAC -> name mapping of a names file; raise ConfigError naming the file."""
+    text = read_config_text(Path(path), NAMES_MAX_BYTES, "a names file")
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        log.warning("flows: ignoring names file %s: %s", path, exc)
+        data = yamlnodes.load(text)
+    except yamlnodes.YamlProblem as exc:
+        raise yaml_config_error(path, exc) from None
+    if data is None:
         return {}
     if not isinstance(data, dict):
-        log.warning("flows: ignoring names file %s: expected a mapping of address to name", path)
-        return {}
+        raise ConfigError(path, [ConfigIssue(
+            path, 0, 0, "", f"expected a mapping of address or MAC to name, like "
+                            f"'192.168.1.20: ketoan-pc', got a {type(data).__name__}")])
     return {str(k): str(v) for k, v in data.items()}
 
 

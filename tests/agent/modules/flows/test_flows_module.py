@@ -16,7 +16,7 @@ from agent.modules.flows.accounting import OTHER, Accounting
 from agent.modules.flows.apps import AppTable
 from agent.modules.flows.config import AppRule, FlowsConfig, Network, Ports
 from agent.modules.flows.module import FlowsModule
-from agent.modules.flows.names import HostNames
+from agent.modules.flows.names import HostNames, read_names_file
 from agent.modules.flows.records import Record
 from common.schema import ConfigError, HostPort, load_yaml
 from tests.support.agent_process import Agent
@@ -116,6 +116,31 @@ def test_host_names_by_address_and_by_mac_through_the_neighbour_table(tmp_path: 
     assert names.label(_ip("192.168.1.20")) == "ketoan-pc"
     assert names.label(_ip("192.168.1.30")) == "vc-room"
     assert names.label(_ip("192.168.1.31")) == "192.168.1.31"
+
+
+def test_a_names_file_is_read_bounded_and_its_errors_name_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "flows-names.yml"
+    path.write_text("192.168.1.20: ketoan-pc\n00:1b:21:aa:bb:cc: vc-room\n")
+    config = FlowsConfig(names_file=str(path), names={"192.168.1.20": "ke-toan"})  # type: ignore
+    assert FlowsModule(config).names.by_address == {_ip("192.168.1.20"): "ke-toan"}
+    path.write_text("192.168.1.20: ketoan-pc\n192.168.1.21: [pc\n")
+    with pytest.raises(ConfigError) as caught:
+        read_names_file(str(path))
+    assert str(caught.value).startswith(f"{path}:3:1: invalid YAML")
+    path.write_text("- 192.168.1.20\n")
+    with pytest.raises(ConfigError, match="expected a mapping of address or MAC to name"):
+        read_names_file(str(path))
+    path.write_text("a: &a [x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)))  # 8**9 nodes: refused
+    with pytest.raises(ConfigError) as caught:
+        read_names_file(str(path))
+    assert str(caught.value).startswith(str(path))
+    monkeypatch.setattr("agent.modules.flows.names.NAMES_MAX_BYTES", 64)
+    path.write_text("".join(f"192.168.1.{i}: pc-{i}\n" for i in range(10)))
+    with pytest.raises(ConfigError, match="over the 64 bytes limit for a names file"):
+        read_names_file(str(path))
 
 
 def test_config_errors_name_the_key() -> None:
