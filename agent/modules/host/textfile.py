@@ -5,7 +5,8 @@ reads them all (sorted by name) and merges their families into the exposition. A
 1.5 does:
 
 - a file that cannot be parsed, or that carries client-side timestamps, is skipped whole and
-  sets ``node_textfile_scrape_error 1``; the other files are still served;
+  sets ``node_textfile_scrape_error 1``; the other files are still served. So is a file over
+  :data:`MAX_BYTES` (read no further: one runaway job must not fill the agent's memory);
 - a family without ``# HELP`` gets ``Metric read from <the files that have it>``;
 - the first file (by name) that has a family fixes its help and type; samples of a later file
   whose help or type differs, and series already seen, are dropped (node_exporter drops them at
@@ -36,10 +37,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from agent.modules.base import MetricSpec
+from common.filetext import MIB, FileProblem, read_bytes
 
 log = logging.getLogger(__name__)
 # Labels the agent sets on every series; a file's own value is kept under exported_<name>.
 AGENT_LABELS = ("commune",)
+#: node_exporter reads a textfile whole; a file larger than this is skipped as unreadable.
+MAX_BYTES = 16 * MIB
 _BARE_COUNTER = re.compile(r"^#[ \t]+TYPE[ \t]+(\S+)[ \t]+counter[ \t]*$", re.MULTILINE)
 
 MTIME = MetricSpec("node_textfile_mtime_seconds", "gauge",
@@ -69,7 +73,9 @@ def parse_file(path: Path) -> ParsedFile:
     """Read and parse one textfile; TextfileError if node_exporter would skip it."""
     try:
         mtime = path.stat().st_mtime
-        text = path.read_text(encoding="utf-8")
+        text = read_bytes(path, MAX_BYTES, "a textfile").decode("utf-8")
+    except FileProblem as exc:
+        raise TextfileError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TextfileError(f"{path}: cannot read: {exc}") from None
     try:

@@ -62,6 +62,20 @@ def test_a_bad_file_is_an_error_for_that_file_only(tmp_path: Path) -> None:
     assert files == {"a.prom", "e.prom"}
 
 
+def test_a_file_over_the_size_cap_is_skipped_unread(tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "a.prom").write_text(GOOD)
+    huge = tmp_path / "huge.prom"
+    with huge.open("wb") as file:  # sparse: 17 MiB that take no room
+        file.truncate(17 << 20)
+    with caplog.at_level(logging.WARNING, logger="agent.modules.host.textfile"):
+        families = textfile_families(tmp_path)
+    assert value(families, "node_textfile_scrape_error") == 1
+    assert value(families, "job_ok", job="backup") == 1
+    assert f"textfile skipped: {huge}: file is 17 MiB, over the 16 MiB limit for a textfile" \
+        in caplog.text
+
+
 def test_conflicting_help_or_type_as_node_exporter(tmp_path: Path) -> None:
     """The first file fixes a family's help and type; later samples that differ are dropped."""
     (tmp_path / "a.prom").write_text('# HELP m first\n# TYPE m gauge\nm{x="1"} 3\n')
