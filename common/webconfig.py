@@ -109,9 +109,9 @@ def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
 class BasicAuth:
     """Checks Authorization headers against bcrypt hashes, caching the (slow) successes.
 
-    A failed check from a known source address is answered late (common/web.py
-    :class:`FailureDelay`): guessing passwords from one address slows down, logins that
-    succeed never do.
+    Every failed check is answered late, by the delay its source address has earned
+    (:class:`FailureDelay`, common/logindelay.py): guessing passwords from one address slows
+    down, logins that succeed never do.
     """
 
     def __init__(self, users: Mapping[str, str], cache_size: int = 256,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import http.client
+import importlib
 import itertools
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ from agent.exposition import Snapshot
 from agent.web import MetricsServer
 from common.logindelay import FailureDelay
 from common.schema import HostPort
-from common.webconfig import BcryptHash, WebConfig
+from common.webconfig import BasicAuth, BcryptHash, WebConfig
 
 PASSWORD = "s3cret-pass"
 OTHER_SOURCE = "127.0.0.2"  # any 127/8 address is loopback on Linux
@@ -110,3 +112,21 @@ def test_a_request_without_credentials_is_not_delayed(agent_endpoint: MetricsSer
         conn.close()
         assert resp.status == 401 and time.monotonic() - started < 0.3
     assert agent_endpoint.auth is not None and len(agent_endpoint.auth.failures) == 0
+
+
+def test_a_first_failure_from_any_source_waits_as_the_docstring_says() -> None:
+    doc = " ".join((BasicAuth.__doc__ or "").split())
+    assert "Every failed check is answered late" in doc
+    named = re.search(r"common/(\w+)\.py", doc)
+    assert named is not None and hasattr(
+        importlib.import_module(f"common.{named.group(1)}"), "FailureDelay"), doc
+    waits: list[str] = []
+
+    class Recording(FailureDelay):
+        def wait(self, address: str) -> float:
+            waits.append(address)
+            return 0.0
+
+    auth = BasicAuth({}, failures=Recording())
+    assert not auth.check("nobody", "guess", source="198.51.100.77")  # never seen before
+    assert waits == ["198.51.100.77"]
