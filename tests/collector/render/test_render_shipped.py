@@ -240,3 +240,31 @@ def test_bad_rehearsal_options(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == 2
     assert capsys.readouterr().err == f"commune-collector render: {message}\n"
     assert not out.exists()
+
+
+@pytest.mark.parametrize("templating", [None, [], {"list": None}, {"list": {}}])
+def test_an_override_dashboard_with_odd_templating_is_exit_2(
+        etc: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], templating: object) -> None:
+    boards = etc / "commune-collector/dashboards"
+    boards.mkdir(parents=True)
+    board = json.loads((ROOT / "dashboards/commune-detail.json").read_text())
+    board["templating"] = templating
+    (boards / "commune-detail.json").write_text(json.dumps(board))
+    code, out = _render(tmp_path)
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"commune-collector render: {boards}/commune-detail.json: 'templating' must be a mapping "
+        "with a 'list' of variables, as Grafana writes it; fix the dashboard or remove it\n")
+    assert not out.exists()
+
+
+def test_an_override_provider_without_providers_says_what_to_do(
+        etc: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    grafana = etc / "commune-collector/grafana/dashboards"
+    grafana.mkdir(parents=True)
+    (grafana / "commune-monitor.yml").write_text("providers: {}\n")
+    assert _render(tmp_path)[0] == 2
+    assert capsys.readouterr().err == (
+        f"commune-collector render: {grafana}/commune-monitor.yml: expected Grafana provisioning "
+        "with a 'providers:' list of mappings; fix it, or remove the override from "
+        "/etc/commune-collector/grafana/ to use the shipped file\n")
