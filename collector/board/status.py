@@ -40,7 +40,10 @@ PORTAL = "tthc-portal"
 RUNBOOKS = {"portal-slow": "portal-slow", "target:tthc-portal": "portal-slow",
             "target:tthc-db": "services", "target:vc-sip": "vc-endpoint", "vc-fault": "vc-endpoint",
             "network-device": "interfaces", "disk": "disk-mem", "memory": "disk-mem",
-            "security": "security", "web-server": "services", "agent": "services"}
+            "security": "security", "web-server": "services", "agent": "services",
+            "link-congested": "interfaces"}
+# Probe kinds of the digital-signature services, judged by their own alerts, not as targets.
+SIGNATURE_KINDS = frozenset({"ocsp", "crl"})
 
 
 @dataclass(frozen=True)
@@ -259,7 +262,9 @@ def _findings(fleet: _Fleet, commune: Commune, status: CommuneStatus) -> list[Ca
         return found  # what it reported before is stale: say nothing else
     if any(not n.ok for n in nodes):
         found.append(causes.NODE_UNREACHABLE)
-    judged = [p for p in probes if not p.province_down]
+    # A signature service (OCSP, CRL) is not the commune's link: its own alerts speak for it,
+    # and CommuneTargetUnreachable leaves it out (configs/prometheus/rules/availability.yml).
+    judged = [p for p in probes if not p.province_down and p.kind not in SIGNATURE_KINDS]
     uplink = [p for p in judged if p.target in fleet.province_targets] or judged
     if uplink and not any(p.success for p in uplink):
         found.append(causes.UPLINK_DOWN)
