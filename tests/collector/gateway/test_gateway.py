@@ -17,6 +17,7 @@ from collector.cli import main as collector_main
 from collector.gateway.config import load_gateway_config
 from collector.gateway.http import GatewayServer
 from collector.gateway.ingest import Relabeler, inventory_labels
+from collector.gateway.limits import Limited
 from common import remote_write
 from common.schema import HostPort
 from tests.support.inventory import HAC_THANH, Node, inventory_yaml
@@ -303,3 +304,19 @@ def test_a_content_length_of_non_ascii_digits_is_answered(gateway: GatewayServer
     assert _raw_post(gateway.port, "\u00b2", None)[0] == 401
     status, text = _raw_post(gateway.port, "\u00b2", TOKEN.token)
     assert status == 400 and "Content-Length" in text and "decimal digits" in text
+
+
+def test_relabel_refuses_too_many_series_before_relabelling_any(tmp_path: Path) -> None:
+    path = write_gateway_config(tmp_path / "g.yml", ["http://127.0.0.1:9/api/v1/write"], [TOKEN],
+                                extra="max_series_per_request: 2\n")
+    relabeler = Relabeler(load_gateway_config(str(path)), {})
+    ident = relabeler.identify(TOKEN.token)
+    assert ident is not None
+    # The first series has a bad label name: the series cap is found before it is looked at.
+    raw = b"".join(remote_write.encode_series(remote_write.encode_labels(labels),
+                                              [(now_ms(), 1.0)])
+                   for labels in ([("__name__", "m"), ("bad-name", "x")], [("__name__", "m")],
+                                  [("__name__", "n")]))
+    with pytest.raises(Limited) as caught:
+        relabeler.relabel(raw, ident)
+    assert caught.value.reason == "series" and "max_series_per_request" in str(caught.value)
