@@ -19,7 +19,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from collector.board import causes
@@ -334,8 +334,3 @@ def judge(inventory: Inventory, readings: Readings, now: float | None = None) ->
     return Board(inventory.province.name, time.time() if now is None else now, communes,
                  tuple(province_alerts), targets, readings.alerts_from,
                  tuple(readings.notes), grouped)
-
-
-def counts_text(counts: Mapping[State, int]) -> str:
-    """``2 down, 5 degraded, ...`` for logs."""
-    return ", ".join(f"{n} {s.slug}" for s, n in sorted(counts.items(), reverse=True))
