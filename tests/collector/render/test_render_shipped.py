@@ -268,3 +268,16 @@ def test_an_override_provider_without_providers_says_what_to_do(
         f"commune-collector render: {grafana}/commune-monitor.yml: expected Grafana provisioning "
         "with a 'providers:' list of mappings; fix it, or remove the override from "
         "/etc/commune-collector/grafana/ to use the shipped file\n")
+
+
+def test_an_override_template_is_read_like_the_other_config_files(
+        etc: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    templates = etc / "commune-collector/alertmanager"
+    templates.mkdir(parents=True)
+    (templates / "local.tmpl").write_bytes(b'{{ define "local.title" }}\xff{{ end }}\n')
+    code, out = _render(tmp_path)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{templates}/local.tmpl:1:27: byte 0xff is not UTF-8" in err
+    assert len(err.splitlines()) <= 2
+    assert not out.exists()
