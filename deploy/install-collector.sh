@@ -14,8 +14,9 @@
 # /etc/systemd/system/{prometheus,prometheus-alertmanager}.service.d/commune-monitor.conf that
 # start both on the rendered config. Data stays in /var/lib/prometheus. With /etc/grafana
 # present it writes /etc/grafana/provisioning/{dashboards,datasources}/commune-monitor.yaml;
-# otherwise they stay in /var/lib/commune-collector/prometheus/grafana/. The gateway refuses to
-# start without a token, so it starts at the first enrolment (the .path unit).
+# otherwise they stay in /var/lib/commune-collector/prometheus/grafana/. The gateway is started
+# only once gateway.yml holds a token (without one it would answer every push 401): it starts
+# at the first enrolment (the .path unit).
 # deploy/uninstall-collector.sh removes what this script added.
 #
 # Test options: --root DIR (everything under DIR, DIR-prefixed paths, no apt, no user, no

@@ -19,6 +19,7 @@ import itertools
 import random
 import signal
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import dns.message
+import dns.rdataclass
+import dns.rdatatype
 import dns.rrset
 
 LOOPBACK = "127.0.0.1"
@@ -61,9 +64,13 @@ def _serve_udp(port: int, answer: Any, stop: threading.Event) -> None:
             data, peer = sock.recvfrom(65535)
         except TimeoutError:
             continue
-        reply = answer(data)
-        if reply:
-            sock.sendto(reply, peer)
+        try:
+            reply = answer(data)
+            if reply:
+                sock.sendto(reply, peer)
+        except Exception as exc:  # one odd datagram must not stop the stand-in
+            print(f"demo_peers: port {port}: ignored a datagram from {peer[0]}: {exc}",
+                  file=sys.stderr)
     sock.close()
 
 
@@ -75,11 +82,12 @@ def sip_answer(data: bytes) -> bytes:
 
 
 def dns_answer(data: bytes) -> bytes:
-    """127.0.0.1 for any A query."""
+    """127.0.0.1 for any A query; no record for other types."""
     query = dns.message.from_wire(data)
     response = dns.message.make_response(query)
     for question in query.question:
-        response.answer.append(dns.rrset.from_text(question.name, 60, "IN", "A", LOOPBACK))
+        if question.rdtype == dns.rdatatype.A and question.rdclass == dns.rdataclass.IN:
+            response.answer.append(dns.rrset.from_text(question.name, 60, "IN", "A", LOOPBACK))
     return bytes(response.to_wire())
 
 

@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> None:
         tls = Portal(("127.0.0.1", args.tls_port), args.slow_seconds)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.tls_cert, args.tls_key)
-        tls.socket = context.wrap_socket(tls.socket, server_side=True)
+        # The handshake runs in the request's thread: a client that connects and says nothing
+        # must not hold up accept() for everyone else.
+        tls.socket = context.wrap_socket(tls.socket, server_side=True,
+                                         do_handshake_on_connect=False)
         server.mirrors.append(tls)
         tls.mirrors.append(server)
         threading.Thread(target=tls.serve_forever, daemon=True).start()

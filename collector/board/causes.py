@@ -62,6 +62,8 @@ NODE_UNREACHABLE = _cause("node-unreachable", "một máy không liên lạc đ�
 PORTAL_SLOW = _cause("portal-slow", "cổng TTHC chậm", "portal slow")
 PACKET_LOSS = _cause("packet-loss", "đường truyền mất gói", "packet loss")
 HIGH_LATENCY = _cause("high-latency", "đường truyền trễ cao", "high latency")
+LINK_CONGESTED = _cause("link-congested", "đường truyền nghẽn", "link congested")
+SIGNATURE = _cause("signature", "dịch vụ chữ ký số lỗi", "signature service fault")
 VC_FAULT = _cause("vc-fault", "hội nghị truyền hình lỗi", "VC fault")
 NETWORK_DEVICE = _cause("network-device", "thiết bị mạng không phản hồi", "network device down")
 DISK = _cause("disk", "ổ đĩa sắp đầy", "disk nearly full")
@@ -94,6 +96,10 @@ ALERT_CAUSES: dict[str, Cause] = {
     "CommunePortalSlow": PORTAL_SLOW,
     "CommuneLinkPacketLoss": PACKET_LOSS,
     "CommuneLinkLatencyHigh": HIGH_LATENCY,
+    "CommuneLinkCongested": LINK_CONGESTED,
+    "CommuneSignatureServiceUnreachable": SIGNATURE,
+    "SignatureServiceDownProvinceWide": SIGNATURE,
+    "CRLStale": SIGNATURE,
     "VCEndpointUnreachable": VC_FAULT,
     "VCEndpointUnregistered": VC_FAULT,
     "VCCallQualityPoor": VC_FAULT,
@@ -115,7 +121,8 @@ ALERT_CAUSES: dict[str, Cause] = {
 _SECURITY_ALERTS = ("AuthBruteForce", "UnexpectedListeningPort", "InsecureServiceListening",
                     "SNMPDefaultCommunity", "UnknownLANDevice", "FileIntegrityChanged",
                     "LocalCertificateExpiring", "SecurityUpdatesPending", "SecurityCheckDown",
-                    "TTHCWebAttackPatterns", "TTHCWebErrorBursts", "CommuneTLSCertificateMismatch")
+                    "TTHCWebAttackPatterns", "TTHCWebErrorBursts", "CommuneTLSCertificateMismatch",
+                    "TrustRootMissing")
 
 
 def alert_cause(name: str, labels: dict[str, str] | None = None) -> Cause:

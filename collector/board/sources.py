@@ -117,11 +117,15 @@ class Prometheus:
     def query(self, expr: str) -> list[Sample]:
         """Run ``expr``; return its instant vector."""
         data = _get_json("Prometheus", self.url, "/api/v1/query",
-                         {"query": expr, "timeout": f"{self.timeout:g}s"}, self.timeout)
+                         {"query": expr, "timeout": f"{self.timeout:g}"}, self.timeout)
         if not isinstance(data, dict) or data.get("status") != "success":
             raise SourceError("Prometheus", self.url, f"refused {expr!r}: {data!r:.200}")
-        result = data["data"]["result"]
-        return [Sample(dict(s["metric"]), float(s["value"][1])) for s in result]
+        try:
+            return [Sample(dict(s["metric"]), float(s["value"][1]))
+                    for s in data["data"]["result"]]
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise SourceError("Prometheus", self.url,
+                              f"answered an unexpected shape for {expr!r}") from None
 
     def alerts(self) -> list[Alert]:
         """The firing alerts, from the ``ALERTS`` series (no annotations there)."""
@@ -143,9 +147,12 @@ class Alertmanager:
                          self.timeout)
         if not isinstance(data, list):
             raise SourceError("Alertmanager", self.url, f"answered {data!r:.200}")
-        return [Alert(a["labels"].get("alertname", "?"), dict(a["labels"]),
-                      dict(a.get("annotations", {})), a.get("startsAt", ""))
-                for a in data if isinstance(a, dict) and isinstance(a.get("labels"), dict)]
+        try:
+            return [Alert(str(a["labels"].get("alertname", "?")), dict(a["labels"]),
+                          dict(a.get("annotations") or {}), str(a.get("startsAt", "")))
+                    for a in data if isinstance(a, dict) and isinstance(a.get("labels"), dict)]
+        except (TypeError, ValueError):
+            raise SourceError("Alertmanager", self.url, "answered an unexpected shape") from None
 
 
 def read_all(prometheus: Prometheus, alertmanager: Alertmanager | None = None,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from collector.board import causes
@@ -40,7 +40,10 @@ PORTAL = "tthc-portal"
 RUNBOOKS = {"portal-slow": "portal-slow", "target:tthc-portal": "portal-slow",
             "target:tthc-db": "services", "target:vc-sip": "vc-endpoint", "vc-fault": "vc-endpoint",
             "network-device": "interfaces", "disk": "disk-mem", "memory": "disk-mem",
-            "security": "security", "web-server": "services", "agent": "services"}
+            "security": "security", "web-server": "services", "agent": "services",
+            "link-congested": "interfaces"}
+# Probe kinds of the digital-signature services, judged by their own alerts, not as targets.
+SIGNATURE_KINDS = frozenset({"ocsp", "crl"})
 
 
 @dataclass(frozen=True)
@@ -259,7 +262,9 @@ def _findings(fleet: _Fleet, commune: Commune, status: CommuneStatus) -> list[Ca
         return found  # what it reported before is stale: say nothing else
     if any(not n.ok for n in nodes):
         found.append(causes.NODE_UNREACHABLE)
-    judged = [p for p in probes if not p.province_down]
+    # A signature service (OCSP, CRL) is not the commune's link: its own alerts speak for it,
+    # and CommuneTargetUnreachable leaves it out (configs/prometheus/rules/availability.yml).
+    judged = [p for p in probes if not p.province_down and p.kind not in SIGNATURE_KINDS]
     uplink = [p for p in judged if p.target in fleet.province_targets] or judged
     if uplink and not any(p.success for p in uplink):
         found.append(causes.UPLINK_DOWN)
@@ -329,8 +334,3 @@ def judge(inventory: Inventory, readings: Readings, now: float | None = None) ->
     return Board(inventory.province.name, time.time() if now is None else now, communes,
                  tuple(province_alerts), targets, readings.alerts_from,
                  tuple(readings.notes), grouped)
-
-
-def counts_text(counts: Mapping[State, int]) -> str:
-    """``2 down, 5 degraded, ...`` for logs."""
-    return ", ".join(f"{n} {s.slug}" for s, n in sorted(counts.items(), reverse=True))

@@ -38,7 +38,7 @@ from collector.enrolment.files import (
     read_inventory_text,
     token_matches,
 )
-from collector.enrolment.ledger import Pending, add_pending
+from collector.enrolment.ledger import Pending, add_pending, read_ledger
 from collector.enrolment.yamledit import EditError, append_item, flow_mapping, remove_items
 from collector.gateway.config import token_digest
 from collector.inventory import (
@@ -140,6 +140,8 @@ def enrol(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: s
         root, _ = gateway_tokens(gateway_text, gateway_path)
         gateway_text = append_item(gateway_text, root, "tokens", flow_mapping(
             {"commune": commune.code, "node": request.node, "sha256": token_digest(token)}))
+        if pending:  # a ledger we cannot read refuses the enrolment before any file changes
+            read_ledger(gateway_path)
         with Staging() as stage:  # the inventory is replaced first, then the gateway config
             if not has_node:
                 inv_text = read_inventory_text(inventory_path)

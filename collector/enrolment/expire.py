@@ -52,9 +52,16 @@ def has_pushed(prometheus: str, commune: str, node: str, lookback: str = "30d") 
             body = json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise PrometheusError(f"cannot query {prometheus}: {exc}; nothing changed") from None
+    if not isinstance(body, dict) or "status" not in body:
+        raise PrometheusError(f"{prometheus} did not answer like Prometheus' query API: is this "
+                              f"Prometheus' URL? check --prometheus; nothing changed")
     if body.get("status") != "success":
         raise PrometheusError(f"{prometheus} refused the query: {body.get('error')}")
-    return bool(body["data"]["result"])
+    data = body.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("result"), list):
+        raise PrometheusError(f"{prometheus} answered without data.result: is this "
+                              f"Prometheus' URL? check --prometheus; nothing changed")
+    return bool(data["result"])
 
 
 def expire(gateway_config: Path, prometheus: str, now: float | None = None) -> list[str]:

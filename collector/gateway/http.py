@@ -21,6 +21,7 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import logging
+import re
 import signal
 import socket
 import threading
@@ -263,7 +264,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._body_read = False
         length = self.headers.get("Content-Length", "")
-        self._unread = int(length) if length.isdigit() else 0
+        # str.isdigit() accepts '²', which int() refuses: only ASCII digits are a length.
+        self._unread = int(length) if re.fullmatch(r"[0-9]+", length) else 0
         if self.path.split("?", 1)[0] != WRITE_PATH:
             self._answer(404, "not found; remote-write goes to " + WRITE_PATH, close=True)
             return
@@ -288,8 +290,11 @@ class GatewayHandler(BaseHTTPRequestHandler):
             server.failures.wait(self.client_address[0])
             return 401, "unauthorized: send 'Authorization: Bearer TOKEN' with this node's token"
         length_text = self.headers.get("Content-Length")
-        if length_text is None or not length_text.isdigit():
+        if length_text is None:
             return 411, "Content-Length required"
+        if not re.fullmatch(r"[0-9]+", length_text):
+            return 400, (f"bad Content-Length {length_text!r}: send the body's length "
+                         f"in bytes as decimal digits")
         length = int(length_text)
         if length > config.max_body_bytes:
             raise Limited("body_size", f"body of {length} bytes exceeds max_body_bytes "

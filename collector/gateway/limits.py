@@ -33,7 +33,6 @@ STATUS = {
     "body_timeout": 408,
     "body_size": 413, "decoded_size": 413, "series": 413, "samples": 413,
 }
-REASONS = tuple(STATUS)
 
 
 class Limited(Exception):

@@ -34,6 +34,8 @@ import unicodedata
 from typing import Any
 
 from collector.inventory import Inventory
+from common.filetext import CONFIG_MAX_BYTES
+from common.schema import read_config_text
 from common.shipped import shipped_files
 from common.units import Duration
 
@@ -136,5 +138,6 @@ def alertmanager_config(inventory: Inventory, webhook_url: str | None = None,
 
 def alertmanager_files() -> dict[str, bytes]:
     """The shipped templates alertmanager.yml refers to, by path relative to the output."""
-    return {f"{TEMPLATES}/{name}": path.read_bytes()
+    return {f"{TEMPLATES}/{name}": read_config_text(path, CONFIG_MAX_BYTES,
+                                                    "an Alertmanager template").encode("utf-8")
             for name, path in shipped_files("alertmanager", TEMPLATE_PATTERN).items()}

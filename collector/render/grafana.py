@@ -80,7 +80,9 @@ def _load(source: tuple[Path, bytes], key: str) -> tuple[dict[str, Any], list[di
         raise yaml_config_error(str(path), exc) from None
     entries = data.get(key) if isinstance(data, dict) else None
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise UsageError(f"{path}: expected Grafana provisioning with a '{key}:' list")
+        raise UsageError(f"{path}: expected Grafana provisioning with a '{key}:' list of "
+                         f"mappings; fix it, or remove the override from "
+                         f"/etc/commune-collector/grafana/ to use the shipped file")
     return data, entries
 
 
@@ -100,7 +102,11 @@ def _pinned(path: Path, content: bytes, uid: str, name: str) -> bytes:
     except RecursionError:  # the C decoder's own depth guard, not a crash
         raise ConfigError(str(path), [ConfigIssue(
             str(path), 0, 0, "", "JSON nested too deeply (fix it or remove it)")]) from None
-    variables = board.get("templating", {}).get("list", []) if isinstance(board, dict) else []
+    templating = board.get("templating", {}) if isinstance(board, dict) else {}
+    variables = templating.get("list", []) if isinstance(templating, dict) else None
+    if not isinstance(variables, list):
+        raise UsageError(f"{path}: 'templating' must be a mapping with a 'list' of variables, "
+                         f"as Grafana writes it; fix the dashboard or remove it")
     for variable in variables:
         if isinstance(variable, dict) and variable.get("name") == DS_VARIABLE:
             variable["current"] = {"selected": True, "text": name, "value": uid}

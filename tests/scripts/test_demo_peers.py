@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import socket
+import threading
 from types import ModuleType
 
 import dns.message
@@ -14,6 +16,7 @@ import pytest
 import yaml
 
 from tests.support.paths import ROOT
+from tests.support.peers import LOOPBACK, free_udp_port
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +66,38 @@ def test_the_diag_textfile_has_one_failed_check(demo_peers: ModuleType) -> None:
     samples = [line for line in text.splitlines() if line.startswith("commune_diag_check_success")]
     assert len(samples) == 3 and sum(line.endswith(" 0") for line in samples) == 1
     assert all('commune="16318",node="lan-1"' in line for line in samples)
+
+
+def test_only_a_queries_get_an_a_record(demo_peers: ModuleType) -> None:
+    query = dns.message.make_query("dichvucong.demo.", "AAAA")
+    answer = dns.message.from_wire(demo_peers.dns_answer(query.to_wire()))
+    assert answer.id == query.id and answer.answer == []
+
+
+def test_an_odd_datagram_does_not_stop_the_dns_stand_in(demo_peers: ModuleType,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_udp_port()
+    stop = threading.Event()
+    thread = threading.Thread(target=demo_peers._serve_udp,
+                              args=(port, demo_peers.dns_answer, stop), daemon=True)
+    thread.start()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(0.5)
+            query = dns.message.make_query("dichvucong.demo.", "A")
+            reply = b""
+            for _ in range(20):  # until the stand-in has bound its port
+                sock.sendto(b"not dns", (LOOPBACK, port))
+                sock.sendto(query.to_wire(), (LOOPBACK, port))
+                try:
+                    reply = sock.recv(65535)
+                    break
+                except TimeoutError:
+                    continue
+            answer = dns.message.from_wire(reply)
+        assert answer.id == query.id and len(answer.answer) == 1
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(5)
+    assert f"port {port}: ignored a datagram from 127.0.0.1" in capsys.readouterr().err

@@ -205,3 +205,39 @@ def test_the_uplink_falls_back_to_every_probe_without_province_targets(
     fleet.set("probe_success", c, 0, target="gateway")
     assert causes_of(board(inventory, fleet), c) == ["uplink-down"]
     assert len(TARGETS) == 4
+
+
+@pytest.mark.parametrize("kind", ["ocsp", "crl"])
+def test_a_signature_service_probe_is_not_a_target_or_the_uplink(
+        inventory: Inventory, fleet: FleetReadings, kind: str) -> None:
+    c, lone = code(inventory, 11), code(inventory, 12)
+    labels = {"commune": c, "instance": "10.38.12.10:9810", "job": "commune-agent",
+              "target": "ca-ocsp", "kind": kind}
+    fleet.add("probe_success", labels, 0)
+    assert causes_of(board(inventory, fleet), c) == []
+    # A commune whose only failing probes are the gateway and the signature service: its uplink
+    # is judged by the gateway alone, as CommuneTargetUnreachable and the uplink rules do.
+    fleet.vectors["probe_success"] = [
+        s for s in fleet.vectors["probe_success"]
+        if s.labels["commune"] != lone or s.labels["target"] == "gateway"]
+    fleet.set("probe_success", lone, 1, target="gateway")
+    fleet.add("probe_success", {**labels, "commune": lone}, 0)
+    assert causes_of(board(inventory, fleet), lone) == []
+
+
+@pytest.mark.parametrize(("alert", "key", "text"), [
+    ("CommuneLinkCongested", "link-congested", "đường truyền nghẽn / link congested"),
+    ("CommuneSignatureServiceUnreachable", "signature",
+     "dịch vụ chữ ký số lỗi / signature service fault"),
+    ("SignatureServiceDownProvinceWide", "signature",
+     "dịch vụ chữ ký số lỗi / signature service fault"),
+    ("CRLStale", "signature", "dịch vụ chữ ký số lỗi / signature service fault"),
+    ("TrustRootMissing", "security", "cảnh báo an ninh / security alert"),
+])
+def test_the_signature_and_congestion_alerts_have_their_cause(
+        inventory: Inventory, fleet: FleetReadings, alert: str, key: str, text: str) -> None:
+    c = code(inventory, 13)
+    fleet.alert(alert, commune=c, severity="warning")
+    status = board(inventory, fleet).commune(c)
+    assert status is not None and status.state is State.DEGRADED
+    assert status.cause is not None and (status.cause.key, status.cause.text) == (key, text)

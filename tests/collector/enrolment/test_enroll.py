@@ -14,6 +14,7 @@ from agent.config import load_config
 from collector.cli import main
 from collector.enrolment.enrol import NodeRequest, enrol
 from collector.enrolment.files import EnrolError
+from collector.enrolment.ledger import ledger_path
 from collector.enrolment.revoke import revoke
 from collector.enrolment.yamledit import append_item, compose, quote, remove_items
 from collector.gateway.config import load_gateway_config, token_digest
@@ -226,3 +227,15 @@ def test_concurrent_enrolments_lose_no_edit(province: Province):
     assert sorted(nodes) == sorted(["lan-1", *names])
     digests = {t.sha256 for t in load_gateway_config(str(province.gateway)).tokens}
     assert digests == {token_digest(i.enrolment.token) for i in issued}
+
+
+def test_a_bad_ledger_refuses_the_enrolment_before_any_file_changes(province: Province,
+                                                                    capsys):
+    ledger_path(province.gateway).write_text("{not: a list}\n")
+    inv_before, gw_before = province.inventory.read_text(), province.gateway.read_text()
+    assert main(["enroll", "--commune", "16318", "--node", "lan-2",
+                 "--inventory", str(province.inventory),
+                 "--gateway-config", str(province.gateway), "--gateway-url", URL]) == 2
+    assert "expected a list of pending enrolments" in capsys.readouterr().err
+    assert province.inventory.read_text() == inv_before
+    assert province.gateway.read_text() == gw_before

@@ -10,6 +10,7 @@ import pytest
 
 from collector.gateway.config import load_gateway_config
 from common.schema import ConfigError
+from tests.support.paths import ROOT
 from tests.support.push_peers import Gateway
 
 NO_TOKENS = "receivers:\n  - url: http://127.0.0.1:9090/api/v1/write\ntokens: []\n"
@@ -45,3 +46,11 @@ def test_a_gateway_without_tokens_serves_401(tmp_path: Path) -> None:
         assert "no token configured: every push is refused (401)" in gateway.log()
     finally:
         gateway.stop()
+
+
+@pytest.mark.parametrize("path", ["deploy/README.md", "deploy/install-collector.sh",
+                                  "deploy/systemd/commune-collector-gateway-restart.service"])
+def test_the_deploy_docs_do_not_say_the_gateway_refuses_to_start(path: str) -> None:
+    # It starts with no token and answers every push 401 (the test above).
+    text = " ".join((ROOT / path).read_text().replace("#", " ").split())
+    assert "refuses to start" not in text

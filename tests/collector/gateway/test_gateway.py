@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from collector.cli import main as collector_main
 from collector.gateway.config import load_gateway_config
 from collector.gateway.http import GatewayServer
 from collector.gateway.ingest import Relabeler, inventory_labels
+from collector.gateway.limits import Limited
 from common import remote_write
 from common.schema import HostPort
 from tests.support.inventory import HAC_THANH, Node, inventory_yaml
@@ -284,3 +286,37 @@ def test_known_series_take_the_fast_path_with_the_same_result(tmp_path: Path) ->
         0, {"too_old": 1, "too_new": 0})
     assert relabeler.relabel(one(now + 3600_000), ident)[1:] == (
         0, {"too_old": 0, "too_new": 1})
+
+
+def _raw_post(port: int, length: str, token: str | None) -> tuple[int, str]:
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    with socket.create_connection((LOOPBACK, port), timeout=10) as sock:
+        sock.sendall(f"POST /api/v1/write HTTP/1.1\r\nHost: x\r\n{auth}"
+                     f"Content-Length: {length}\r\nConnection: close\r\n\r\n".encode("latin-1"))
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        return resp.status, resp.read().decode()
+
+
+@pytest.mark.peer
+def test_a_content_length_of_non_ascii_digits_is_answered(gateway: GatewayServer) -> None:
+    # '²'.isdigit() is True but int('²') raises: the gateway must still answer.
+    assert _raw_post(gateway.port, "\u00b2", None)[0] == 401
+    status, text = _raw_post(gateway.port, "\u00b2", TOKEN.token)
+    assert status == 400 and "Content-Length" in text and "decimal digits" in text
+
+
+def test_relabel_refuses_too_many_series_before_relabelling_any(tmp_path: Path) -> None:
+    path = write_gateway_config(tmp_path / "g.yml", ["http://127.0.0.1:9/api/v1/write"], [TOKEN],
+                                extra="max_series_per_request: 2\n")
+    relabeler = Relabeler(load_gateway_config(str(path)), {})
+    ident = relabeler.identify(TOKEN.token)
+    assert ident is not None
+    # The first series has a bad label name: the series cap is found before it is looked at.
+    raw = b"".join(remote_write.encode_series(remote_write.encode_labels(labels),
+                                              [(now_ms(), 1.0)])
+                   for labels in ([("__name__", "m"), ("bad-name", "x")], [("__name__", "m")],
+                                  [("__name__", "n")]))
+    with pytest.raises(Limited) as caught:
+        relabeler.relabel(raw, ident)
+    assert caught.value.reason == "series" and "max_series_per_request" in str(caught.value)

@@ -240,3 +240,44 @@ def test_bad_rehearsal_options(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == 2
     assert capsys.readouterr().err == f"commune-collector render: {message}\n"
     assert not out.exists()
+
+
+@pytest.mark.parametrize("templating", [None, [], {"list": None}, {"list": {}}])
+def test_an_override_dashboard_with_odd_templating_is_exit_2(
+        etc: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], templating: object) -> None:
+    boards = etc / "commune-collector/dashboards"
+    boards.mkdir(parents=True)
+    board = json.loads((ROOT / "dashboards/commune-detail.json").read_text())
+    board["templating"] = templating
+    (boards / "commune-detail.json").write_text(json.dumps(board))
+    code, out = _render(tmp_path)
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"commune-collector render: {boards}/commune-detail.json: 'templating' must be a mapping "
+        "with a 'list' of variables, as Grafana writes it; fix the dashboard or remove it\n")
+    assert not out.exists()
+
+
+def test_an_override_provider_without_providers_says_what_to_do(
+        etc: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    grafana = etc / "commune-collector/grafana/dashboards"
+    grafana.mkdir(parents=True)
+    (grafana / "commune-monitor.yml").write_text("providers: {}\n")
+    assert _render(tmp_path)[0] == 2
+    assert capsys.readouterr().err == (
+        f"commune-collector render: {grafana}/commune-monitor.yml: expected Grafana provisioning "
+        "with a 'providers:' list of mappings; fix it, or remove the override from "
+        "/etc/commune-collector/grafana/ to use the shipped file\n")
+
+
+def test_an_override_template_is_read_like_the_other_config_files(
+        etc: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    templates = etc / "commune-collector/alertmanager"
+    templates.mkdir(parents=True)
+    (templates / "local.tmpl").write_bytes(b'{{ define "local.title" }}\xff{{ end }}\n')
+    code, out = _render(tmp_path)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{templates}/local.tmpl:1:27: byte 0xff is not UTF-8" in err
+    assert len(err.splitlines()) <= 2
+    assert not out.exists()
