@@ -495,7 +495,7 @@ class ThroughputTarget:
     directions: tuple[Literal["download", "upload"], ...] = ("download", "upload")
     streams: int = 4  # parallel TCP streams (iperf3 -P), as speed tests open
     daily_budget: ByteSize = DEFAULT_DAILY_BUDGET
-    slot_minute: int | None = None  # minute of the hour to run at; default from the host name
+    slot_second: int | None = None  # second of the hour to run at; default from the host name
     ping: Literal["icmp", "tcp"] = "icmp"
     ping_port: int = 22  # for ping: tcp (a refused connection still times the round trip)
     ping_interval: Duration = DEFAULT_PACKET_INTERVAL
@@ -512,9 +512,9 @@ class ThroughputTarget:
             raise Invalid("list download, upload or both, once each", key="directions")
         if not 1 <= self.streams <= 16:
             raise Invalid(f"expected 1..16 streams, got {self.streams}", key="streams")
-        if self.slot_minute is not None and not 0 <= self.slot_minute <= 59:
-            raise Invalid(f"expected a minute in 0..59, got {self.slot_minute}",
-                          key="slot_minute")
+        if self.slot_second is not None and not 0 <= self.slot_second <= 3599:
+            raise Invalid(f"expected a second of the hour in 0..3599, got {self.slot_second}",
+                          key="slot_second")
         if self.ping_interval < 0.05:
             raise Invalid("expected at least 50ms between pings", key="ping_interval")
 

@@ -1,10 +1,11 @@
 """The ``throughput`` probe: iperf3 download and upload, with the RTT measured while they run.
 
-Once an hour, at the target's slot minute, a background run pings the target to take the idle
-RTT, then runs ``iperf3 -c HOST -p PORT -J -t N`` (with ``-R`` for the download) while it keeps
-pinging; each collection reports the last run. The latency the transfer adds over the idle RTT
-is graded by Waveform's bufferbloat thresholds. A daily byte budget (UTC days) caps the traffic:
-a transfer whose bytes, estimated from the last one, would exceed it is skipped and counted.
+Once an hour, at the target's slot (a second of the hour), a background run pings the target
+for the idle RTT, then runs ``iperf3 -c HOST -p PORT -J -t N`` (``-R`` for the download) while
+it keeps pinging; each collection reports the last run. The latency the transfer adds over the
+idle RTT is graded by Waveform's bufferbloat thresholds. A daily byte budget (UTC days) caps
+the traffic: a transfer whose bytes, estimated from the last one, would exceed it is skipped and
+counted.
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ def bufferbloat_grade(added: float) -> str:
     return "F"
 
 
-def default_slot_minute(name: str | None = None) -> int:
-    """The slot minute of a host without one set: from its host name, stable across runs."""
-    return zlib.crc32((name or socket.gethostname()).encode()) % 60
+def default_slot_second(name: str | None = None) -> int:
+    """The slot of a host without one set: from its host name, stable across runs."""
+    return zlib.crc32((name or socket.gethostname()).encode()) % 3600
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,8 @@ class ThroughputProbe:
         self.privileged = privileged
         self.clock = clock
         self.wrap = wrap
-        self.slot = (target.slot_minute if target.slot_minute is not None
-                     else default_slot_minute())
+        self.slot = (target.slot_second if target.slot_second is not None
+                     else default_slot_second())
         self.budget = DailyBudget(target.daily_budget)
         self.state = Run(directions={d: Direction() for d in target.directions})
         self.last_start = clock()  # a restarted agent waits for its slot, not runs at once
@@ -159,7 +160,7 @@ class ThroughputProbe:
 
     def due(self, now: float) -> bool:
         """Whether this hour's slot has come since the last run started."""
-        slot = now - now % 3600 + self.slot * 60
+        slot = now - now % 3600 + self.slot
         if slot > now:
             slot -= 3600
         return self.last_start < slot

@@ -13,7 +13,7 @@ from agent.modules.probe.throughput import (
     DailyBudget,
     ThroughputProbe,
     bufferbloat_grade,
-    default_slot_minute,
+    default_slot_second,
     parse_iperf3,
 )
 from agent.modules.probe.throughput_metrics import RUNS
@@ -65,10 +65,10 @@ def test_budget_counts_bytes_and_starts_again_each_utc_day() -> None:
     assert budget.today(day + 86400) == 0
 
 
-def test_slot_minute_default_is_stable_and_within_the_hour() -> None:
-    minutes = {default_slot_minute(f"commune-{i}") for i in range(200)}
-    assert default_slot_minute("commune-7") == default_slot_minute("commune-7")
-    assert minutes <= set(range(60)) and len(minutes) > 40
+def test_slot_default_is_stable_and_within_the_hour() -> None:
+    slots = {default_slot_second(f"commune-{i}") for i in range(200)}
+    assert default_slot_second("commune-7") == default_slot_second("commune-7")
+    assert slots <= set(range(3600)) and len(slots) > 150
 
 
 def target(**fields: object) -> ThroughputTarget:
@@ -77,7 +77,7 @@ def target(**fields: object) -> ThroughputTarget:
 
 def test_due_once_per_hour_at_the_slot_and_not_at_start() -> None:
     now = [1000 * HOUR + 5 * 60]  # minute 5 of an hour
-    probe = ThroughputProbe(target(slot_minute=20), lambda: True, clock=lambda: now[0])
+    probe = ThroughputProbe(target(slot_second=20 * 60), lambda: True, clock=lambda: now[0])
     assert not probe.due(now[0])  # a (re)started agent waits for its slot
     now[0] += 14 * 60
     assert not probe.due(now[0])
@@ -91,7 +91,7 @@ def test_due_once_per_hour_at_the_slot_and_not_at_start() -> None:
 
 def test_missing_iperf3_is_a_failure_that_says_what_to_install() -> None:
     now = [1000 * HOUR]
-    probe = ThroughputProbe(target(slot_minute=1, iperf3="/nonexistent/iperf3"), lambda: True,
+    probe = ThroughputProbe(target(slot_second=60, iperf3="/nonexistent/iperf3"), lambda: True,
                             clock=lambda: now[0])
 
     async def collect() -> ProbeResult:
@@ -117,17 +117,17 @@ def test_throughput_target_loads_from_the_agent_config() -> None:
         modules:
           probe:
             targets:
-              - {name: province, kind: throughput, host: 192.0.2.9, slot_minute: 17,
+              - {name: province, kind: throughput, host: 192.0.2.9, slot_second: 1020,
                  daily_budget: 200MB, directions: [download]}
         """)
     [loaded] = config.modules.entries[0].config.targets.items  # type: ignore[attr-defined]
     assert isinstance(loaded, ThroughputTarget)
-    assert (loaded.slot_minute, loaded.daily_budget, loaded.directions) == (
-        17, 200 * 10**6, ("download",))
+    assert (loaded.slot_second, loaded.daily_budget, loaded.directions) == (
+        1020, 200 * 10**6, ("download",))
 
 
 @pytest.mark.parametrize(("fields", "key"), [
-    ({"slot_minute": 60}, "slot_minute"), ({"duration": 1}, "duration"),
+    ({"slot_second": 3600}, "slot_second"), ({"duration": 1}, "duration"),
     ({"directions": ()}, "directions"), ({"directions": ("upload", "upload")}, "directions"),
     ({"port": 0}, "port"), ({"ping_interval": 0.01}, "ping_interval")])
 def test_bad_throughput_targets_name_their_key(fields: dict[str, object], key: str) -> None:
@@ -142,6 +142,6 @@ def test_bad_throughput_config_is_a_config_error() -> None:
         modules:
           probe:
             targets:
-              - {name: p, kind: throughput, host: 192.0.2.9, slot_minute: 75}
-    """) == ["agent.yml:5:67: modules.probe.targets[0].slot_minute: expected a minute in 0..59, "
-             "got 75"]
+              - {name: p, kind: throughput, host: 192.0.2.9, slot_second: 4000}
+    """) == ["agent.yml:5:67: modules.probe.targets[0].slot_second: expected a second of the "
+             "hour in 0..3599, got 4000"]
