@@ -41,7 +41,7 @@ __all__ = ["MODES", "ROLES", "Address", "Commune", "ConfigError", "Defaults", "I
 Role = Literal["lan-node", "vc", "server"]
 Mode = Literal["scrape", "push"]
 Terrain = Literal["lowland", "mountain"]
-TargetKind = Literal["http", "tcp", "sip", "icmp"]
+TargetKind = Literal["http", "tcp", "sip", "icmp", "throughput"]
 
 ROLES: tuple[str, ...] = ("lan-node", "vc", "server")
 MODES: tuple[str, ...] = ("scrape", "push")
@@ -319,12 +319,22 @@ class Inventory:
                 yield commune, node
 
 
-def agent_probe_targets(inventory: Inventory) -> list[dict[str, Any]]:
+def throughput_slots(inventory: Inventory) -> dict[str, int]:
+    """Each commune's second of the hour for its throughput runs: the codes in order, spread
+    evenly over the hour, so that no two communes load the province's iperf3 server at once."""
+    codes = sorted(commune.code for commune in inventory.communes)
+    return {code: i * 3600 // len(codes) for i, code in enumerate(codes)}
+
+
+def agent_probe_targets(inventory: Inventory, commune: str | None = None) -> list[dict[str, Any]]:
     """The province targets as entries of an agent's ``modules.probe.targets`` (what render
-    writes to agent-probe-targets.yml and enrolment into each agent.yml)."""
+    writes to agent-probe-targets.yml and enrolment into each agent.yml); for ``commune``, a
+    throughput target carries its ``slot_second``."""
     targets = []
     for t in inventory.province_targets:
         entry = {"name": t.name, "kind": t.kind, "url": t.url, "host": t.host, "port": t.port}
+        if t.kind == "throughput" and commune is not None:
+            entry["slot_second"] = throughput_slots(inventory)[commune]
         targets.append({k: v for k, v in entry.items() if v is not None})
     return targets
 

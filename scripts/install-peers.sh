@@ -9,6 +9,7 @@ PEERS_BIN=(
     prometheus-blackbox-exporter prometheus-snmp-exporter
     snmpd snmpwalk
     sipp
+    iperf3
     sshd
     softflowd
     nfcapd nfdump
@@ -25,6 +26,7 @@ PACKAGES=(
     prometheus-blackbox-exporter prometheus-snmp-exporter
     snmpd snmp
     sip-tester
+    iperf3
     openssh-server
     softflowd
     nfdump

@@ -158,7 +158,7 @@ def enrol(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: s
         if pending:
             add_pending(gateway_path, Pending(commune.code, request.node, token_digest(token),
                                               now + valid))
-    targets = tuple(agent_probe_targets(inventory))
+    targets = tuple(agent_probe_targets(inventory, commune.code))
     return Issued(Enrolment(url, commune.code, request.node, token, now + valid, targets),
                   commune.name, not has_node)
 

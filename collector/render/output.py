@@ -32,7 +32,14 @@ from typing import Any
 
 import yaml
 
-from collector.inventory import ROLES, Commune, Inventory, Node, agent_probe_targets
+from collector.inventory import (
+    ROLES,
+    Commune,
+    Inventory,
+    Node,
+    agent_probe_targets,
+    throughput_slots,
+)
 from collector.render.alertmanager import TEMPLATES, alertmanager_config, alertmanager_files
 from collector.render.grafana import DEFAULT_PROMETHEUS_URL, GrafanaData, grafana_files
 from collector.render.rules import cap_waits
@@ -156,8 +163,12 @@ def inventory_rules(inventory: Inventory) -> dict[str, Any]:
 
 
 def probe_targets(inventory: Inventory) -> dict[str, Any]:
-    """The province targets as the agents' ``modules.probe.targets`` list."""
-    return {"targets": agent_probe_targets(inventory)}
+    """The province targets as the agents' ``modules.probe.targets`` list, and with a
+    throughput target, each commune's ``slot_second`` for it (enrol sets it in agent.yml)."""
+    rendered: dict[str, Any] = {"targets": agent_probe_targets(inventory)}
+    if any(t.kind == "throughput" for t in inventory.province_targets):
+        rendered["throughput_slot_seconds"] = throughput_slots(inventory)
+    return rendered
 
 
 def prometheus_command(out: str | os.PathLike[str] = ".") -> str:

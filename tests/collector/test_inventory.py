@@ -154,6 +154,7 @@ BAD = [
      ["inv.yml:6:33: province_targets[0].host: a tcp target needs 'port'"]),
     (HEAD + C1 + "province_targets:\n  - {name: db, kind: ftp, host: x}\n",
      ["inv.yml:6:22: province_targets[0].kind: expected one of 'http', 'tcp', 'sip', 'icmp', "
+      "'throughput', "
       "got 'ftp'"]),
     (HEAD + C1 + "province_targets:\n  - {name: db, kind: icmp, host: x}\n"
      "  - {name: db, kind: icmp, host: y}\n",

@@ -24,6 +24,7 @@ from agent.modules.probe.targets import (
     SipTarget,
     Target,
     TcpTarget,
+    ThroughputTarget,
 )
 
 # Whether this process may open raw ICMP sockets; asked when an ICMP probe first runs.
@@ -108,6 +109,12 @@ def _crl(target: CrlTarget, icmp_mode: IcmpMode) -> Prober:
     return CrlProbe(target)
 
 
+def _throughput(target: ThroughputTarget, icmp_mode: IcmpMode) -> Prober:
+    from agent.modules.probe.throughput import ThroughputProbe
+
+    return ThroughputProbe(target, icmp_mode)
+
+
 # Any: each entry pairs its own config class with its factory, checked where it is written.
 KINDS: dict[str, ProbeKind[Any]] = {
     "http": ProbeKind(HttpTarget, _http),
@@ -121,4 +128,5 @@ KINDS: dict[str, ProbeKind[Any]] = {
     "scenario": ProbeKind(ScenarioTarget, _scenario),
     "ocsp": ProbeKind(OcspTarget, _ocsp),
     "crl": ProbeKind(CrlTarget, _crl),
+    "throughput": ProbeKind(ThroughputTarget, _throughput),
 }

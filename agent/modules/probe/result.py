@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from agent.modules.base import MetricSpec
+from agent.modules.probe.throughput_metrics import THROUGHPUT_METRICS
 
 TK = ("target", "kind")
 
@@ -152,7 +153,8 @@ METRICS = (SUCCESS, DURATION, FAILURE_REASON, CONNECT_DURATION, HTTP_STATUS, HTT
            SCENARIO_STEP_DURATION, SCENARIO_HOP_DURATION, SCENARIO_STEP_STATUS, OCSP_STATUS,
            OCSP_DURATION, OCSP_THIS_UPDATE, OCSP_NEXT_UPDATE, OCSP_SIGNATURE, OCSP_REVOKED_AT,
            CRL_DURATION, CRL_SIZE, CRL_THIS_UPDATE, CRL_NEXT_UPDATE, CRL_REVOKED, CRL_SIGNATURE,
-           LOSS_PATH_RUNS, LOSS_PATH_FAILURES, LOSS_PATH_FIRST_LOSSY, LOSS_PATH_TIMESTAMP)
+           LOSS_PATH_RUNS, LOSS_PATH_FAILURES, LOSS_PATH_FIRST_LOSSY, LOSS_PATH_TIMESTAMP,
+           *THROUGHPUT_METRICS)
 
 # internal: the probe raised something it does not expect, a bug of ours, not a network fault.
 # signature: an OCSP response or a CRL whose signature does not verify.

@@ -23,6 +23,8 @@ DEFAULT_PACKET_INTERVAL = Duration(0.2)
 DEFAULT_PACKET_TIMEOUT = Duration(1)
 DEFAULT_RTT_JUMP = Duration(0.05)
 DEFAULT_PATH_ON_LOSS = Duration(3600)
+DEFAULT_TRANSFER = Duration(5)
+DEFAULT_DAILY_BUDGET = ByteSize(500 * 10**6)
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP method or header name (RFC 9110)
 
 
@@ -480,5 +482,47 @@ class CrlTarget:
             raise Invalid("must be greater than 0", key="body_size_limit")
 
 
+@dataclass(frozen=True)
+class ThroughputTarget:
+    """``kind: throughput``: iperf3 download and upload once an hour, with latency under load."""
+
+    name: str
+    host: str
+    kind: Literal["throughput"] = "throughput"
+    timeout: Duration = DEFAULT_TIMEOUT  # of a collection; the run goes on in the background
+    port: int = 5201
+    duration: Duration = DEFAULT_TRANSFER  # of each direction's transfer
+    directions: tuple[Literal["download", "upload"], ...] = ("download", "upload")
+    streams: int = 4  # parallel TCP streams (iperf3 -P), as speed tests open
+    daily_budget: ByteSize = DEFAULT_DAILY_BUDGET
+    slot_second: int | None = None  # second of the hour to run at; default from the host name
+    ping: Literal["icmp", "tcp"] = "icmp"
+    ping_port: int = 22  # for ping: tcp (a refused connection still times the round trip)
+    ping_interval: Duration = DEFAULT_PACKET_INTERVAL
+    iperf3: str = "iperf3"  # the client binary (Debian's iperf3)
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, self.timeout)
+        _check_host(self.host)
+        _check_port(self.port)
+        _check_port(self.ping_port, "ping_port")
+        if not 2 <= self.duration <= 60:
+            raise Invalid("expected 2s..60s", key="duration")
+        if not self.directions or len(set(self.directions)) != len(self.directions):
+            raise Invalid("list download, upload or both, once each", key="directions")
+        if not 1 <= self.streams <= 16:
+            raise Invalid(f"expected 1..16 streams, got {self.streams}", key="streams")
+        if self.slot_second is not None and not 0 <= self.slot_second <= 3599:
+            raise Invalid(f"expected a second of the hour in 0..3599, got {self.slot_second}",
+                          key="slot_second")
+        if self.ping_interval < 0.05:
+            raise Invalid("expected at least 50ms between pings", key="ping_interval")
+
+    @property
+    def run_timeout(self) -> float:
+        """How long one direction's iperf3 may run before it is killed."""
+        return float(self.duration) + 15
+
+
 Target = (HttpTarget | TcpTarget | H323Target | IcmpTarget | DnsTarget | SipTarget | PathTarget
-          | ScenarioTarget | OcspTarget | CrlTarget)
+          | ScenarioTarget | OcspTarget | CrlTarget | ThroughputTarget)

@@ -72,9 +72,9 @@ def test_unknown_and_missing_kind() -> None:
               - {name: b, host: x}
     """) == [
         "agent.yml:5:25: modules.probe.targets[0].kind: unknown probe kind 'ftp' "
-        "(known: http, https, tcp, h323, icmp, dns, sip, path, scenario, ocsp, crl)",
+        "(known: http, https, tcp, h323, icmp, dns, sip, path, scenario, ocsp, crl, throughput)",
         "agent.yml:6:9: modules.probe.targets[1]: missing required key 'kind' "
-        "(one of http, https, tcp, h323, icmp, dns, sip, path, scenario, ocsp, crl)",
+        "(one of http, https, tcp, h323, icmp, dns, sip, path, scenario, ocsp, crl, throughput)",
     ]
 
 

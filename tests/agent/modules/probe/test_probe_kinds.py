@@ -21,6 +21,7 @@ from agent.modules.probe.targets import (
     SipTarget,
     Target,
     TcpTarget,
+    ThroughputTarget,
 )
 from common.schema import ExistingFile
 
@@ -38,6 +39,7 @@ ONE_OF_EACH: list[Target] = [
     OcspTarget("ocsp", ExistingFile("/nonexistent/ca.pem"), serial="0x1a",
                url="http://127.0.0.1:9/"),
     CrlTarget("crl", "http://127.0.0.1:9/ca.crl"),
+    ThroughputTarget("province", "127.0.0.1"),
 ]
 
 
