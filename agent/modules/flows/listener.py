@@ -24,7 +24,7 @@ from agent.modules.flows.accounting import Accounting
 from agent.modules.flows.netflow import Templates, decode_templated, decode_v5
 from agent.modules.flows.records import Decoded, DecodeError
 from agent.modules.flows.sflow import decode_sflow
-from agent.modules.snmp.traps import socket_drops
+from agent.udp_drops import socket_drops
 from common.schema import HostPort
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,7 @@ import os
 import socket
 import typing
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 
 from agent.modules.snmp.config import TrapConfig
 from agent.modules.snmp.native import (
@@ -40,6 +39,7 @@ from agent.modules.snmp.native import (
     decode_pdu,
     encode_response,
 )
+from agent.udp_drops import socket_drops
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,6 @@ RECEIVE_BUFFER = 1 << 20
 #: Why a datagram was not counted as a trap (``commune_snmp_traps_dropped_total{reason}``).
 DROP_REASONS = ("too_big", "bad_version", "bad_community", "malformed", "bad_pdu",
                 "cardinality", "overflow", "internal")
-_PROC_UDP = (Path("/proc/net/udp"), Path("/proc/net/udp6"))
 
 
 def trap_oid(message: Message) -> tuple[int, ...] | None:
@@ -218,17 +217,3 @@ def device_sources(devices: Iterable[tuple[str, str | None]]) -> dict[str, str]:
     return {host: name for name, host in devices if host}
 
 
-def socket_drops(inode: int, tables: Sequence[Path] = _PROC_UDP) -> int | None:
-    """The ``drops`` column of the UDP socket with this inode in /proc/net/udp{,6}."""
-    wanted = str(inode)
-    for table in tables:
-        try:
-            lines = table.read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            # sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
-            if len(fields) >= 13 and fields[9] == wanted and fields[12].isdigit():
-                return int(fields[12])
-    return None

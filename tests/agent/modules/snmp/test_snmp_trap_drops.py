@@ -19,7 +19,8 @@ from agent.modules.snmp.native import (
     decode_message,
     decode_oid,
 )
-from agent.modules.snmp.traps import DROP_REASONS, MAX_TRAP_BYTES, TrapListener, socket_drops
+from agent.modules.snmp.traps import DROP_REASONS, MAX_TRAP_BYTES, TrapListener
+from agent.udp_drops import socket_drops
 from common.schema import HostPort
 from tests.support.peers import LOOPBACK, free_udp_port
 from tests.support.snmp_traps import (
