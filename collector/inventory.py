@@ -141,11 +141,15 @@ class ProvinceTarget:
     url: str | None = None
     host: str | None = None
     port: int | None = None
+    mos: bool = False  # icmp: every agent also estimates a call's MOS over the path (VC MCU)
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
             raise Invalid(f"expected a name like 'tthc-portal' (a-z, 0-9, '-', '_'), "
                           f"got {self.name!r}", key="name")
+        if self.mos and self.kind != "icmp":
+            raise Invalid(f"'mos: true' needs an icmp target (the MOS comes from its RTT, "
+                          f"jitter and loss), not {self.kind}", key="mos")
         if self.kind == "http":
             if not self.url or not re.match(r"https?://[^/\s]+", self.url):
                 raise Invalid("an http target needs 'url: https://host/path'", key="url")
@@ -332,7 +336,8 @@ def agent_probe_targets(inventory: Inventory, commune: str | None = None) -> lis
     throughput target carries its ``slot_second``."""
     targets = []
     for t in inventory.province_targets:
-        entry = {"name": t.name, "kind": t.kind, "url": t.url, "host": t.host, "port": t.port}
+        entry = {"name": t.name, "kind": t.kind, "url": t.url, "host": t.host, "port": t.port,
+                 "mos": True if t.mos else None}
         if t.kind == "throughput" and commune is not None:
             entry["slot_second"] = throughput_slots(inventory)[commune]
         targets.append({k: v for k, v in entry.items() if v is not None})

@@ -42,11 +42,14 @@ rocommunity public 127.0.0.1
 sysName core-switch
 sysLocation Demo commune office
 CONF
-probes() {  # the targets both agents probe: the province's services and the commune's gateway
+probes() {  # the targets both agents probe: the province's services (vc-mcu, the VC MCU, with a
+            # call-quality estimate: commune_vc_mos_estimate) and the commune's gateway
     cat <<YAML
       - {name: tthc-portal, kind: https, url: "https://127.0.0.1:$portal_tls_port/",
          ca_file: $demo/tls/portal.pem, timeout: 4500ms}
       - {name: gateway, kind: icmp, host: 127.0.0.1, count: 5, interval: 200ms, timeout: 3s}
+      - {name: vc-mcu, kind: icmp, host: 127.0.0.1, count: 5, interval: 200ms, timeout: 3s,
+         mos: true}
       - {name: vc-sip, kind: sip, host: 127.0.0.1, port: $sip_port, timeout: 3s}
       - {name: tthc-db, kind: tcp, host: 127.0.0.1, port: $prom_port, timeout: 3s}
 YAML

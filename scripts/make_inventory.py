@@ -49,11 +49,13 @@ HEADER = """\
 
 PROVINCE_TARGETS = """\
 # Province-level services, defined once and probed by every commune's agent.
-# EXAMPLE hosts: replace with the real database and SIP server addresses.
+# EXAMPLE hosts: replace with the real database, SIP server and MCU addresses.
 province_targets:
   - {name: tthc-portal, kind: http, url: "https://dichvucong.thanhhoa.gov.vn/"}
   - {name: tthc-db, kind: tcp, host: "10.38.0.20", port: 5432}
   - {name: vc-sip, kind: sip, host: "10.38.0.30", port: 5060}
+  # The VC MCU: every agent estimates a call's MOS over its path (commune_vc_mos_estimate).
+  - {name: vc-mcu, kind: icmp, host: "10.38.0.30", mos: true}
 """
 
 

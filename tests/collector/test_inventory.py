@@ -7,14 +7,19 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+import yaml
 
+from agent.config import AgentConfig
+from agent.modules.probe.config import ProbeConfig
 from collector.inventory import (
     Address,
     ConfigError,
     Inventory,
     UnknownCommune,
+    agent_probe_targets,
     load_inventory,
 )
+from common.schema import load_yaml
 from tests.support.inventory import HAC_THANH, Commune, Node, inventory_yaml
 from tests.support.paths import ROOT
 
@@ -85,6 +90,26 @@ def test_province_inventory_loads() -> None:
     assert all(len(c.nodes) == 1 and c.nodes[0].name == "lan-1" for c in inv.communes)
     assert {(n.role, n.mode) for _, n in inv.nodes()} == {("lan-node", "push")}
     assert {t.kind for t in inv.province_targets} >= {"http", "tcp", "sip"}
+    # every agent estimates a call's quality towards the MCU
+    assert [(t.name, t.kind, t.mos) for t in inv.province_targets if t.mos] == [
+        ("vc-mcu", "icmp", True)]
+
+
+def test_mcu_target_gives_every_agent_an_icmp_probe_with_mos(tmp_path: Path) -> None:
+    inv = load_inventory(write(tmp_path, HEAD + C1 + (
+        "province_targets:\n"
+        "  - {name: vc-mcu, kind: icmp, host: 10.38.0.30, mos: true}\n"
+        "  - {name: gateway, kind: icmp, host: 10.38.0.1}\n")))
+    targets = agent_probe_targets(inv, "1")
+    assert targets == [{"name": "vc-mcu", "kind": "icmp", "host": "10.38.0.30", "mos": True},
+                       {"name": "gateway", "kind": "icmp", "host": "10.38.0.1"}]
+    # the agent's own loader takes them as they are
+    agent = load_yaml(AgentConfig, yaml.safe_dump(
+        {"commune": "1", "modules": {"probe": {"targets": targets}}}), "agent.yml")
+    probe = agent.modules.entries[0].config
+    assert isinstance(probe, ProbeConfig)
+    assert [(t.name, getattr(t, "mos", None)) for t in probe.targets] == [
+        ("vc-mcu", True), ("gateway", False)]
 
 
 HEAD = 'province: {code: "38", name: T}\ncommunes:\n'
@@ -160,6 +185,9 @@ BAD = [
      "  - {name: db, kind: icmp, host: y}\n",
      ["inv.yml:7:12: province_targets[1].name: duplicate target name 'db' (first at line 6); "
       "each target name must be unique"]),
+    (HEAD + C1 + "province_targets:\n  - {name: vc, kind: sip, host: x, port: 5060, mos: true}\n",
+     ["inv.yml:6:53: province_targets[0].mos: 'mos: true' needs an icmp target (the MOS comes "
+      "from its RTT, jitter and loss), not sip"]),
     (HEAD + C1 + "defaults: {agent_port: 0}\n",
      ["inv.yml:5:24: defaults.agent_port: expected a port in 1..65535, got 0"]),
     ("communes: []\n", ["inv.yml:1:1: missing required key 'province' (a mapping)"]),

@@ -108,6 +108,18 @@ def test_demo_renders_and_runs(demo: Demo) -> None:
     assert wait_for(lambda: len(communes()) == 2 and communes(), 30,
                     what="both communes' series in Prometheus") == {
         ("16318", "lowland", "commune-agent"), ("14797", "mountain", "commune-agent")}
+    # Both agents estimate a call's quality towards the (loopback) MCU: a clean G.711 path.
+    def mos() -> dict[str, float]:
+        worst = "min by (commune) (commune_vc_mos_estimate)"
+        status, body, _ = http_get(f"{prom}/api/v1/query?"
+                                   + urllib.parse.urlencode({"query": worst}))
+        assert status == 200, body
+        return {r["metric"]["commune"]: float(r["value"][1])
+                for r in json.loads(body)["data"]["result"]}
+
+    scores = wait_for(lambda: len(mos()) == 2 and mos(), 30, what="both communes' MOS")
+    assert set(scores) == {"16318", "14797"} and all(4.3 < s <= 4.41 for s in scores.values()), (
+        scores)
     gateway = f"http://{LOOPBACK}:{ports['GATEWAY_PORT']}"
     assert f"gateway         {gateway}/metrics" in log()
     assert "count by (commune, commune_name, instance, job)" in log()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import icmplib
 
+from agent.modules.probe import mos
 from agent.modules.probe.loss_path import LossPath
 from agent.modules.probe.result import (
     ICMP_JITTER,
@@ -24,6 +25,8 @@ from agent.modules.probe.result import (
     PATH_HOP_LOSS,
     PATH_HOP_RTT,
     PATH_HOPS,
+    VC_MOS,
+    VC_R_FACTOR,
     ProbeFailed,
     ProbeResult,
 )
@@ -100,6 +103,12 @@ class IcmpProbe:
             result.add(ICMP_RTT, sum(rtts) / len(rtts), "avg")
             result.add(ICMP_RTT, max(rtts), "max")
             result.add(ICMP_JITTER, rfc3550_jitter(rtts))
+        if target.mos:  # a dead path (every packet lost) is the worst call: R 0, MOS 1
+            r, score = (mos.estimate(sum(rtts) / len(rtts), rfc3550_jitter(rtts),
+                                     host.packet_loss, target.codec or "g711")
+                        if rtts else (0.0, 1.0))
+            result.add(VC_R_FACTOR, r)
+            result.add(VC_MOS, score)
         if not rtts:
             raise ProbeFailed("timeout", f"no reply to {host.packets_sent} echo requests")
 

@@ -71,6 +71,17 @@ ICMP_JITTER = MetricSpec("commune_probe_icmp_jitter_seconds", "gauge",
 ICMP_SENT = MetricSpec("commune_probe_icmp_packets_sent", "gauge",
                        "Echo requests sent in the last burst.", TK)
 
+# An icmp target with ``mos: true``: a call's quality over its path (mos.py), by ``target`` only.
+VC_MOS = MetricSpec("commune_vc_mos_estimate", "gauge",
+                    "Estimated MOS (1..4.5) of a call over the path to the target: ITU-T G.107's "
+                    "E-model from the icmp burst's mean RTT, jitter and loss, for the target's "
+                    "codec (default G.711 with PLC); 1 when the burst lost every packet.",
+                    ("target",))
+VC_R_FACTOR = MetricSpec("commune_vc_r_factor", "gauge",
+                         "E-model transmission rating R (0..93.2) of that call, from which the "
+                         "MOS estimate is derived; 0 when the burst lost every packet.",
+                         ("target",))
+
 SIP_STATUS = MetricSpec("commune_probe_sip_status_code", "gauge",
                         "Status code of the SIP OPTIONS answer (0 when none came).", TK)
 SIP_RTT = MetricSpec("commune_probe_sip_rtt_seconds", "gauge",
@@ -154,7 +165,7 @@ METRICS = (SUCCESS, DURATION, FAILURE_REASON, CONNECT_DURATION, HTTP_STATUS, HTT
            OCSP_DURATION, OCSP_THIS_UPDATE, OCSP_NEXT_UPDATE, OCSP_SIGNATURE, OCSP_REVOKED_AT,
            CRL_DURATION, CRL_SIZE, CRL_THIS_UPDATE, CRL_NEXT_UPDATE, CRL_REVOKED, CRL_SIGNATURE,
            LOSS_PATH_RUNS, LOSS_PATH_FAILURES, LOSS_PATH_FIRST_LOSSY, LOSS_PATH_TIMESTAMP,
-           *THROUGHPUT_METRICS)
+           VC_MOS, VC_R_FACTOR, *THROUGHPUT_METRICS)
 
 # internal: the probe raised something it does not expect, a bug of ours, not a network fault.
 # signature: an OCSP response or a CRL whose signature does not verify.

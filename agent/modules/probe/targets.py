@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agent.modules.probe.mos import Codec
 from common.schema import ExistingFile, Invalid
 from common.units import ByteSize, Duration
 
@@ -184,10 +185,15 @@ class IcmpTarget:
     packet_timeout: Duration = DEFAULT_PACKET_TIMEOUT  # wait for the last reply
     payload_size: int = 56
     path_on_loss: Duration = DEFAULT_PATH_ON_LOSS  # trace after loss at most this often; 0s: off
+    mos: bool = False  # also estimate a call's R and MOS over this path (mos.py)
+    codec: Codec | None = None  # the call's codec for that estimate; default g711
 
     def __post_init__(self) -> None:
         _check_common(self.name, self.timeout)
         _check_host(self.host)
+        if self.codec is not None and not self.mos:
+            raise Invalid(f"codec {self.codec!r} is only used with 'mos: true'; add it or "
+                          f"remove codec", key="codec")
         if not 1 <= self.count <= 100:
             raise Invalid(f"expected 1..100 packets, got {self.count}", key="count")
         if self.interval < 0.01:

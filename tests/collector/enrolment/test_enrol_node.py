@@ -24,7 +24,8 @@ TARGETS: list[dict[str, str | int]] = [
     {"name": "tthc-portal", "kind": "http", "url": "https://portal.example/"},
     {"name": "tthc-db", "kind": "tcp", "host": "10.38.0.20", "port": 5432},
     {"name": "vc-sip", "kind": "sip", "host": "10.38.0.30", "port": 5060},
-    {"name": "gateway", "kind": "icmp", "host": "10.38.0.1"}]
+    {"name": "gateway", "kind": "icmp", "host": "10.38.0.1"},
+    {"name": "vc-mcu", "kind": "icmp", "host": "10.38.0.30", "mos": True}]
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def test_offline_agent_probes_what_render_lists(targeted: Province, tmp_path: Pa
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     usb = tmp_path / "usb"
     assert _enrol(targeted, "--offline", str(usb)) == 0
-    assert f"its agent.yml probes the 4 province targets of {targeted.inventory}" in (
+    assert f"its agent.yml probes the 5 province targets of {targeted.inventory}" in (
         capsys.readouterr().out)
     rendered = _rendered_targets(targeted, tmp_path)
     assert rendered == TARGETS

@@ -94,6 +94,8 @@ def test_province_render_passes_promtool_and_amtool(tmp_path: Path) -> None:
                                    "url": "https://dichvucong.thanhhoa.gov.vn/"}
     assert {"name": "tthc-db", "kind": "tcp", "host": "10.38.0.20", "port": 5432} in (
         probe["targets"])
+    assert {"name": "vc-mcu", "kind": "icmp", "host": "10.38.0.30", "mos": True} in (
+        probe["targets"])
     # The province's nodes all push: nothing to scrape, but every role's file exists.
     assert json.loads((out / "file_sd/lan-node.json").read_text()) == []
 

@@ -15,7 +15,7 @@ from agent.config import AgentConfig
 from agent.exposition import render
 from agent.modules import MODULES
 from agent.modules.probe.module import ProbeModule
-from agent.modules.probe.result import METRICS, ProbeResult
+from agent.modules.probe.result import METRICS, VC_MOS, VC_R_FACTOR, ProbeResult
 from agent.modules.probe.throughput_metrics import THROUGHPUT_METRICS
 from agent.scheduler import build_scheduler
 from common.schema import load_yaml
@@ -40,12 +40,12 @@ def test_registered_and_metrics_declared() -> None:
     for spec in METRICS:
         if spec.name.startswith("commune_scenario_"):  # a scenario is named, its kind implied
             assert spec.labels[:1] == ("scenario",), spec.name
-        elif spec in THROUGHPUT_METRICS:  # one kind has them: its kind is implied too
+        elif spec in (*THROUGHPUT_METRICS, VC_MOS, VC_R_FACTOR):  # one kind has them: implied
             assert spec.labels[:1] == ("target",) and "kind" not in spec.labels, spec.name
         else:
             assert spec.labels[:2] == ("target", "kind"), spec.name
         assert re.fullmatch(r"(probe|commune_(probe|scenario|ocsp|crl|throughput|latency_under_load"
-                            r"|bufferbloat))_[a-z0-9_]+",
+                            r"|bufferbloat|vc))_[a-z0-9_]+",
                             spec.name), spec.name
         assert spec.help.endswith("."), spec.name
 
