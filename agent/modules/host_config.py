@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from agent.modules.base import ModuleConfig
 from common.schema import Invalid
+from common.units import Duration
 
 # node_exporter 1.5's defaults, so the same filesystems, disks and counters show up.
 DEFAULT_MOUNT_POINTS_EXCLUDE = (
@@ -26,6 +27,7 @@ DEFAULT_NETSTAT_FIELDS = (
     r"|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$"
 )
 DEFAULT_VMSTAT_FIELDS = r"^(oom_kill|pgpg|pswp|pg.*fault).*"
+DEFAULT_MOUNT_TIMEOUT = Duration(5)  # node_exporter's --collector.filesystem.mount-timeout
 _REGEX_KEYS = ("mount_points_exclude", "fs_types_exclude", "disk_devices_exclude",
                "netdev_exclude", "netstat_fields", "vmstat_fields")
 
@@ -37,7 +39,11 @@ class HostConfig(ModuleConfig):
     ``procfs``, ``sysfs`` and ``rootfs`` are node_exporter's ``--path.*`` roots: an agent in a
     container reads the host through them (``/host/proc``...). ``textfile_directory`` is
     node_exporter's ``--collector.textfile.directory`` (empty: no textfile collector);
-    ``processes`` turns on node_exporter's ``processes`` collector (off there too).
+    ``processes`` turns on node_exporter's ``processes`` collector (off there too);
+    ``mount_timeout`` is how long a mount's statvfs may take before the mount is reported
+    stuck (node_exporter's ``--collector.filesystem.mount-timeout``). It is not held against the
+    module's ``timeout``: an agent collecting every 1s keeps the default, and the one collection
+    that outlives its timeout when a mount first hangs is abandoned by the scheduler.
     """
 
     procfs: str = "/proc"
@@ -51,8 +57,12 @@ class HostConfig(ModuleConfig):
     netdev_exclude: str = DEFAULT_NETDEV_EXCLUDE
     netstat_fields: str = DEFAULT_NETSTAT_FIELDS
     vmstat_fields: str = DEFAULT_VMSTAT_FIELDS
+    mount_timeout: Duration = DEFAULT_MOUNT_TIMEOUT
 
     def __post_init__(self) -> None:
+        if self.mount_timeout <= 0:
+            raise Invalid(f"must be greater than 0s, like '5s', got '{self.mount_timeout}'",
+                          key="mount_timeout")
         for key in _REGEX_KEYS:
             try:
                 re.compile(getattr(self, key))

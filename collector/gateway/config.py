@@ -33,6 +33,10 @@ QUEUE_BYTES = ByteSize(256 << 20)
 MAX_BODY_BYTES = ByteSize(8 << 20)
 MAX_DECODED_BYTES = ByteSize(32 << 20)
 MAX_CONNECTIONS = 256
+# Connections from one address that have not sent a valid token yet. Agents behind one NAT
+# count only while they connect (a TLS handshake and the headers, under a second each), so 32
+# lets a few dozen of them connect in the same second; a hostile address holds 32 of 256 slots.
+MAX_CONNECTIONS_PER_SOURCE = 32
 MAX_RECEIVING_BYTES = ByteSize(64 << 20)
 BODY_TIMEOUT = Duration(30)
 HEADER_TIMEOUT = Duration(60)
@@ -105,6 +109,8 @@ class GatewayConfig:
     # Limits that keep the gateway's memory and CPU bounded whatever clients send
     # (collector/gateway/limits.py); each refusal is counted by reason.
     max_connections: int = MAX_CONNECTIONS  # open at once; more get 503
+    # Open at once from one address and not yet shown a valid token; more get 429.
+    max_connections_per_source: int = MAX_CONNECTIONS_PER_SOURCE
     # Bodies being received or decoded at once, across all connections; over it: 503.
     max_receiving_bytes: ByteSize = MAX_RECEIVING_BYTES
     body_timeout: Duration = BODY_TIMEOUT  # for a whole body to arrive; slower ones get 408
@@ -122,8 +128,8 @@ class GatewayConfig:
     job: str = "commune-agent"
 
     def __post_init__(self) -> None:
-        for key in ("max_connections", "max_requests_per_token", "max_series_per_request",
-                    "max_samples_per_request"):
+        for key in ("max_connections", "max_connections_per_source", "max_requests_per_token",
+                    "max_series_per_request", "max_samples_per_request"):
             if getattr(self, key) < 1:
                 raise Invalid(f"expected at least 1, got {getattr(self, key)}", key=key)
         for key in ("body_timeout", "header_timeout"):

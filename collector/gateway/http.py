@@ -12,8 +12,8 @@ snappy/protobuf, a bad label name, or a receiver refused the samples (the agent 
 
 Bodies are read as they arrive, never allocated from the declared length, under the limits of
 collector/gateway/limits.py: 503 over ``max_connections`` or ``max_receiving_bytes``, 429 over
-``max_requests_per_token``, 408 past ``header_timeout`` or ``body_timeout``, 413 over the size,
-series or samples caps.
+``max_connections_per_source`` or ``max_requests_per_token``, 408 past ``header_timeout`` or
+``body_timeout``, 413 over the size, series or samples caps.
 """
 
 from __future__ import annotations
@@ -42,7 +42,14 @@ from collector.gateway.ingest import (
     decode,
     inventory_labels,
 )
-from collector.gateway.limits import RETRY_AFTER, ByteBudget, Limited, Slots
+from collector.gateway.limits import (
+    RETRY_AFTER,
+    ByteBudget,
+    Connection,
+    Connections,
+    Limited,
+    Slots,
+)
 from common.logindelay import FailureDelay
 from common.poster import Rejected
 from common.schema import HostPort
@@ -57,7 +64,7 @@ DEFAULT_LISTEN = ":9820"
 WRITE_PATH = "/api/v1/write"
 TEXT = "text/plain; charset=utf-8"
 READ_CHUNK = 64 << 10  # bytes read from a connection at once
-REFUSING_AT_ONCE = 32  # connections over max_connections being answered 503 at once
+REFUSING_AT_ONCE = 32  # connections over a connection limit being answered at once
 REFUSE_TIMEOUT = 1.0  # seconds to read such a connection's head, and to linger after
 LINGER_SECONDS = 1.0  # after an answer sent before the body was read
 LINGER_BYTES = 256 << 10  # unread body bytes read and dropped, at most, after such an answer
@@ -77,13 +84,17 @@ class GatewayServer(ListeningServer):
         self.receiving = ByteBudget(config.max_receiving_bytes)
         self.token_slots = Slots(config.max_requests_per_token)
         self.failures = FailureDelay()
-        self.connections = 0
-        self._connections_lock = threading.Lock()
-        # Refusing a connection means reading its request head and answering 503, in a thread
-        # of its own with a short timeout; past this many at once, the socket is just closed.
+        self.limits = Connections(config.max_connections, config.max_connections_per_source)
+        self._admitted: dict[Any, Connection] = {}  # by the connection's socket
+        self._admitted_lock = threading.Lock()
+        # Refusing a connection means reading its request head and answering 503 or 429, in a
+        # thread of its own with a short timeout; past this many at once, the socket is closed.
         self._refusals = threading.BoundedSemaphore(REFUSING_AT_ONCE)
-        Gauge("commune_gateway_connections", "Client connections open.",
-              registry=self.registry).set_function(lambda: self.connections)
+        Gauge("commune_gateway_connections", "Client connections open (max_connections).",
+              registry=self.registry).set_function(lambda: self.limits.open)
+        Gauge("commune_gateway_delayed_connections",
+              "Connections waiting out a wrong token's delay, outside max_connections.",
+              registry=self.registry).set_function(lambda: self.limits.delayed)
         Gauge("commune_gateway_receiving_bytes",
               "Bytes of request bodies being received or decoded (max_receiving_bytes).",
               registry=self.registry).set_function(lambda: self.receiving.used)
@@ -91,43 +102,55 @@ class GatewayServer(ListeningServer):
         self.forwarder = Forwarder(config.receivers, self.registry)
         self.stopping = False
 
+    @property
+    def connections(self) -> int:
+        """Connections open, counted against ``max_connections``."""
+        return self.limits.open
+
     def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            full = self.connections >= self.config.max_connections
-            if not full:
-                self.connections += 1
-        if not full:
-            try:
-                super().process_request(request, client_address)
-            except BaseException:  # no thread started: it will not count itself out
-                self._connection_closed()
-                raise
+        try:
+            admitted = self.limits.admit(FailureDelay.source_key(client_address[0]))
+        except Limited as exc:
+            self.metrics.limited.labels(exc.reason).inc()
+            if not self._refusals.acquire(blocking=False):
+                self.shutdown_request(request)
+                return
+            threading.Thread(target=self._refuse, args=(request, exc), name="gateway-refuse",
+                             daemon=True).start()
             return
-        self.metrics.limited.labels("connections").inc()
-        if not self._refusals.acquire(blocking=False):
-            self.shutdown_request(request)
-            return
-        threading.Thread(target=self._refuse, args=(request,), name="gateway-refuse",
-                         daemon=True).start()
+        with self._admitted_lock:
+            self._admitted[request] = admitted
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: it will not count itself out
+            self._connection_closed(request)
+            raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._connection_closed()
+            self._connection_closed(request)
 
-    def _connection_closed(self) -> None:
-        with self._connections_lock:
-            self.connections -= 1
+    def admitted(self, request: Any) -> Connection:
+        """The limits' record of an open connection (its handler's ``request``)."""
+        with self._admitted_lock:
+            return self._admitted[request]
 
-    def _refuse(self, sock: socket.socket) -> None:
-        """Answer 503 to a connection over ``max_connections``, spending at most ~2 s on it."""
-        message = (f"the gateway has {self.config.max_connections} connections open "
-                   "(max_connections); retry later\n").encode()
+    def _connection_closed(self, request: Any) -> None:
+        with self._admitted_lock:
+            admitted = self._admitted.pop(request)
+        admitted.close()
+
+    def _refuse(self, sock: socket.socket, refused: Limited) -> None:
+        """Answer a connection over a connection limit, spending at most ~2 s on it."""
+        message = f"{refused}\n".encode()
+        status = (b"429 Too Many Requests" if refused.status == 429
+                  else b"503 Service Unavailable")
         try:
             sock.settimeout(REFUSE_TIMEOUT)
             _read_head(sock, time.monotonic() + REFUSE_TIMEOUT)
-            sock.sendall(b"HTTP/1.1 503 Service Unavailable\r\n"
+            sock.sendall(b"HTTP/1.1 " + status + b"\r\n"
                          b"Content-Type: text/plain; charset=utf-8\r\n"
                          + f"Retry-After: {RETRY_AFTER}\r\nContent-Length: {len(message)}\r\n"
                            "Connection: close\r\n\r\n".encode() + message)
@@ -285,10 +308,16 @@ class GatewayHandler(BaseHTTPRequestHandler):
         server, config = self.server, self.server.config
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
         ident = server.relabeler.identify(token.strip()) if scheme.lower() == "bearer" else None
+        admitted = server.admitted(self.request)
         if ident is None:
             server.metrics.bad.labels("auth").inc()
-            server.failures.wait(self.client_address[0])
+            delay = server.failures.failed(self.client_address[0])
+            # While it waits, the connection still counts against its address but lets another
+            # take its max_connections slot; it closes after the 401 (its body is not read).
+            admitted.step_aside()
+            time.sleep(delay)
             return 401, "unauthorized: send 'Authorization: Bearer TOKEN' with this node's token"
+        admitted.proven()
         length_text = self.headers.get("Content-Length")
         if length_text is None:
             return 411, "Content-Length required"

@@ -7,6 +7,8 @@ Each limit refuses a request with its own status and reason, counted in
 reason                  status  limit (gateway.yml)
 ======================  ======  ============================================================
 ``connections``         503     ``max_connections`` open at once
+``per_source``          429     ``max_connections_per_source``: open at once from one address
+                                and not yet shown a valid token
 ``receiving``           503     ``max_receiving_bytes``: bodies received or decoded at once
 ``token_busy``          429     ``max_requests_per_token`` at once for one node
 ``header_timeout``      408     ``header_timeout`` for the headers to arrive (slowloris)
@@ -19,6 +21,12 @@ reason                  status  limit (gateway.yml)
 
 503 and 429 carry ``Retry-After``: they are about the gateway's load, not the request, and the
 agent keeps the samples and sends them again.
+
+A connection stops counting against its address once a request on it carried a valid token, so
+the agents of many communes behind one NAT address keep their kept-alive connections, while one
+address opening connections that send nothing or wrong tokens holds at most
+``max_connections_per_source`` of them. A connection waiting out a wrong token's delay
+(common/logindelay.py, up to 5 s) gives its ``max_connections`` slot to others meanwhile.
 """
 
 from __future__ import annotations
@@ -29,8 +37,8 @@ from collections.abc import Hashable
 RETRY_AFTER = 1  # seconds, in the Retry-After of 429 and 503 answers
 
 STATUS = {
-    "connections": 503, "receiving": 503, "token_busy": 429, "header_timeout": 408,
-    "body_timeout": 408,
+    "connections": 503, "per_source": 429, "receiving": 503, "token_busy": 429,
+    "header_timeout": 408, "body_timeout": 408,
     "body_size": 413, "decoded_size": 413, "series": 413, "samples": 413,
 }
 
@@ -105,3 +113,90 @@ class Slots:
         """Requests in progress for ``key``."""
         with self._lock:
             return self._busy.get(key, 0)
+
+
+class Connections:
+    """The open connections, under ``max_connections`` and ``max_connections_per_source``.
+
+    ``open`` counts against ``max_connections``. Per source (a client address, its /64 for
+    IPv6), only the connections that have not shown a valid token yet count against
+    ``per_source``. ``delayed`` connections wait out a wrong token's delay outside ``open``;
+    at most ``limit`` of them at once, so threads stay bounded.
+    """
+
+    def __init__(self, limit: int, per_source: int) -> None:
+        self.limit = limit
+        self.per_source = per_source
+        self.open = 0
+        self.delayed = 0
+        self._unproven: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, source: str) -> Connection:
+        """Count a new connection from ``source`` in; raise Limited when a limit is reached."""
+        with self._lock:
+            unproven = self._unproven.get(source, 0)
+            if unproven >= self.per_source:
+                raise Limited("per_source", f"{source} has {unproven} connections open that "
+                              "have not sent a valid token yet (max_connections_per_source); "
+                              "retry later")
+            if self.open >= self.limit:
+                raise Limited("connections", f"the gateway has {self.limit} connections open "
+                              "(max_connections); retry later")
+            self.open += 1
+            self._unproven[source] = unproven + 1
+        return Connection(self, source)
+
+    def unproven(self, source: str) -> int:
+        """Connections from ``source`` that have not shown a valid token yet."""
+        with self._lock:
+            return self._unproven.get(source, 0)
+
+    def _leave_source(self, source: str) -> None:
+        count = self._unproven.pop(source) - 1
+        if count:
+            self._unproven[source] = count
+
+
+class Connection:
+    """One admitted connection's share of :class:`Connections`, given back by its methods."""
+
+    def __init__(self, limits: Connections, source: str) -> None:
+        self.limits = limits
+        self.source = source
+        self.counted = True  # in ``open``
+        self.unproven = True  # in its source's count
+        self.delayed = False
+
+    def proven(self) -> None:
+        """A request on it carried a valid token: it no longer counts against its source."""
+        with self.limits._lock:
+            if self.unproven:
+                self.unproven = False
+                self.limits._leave_source(self.source)
+
+    def step_aside(self) -> bool:
+        """Leave ``open`` to wait out a failure delay, if fewer than ``limit`` wait already.
+
+        The connection still counts against its source, and it closes after its 401.
+        """
+        limits = self.limits
+        with limits._lock:
+            if not self.counted or limits.delayed >= limits.limit:
+                return False
+            self.counted, self.delayed = False, True
+            limits.open -= 1
+            limits.delayed += 1
+        return True
+
+    def close(self) -> None:
+        """The connection closed: give back whatever it still holds."""
+        limits = self.limits
+        with limits._lock:
+            if self.counted:
+                limits.open -= 1
+            if self.delayed:
+                limits.delayed -= 1
+            if self.unproven:
+                limits._leave_source(self.source)
+            self.counted = self.delayed = self.unproven = False

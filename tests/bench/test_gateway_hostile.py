@@ -4,6 +4,11 @@
 and wait, reconnecting after every answer; an agent with its own token pushes a 500-series
 body every 0.25 s through the same gateway (a real process) into a real Prometheus. Targets:
 gateway RSS at most 300 MB, the agent's pushes all succeed with p99 under 1 s.
+
+Then 300 connections from one other address push with wrong tokens, reconnecting after every
+answer (more than the default max_connections, 256): the address holds at most
+max_connections_per_source of them, those waiting out their 401 delay hold no max_connections
+slot, and the agent's pushes all succeed.
 """
 
 from __future__ import annotations
@@ -56,3 +61,34 @@ def test_gateway_memory_under_100_slow_8mib_bodies(tmp_path: Path,
     assert result.p99() < 1.0
     assert peak <= MAX_RSS
     assert limited.get("token_busy", 0) > CONNECTIONS and limited.get("body_timeout", 0) >= 4
+
+
+WRONG_TOKEN_CONNECTIONS = 300
+WRONG_TOKEN_SECONDS = 20.0
+
+
+def test_one_address_of_wrong_tokens_does_not_stop_an_agent(tmp_path: Path,
+                                                            prometheus: Prometheus) -> None:
+    agent = NodeToken.new("16318", "vc-1")
+    config = write_gateway_config(tmp_path / "gateway.yml", [f"{prometheus.url}/api/v1/write"],
+                                  [agent])  # the default limits
+    with Gateway(config, tmp_path) as gateway:
+        result = hostile_run(gateway.port, gateway.proc.pid, "", agent.token,
+                             connections=WRONG_TOKEN_CONNECTIONS, body_bytes=0,
+                             seconds=WRONG_TOKEN_SECONDS, wrong_tokens_from="127.0.0.2")
+        metrics = http_get(f"{gateway.url}/metrics")[1].decode()
+    limited = {line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+               for line in metrics.splitlines()
+               if line.startswith("commune_gateway_limited_requests_total{")}
+    latencies = sorted(result.agent_latencies)
+    print(f"\n{WRONG_TOKEN_CONNECTIONS} wrong-token clients from one address for "
+          f"{WRONG_TOKEN_SECONDS:.0f}s: answers {result.hostile_answers}")
+    print(f"limited requests counted: {limited}")
+    print(f"gateway peak RSS {result.peak_rss / 1e6:.0f} MB")
+    print(f"agent: {len(latencies)} pushes ok, {len(result.agent_failures)} failed, "
+          f"p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
+          f"p99 {result.p99() * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms")
+    assert result.agent_failures == [], result.agent_failures[:5]
+    assert result.p99() < 1.0
+    assert limited.get("per_source", 0) > WRONG_TOKEN_CONNECTIONS
+    assert limited.get("connections", 0) == 0

@@ -67,6 +67,7 @@ class HostModule:
         self.config = config
         self.roots = Roots.of(config)
         self.clock = clock
+        self.statvfs = filesystem.StatWatch(config.mount_timeout)
         self.runner = SectionRunner(self._sections())
 
     def _sections(self) -> dict[str, Section]:
@@ -81,7 +82,7 @@ class HostModule:
                 "meminfo": partial(memory.collect_meminfo, roots),
                 "filesystem": partial(filesystem.collect_filesystem, roots,
                                       re.compile(c.mount_points_exclude),
-                                      re.compile(c.fs_types_exclude)),
+                                      re.compile(c.fs_types_exclude), self.statvfs),
                 "diskstats": partial(disk.collect_diskstats, roots,
                                      re.compile(c.disk_devices_exclude)),
                 "netdev": partial(network.collect_netdev, roots, netdev_exclude),

@@ -1,7 +1,8 @@
 """Clients that push the gateway's limits: bodies held open, many connections, one agent.
 
 Used by tests/collector/gateway/test_limits.py (a few connections, in ``make test``) and by
-tests/bench/test_gateway_hostile.py (100 slow 8 MiB bodies).
+tests/bench/test_gateway_hostile.py (100 slow 8 MiB bodies; 300 connections of wrong tokens
+from one address).
 """
 
 from __future__ import annotations
@@ -132,12 +133,46 @@ def hostile_clients(port: int, token: str, connections: int, body_bytes: int,
         return dict(answers)
 
 
+def wrong_token_clients(port: int, source: str, connections: int,
+                        seconds: float) -> dict[str, int]:
+    """For ``seconds``, ``connections`` clients from address ``source`` each push a small body
+    with a wrong token, reconnecting 0.5 s after every answer (as :func:`hostile_clients`);
+    count answers by status (or error)."""
+    answers: dict[str, int] = {}
+    stop = threading.Event()
+    lock = threading.Lock()
+    body = small_body(series=10)
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                key = str(post(port, body, "wrong-token", timeout=seconds + 30,
+                               source=source).status)
+            except (OSError, http.client.HTTPException) as exc:
+                key = type(exc).__name__
+            with lock:
+                answers[key] = answers.get(key, 0) + 1
+            stop.wait(0.5)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join(0.1)
+    with lock:
+        return dict(answers)
+
+
 def hostile_run(port: int, pid: int, hostile_token: str, agent_token: str, connections: int,
                 body_bytes: int, seconds: float, push_every: float = 0.25,
-                agent_body: Callable[[], bytes] = small_body) -> HostileResult:
+                agent_body: Callable[[], bytes] = small_body,
+                wrong_tokens_from: str | None = None) -> HostileResult:
     """Run :func:`hostile_clients` in a process of their own (so they do not slow the agent's
     client here) while one agent with its own token pushes every ``push_every`` seconds, the
-    RSS of process ``pid`` sampled throughout."""
+    RSS of process ``pid`` sampled throughout. With ``wrong_tokens_from``, the hostile clients
+    are :func:`wrong_token_clients` from that address instead."""
     result = HostileResult()
     stop = threading.Event()
 
@@ -149,9 +184,11 @@ def hostile_run(port: int, pid: int, hostile_token: str, agent_token: str, conne
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    args = ([str(port), hostile_token, str(connections), str(body_bytes)]
+            if wrong_tokens_from is None
+            else ["wrong-token", str(port), wrong_tokens_from, str(connections)])
     clients = subprocess.Popen(
-        [sys.executable, "-m", "tests.collector.gateway.hostile", str(port), hostile_token,
-         str(connections), str(body_bytes), str(seconds + 1.0)],
+        [sys.executable, "-m", "tests.collector.gateway.hostile", *args, str(seconds + 1.0)],
         stdout=subprocess.PIPE, cwd=ROOT)
     time.sleep(1.0)  # let the hostile clients take their places first
     end = time.monotonic() + seconds
@@ -176,10 +213,15 @@ def hostile_run(port: int, pid: int, hostile_token: str, agent_token: str, conne
 
 
 def main(argv: list[str]) -> int:
-    """``python -m tests.collector.gateway.hostile PORT TOKEN CONNECTIONS BYTES SECONDS``."""
-    port, token, connections, body_bytes, seconds = argv
-    answers = hostile_clients(int(port), token, int(connections), int(body_bytes),
-                              float(seconds))
+    """``python -m tests.collector.gateway.hostile PORT TOKEN CONNECTIONS BYTES SECONDS``, or
+    ``... wrong-token PORT SOURCE CONNECTIONS SECONDS``."""
+    if argv[0] == "wrong-token":
+        port, source, connections, seconds = argv[1:]
+        answers = wrong_token_clients(int(port), source, int(connections), float(seconds))
+    else:
+        port, token, connections, body_bytes, seconds = argv
+        answers = hostile_clients(int(port), token, int(connections), int(body_bytes),
+                                  float(seconds))
     print(json.dumps(answers))
     return 0
 

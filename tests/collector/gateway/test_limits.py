@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import select
 import socket
 import threading
@@ -14,7 +15,7 @@ import pytest
 from collector.gateway.config import load_gateway_config
 from collector.gateway.http import GatewayServer
 from common import remote_write
-from common.schema import HostPort
+from common.schema import ConfigError, HostPort
 from tests.collector.gateway.hostile import (
     answer_of,
     hold,
@@ -169,6 +170,85 @@ def test_connections_over_max_connections_get_503(make_gateway: MakeGateway) -> 
     assert post(server.port, small_body(), TOKEN.token).status == 204
 
 
+HOSTILE = "127.0.0.2"  # a source address of its own, on loopback
+NAT = "127.0.0.3"
+
+
+def _post_on(conn: http.client.HTTPConnection, token: str) -> int:
+    """POST a small body on a kept-alive connection; the status."""
+    conn.request("POST", "/api/v1/write", small_body(),
+                 {**remote_write.HEADERS, "Authorization": f"Bearer {token}"})
+    resp = conn.getresponse()
+    resp.read()
+    return resp.status
+
+
+def test_one_address_holds_at_most_max_connections_per_source_unproven_connections(
+        make_gateway: MakeGateway) -> None:
+    server = make_gateway(SMALL_LIMITS + "max_connections_per_source: 3\n")
+    idle = [socket.create_connection((LOOPBACK, server.port), source_address=(HOSTILE, 0))
+            for _ in range(3)]
+    wait_for(lambda: server.limits.unproven(HOSTILE) == 3, 5, what="three idle connections")
+    got = post(server.port, small_body(), TOKEN.token, source=HOSTILE)
+    assert (got.status, got.headers.get("Retry-After")) == (429, "1"), got
+    assert f"{HOSTILE} has 3 connections open" in got.text
+    assert "max_connections_per_source" in got.text
+    assert limited(server, "per_source") == 1
+    assert post(server.port, small_body(), TOKEN.token).status == 204  # from 127.0.0.1
+    close_all(idle)
+    wait_for(lambda: server.limits.unproven(HOSTILE) == 0, 5, what="idle connections closed")
+    assert post(server.port, small_body(), TOKEN.token, source=HOSTILE).status == 204
+
+
+def test_wrong_tokens_wait_outside_max_connections_and_count_against_their_address(
+        make_gateway: MakeGateway) -> None:
+    server = make_gateway(SMALL_LIMITS + "max_connections_per_source: 4\n")
+    for _ in range(8):  # this address failed before: its next answers wait the 5 s cap
+        server.failures.failed(HOSTILE)
+    answers: list[int] = []
+
+    def wrong() -> None:
+        answers.append(post(server.port, small_body(), "wrong-token", source=HOSTILE).status)
+
+    clients = [threading.Thread(target=wrong) for _ in range(10)]
+    for client in clients:
+        client.start()
+    wait_for(lambda: server.limits.delayed == 4 and len(answers) == 6, 5,
+             what="four waiting out their delay, six refused")
+    assert sorted(answers) == [429] * 6
+    assert limited(server, "per_source") == 6
+    assert server.connections == 0  # the four waiting hold none of the six max_connections
+    agents = [http.client.HTTPConnection(LOOPBACK, server.port, timeout=10) for _ in range(6)]
+    assert [_post_on(conn, TOKEN.token if i % 2 else OTHER.token)
+            for i, conn in enumerate(agents)] == [204] * 6
+    assert server.connections == 6
+    for conn in agents:
+        conn.close()
+    for client in clients:
+        client.join(15)
+    assert sorted(answers) == [401] * 4 + [429] * 6
+    wait_for(lambda: (server.limits.delayed, server.limits.unproven(HOSTILE),
+                      server.connections) == (0, 0, 0), 5, what="everything given back")
+
+
+def test_agents_behind_one_address_keep_more_connections_than_the_per_source_cap(
+        make_gateway: MakeGateway) -> None:
+    """A connection that sent a valid token stops counting against its address: the communes
+    behind one NAT address keep a kept-alive connection each."""
+    server = make_gateway(SMALL_LIMITS + "max_connections_per_source: 2\n")
+    agents = [http.client.HTTPConnection(LOOPBACK, server.port, timeout=10,
+                                         source_address=(NAT, 0)) for _ in range(5)]
+    try:
+        assert [_post_on(conn, TOKEN.token if i % 2 else OTHER.token)
+                for i, conn in enumerate(agents)] == [204] * 5
+        assert (server.connections, server.limits.unproven(NAT)) == (5, 0)
+        assert [_post_on(conn, OTHER.token) for conn in agents] == [204] * 5  # same sockets
+        assert server.connections == 5 and limited(server, "per_source") == 0
+    finally:
+        for conn in agents:
+            conn.close()
+
+
 def test_declared_size_series_and_samples_caps_get_413(make_gateway: MakeGateway) -> None:
     server = make_gateway(SMALL_LIMITS)
     got = hold(server.port, TOKEN.token, 129 << 10, 0)
@@ -299,3 +379,14 @@ def test_the_agents_push_client_keeps_and_resends_what_429_and_503_refused(
         assert client.sent == 50 and client.spool.pending() == 0
     finally:
         client.close()
+
+
+def test_max_connections_per_source_below_1_is_an_error_naming_the_line_and_key(
+        tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yml"
+    path.write_text("receivers:\n  - url: http://127.0.0.1:9090/api/v1/write\n"
+                    "max_connections_per_source: 0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_gateway_config(str(path))
+    assert f"{path}:3:29: max_connections_per_source: expected at least 1, got 0" in str(
+        caught.value)
