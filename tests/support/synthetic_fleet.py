@@ -124,7 +124,7 @@ def exposition(code: str, index: int, now: float, failing: str = "") -> str:
 
 def _why_slow(t: float, index: int) -> list[str]:
     """The RTT histogram of the gateway (10 RTTs a second, half under 25.6 ms), the last
-    throughput run (grade B down, A up) and flows of two hosts and the rest."""
+    throughput run (grade B down, A up) and flows: more hosts and apps than a top 5."""
     lines = []
     gateway = {"target": "gateway", "kind": "icmp"}
     for le, share in (("0.0128", 0.0), ("0.0256", 0.5), ("0.0512", 0.9 + index / 100),
@@ -142,8 +142,10 @@ def _why_slow(t: float, index: int) -> list[str]:
             lines.append(_series("commune_bufferbloat_grade", {**labels, "grade": g},
                                  int(g == grade)))
     lines.append(_series("commune_throughput_idle_latency_seconds", {"target": "province"}, 0.03))
-    for host, app, per_second in (("ketoan-pc", "https", 400_000), ("camera-1", "rtp", 90_000),
-                                  ("other", "windows-update", 250_000)):
+    flows = [("ketoan-pc", "https", 400_000), ("camera-1", "rtp", 90_000),
+             ("other", "windows-update", 250_000), ("other", "other", 1_000)]
+    flows += [(f"pc-{n}", app, 1_000 * n) for n, app in enumerate(("dns", "ntp", "sip", "http"))]
+    for host, app, per_second in flows:
         lines.append(_series("commune_flow_bytes_total",
                              {"direction": "download", "host": host, "app": app},
                              int(t * per_second)))
