@@ -31,8 +31,8 @@ from tests.support.peers import (
 
 pytestmark = pytest.mark.peer
 TCP = ("AGENT_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "PUSH_AGENT_PORT", "GATEWAY_PORT",
-       "PORTAL_PORT", "PORTAL_TLS_PORT", "VC_PORT", "DIAG_PORT", "BOARD_PORT")
-UDP = ("SNMP_PORT", "SIP_PORT", "DNS_PORT")
+       "PORTAL_PORT", "PORTAL_TLS_PORT", "VC_PORT", "DIAG_PORT", "BOARD_PORT", "IPERF3_PORT")
+UDP = ("SNMP_PORT", "SIP_PORT", "DNS_PORT", "FLOWS_PORT")
 
 
 @dataclass(frozen=True)
