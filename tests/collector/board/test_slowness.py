@@ -4,6 +4,7 @@ Prometheus."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -128,7 +129,7 @@ def test_the_section_in_html_escaped_with_human_units() -> None:
 def test_missing_parts_show_their_sentences_in_html() -> None:
     text = pages.why_slow_section(Slowness({}).of(CODE))
     for sentence in (slowness.NO_RTT, slowness.NO_THROUGHPUT_TARGET, slowness.NO_FLOWS_MODULE):
-        assert f'<p class="empty">{pages._e(sentence)}</p>' in text
+        assert f'<p class="empty">{html.escape(sentence)}</p>' in text
     assert "<table>" not in text
 
 
