@@ -6,9 +6,13 @@
 # So that every dashboard panel has data, the agents also probe by ICMP, DNS, TCP and SIP, poll
 # Debian's snmpd and a VC room system's API, run the security and logs modules on logs written
 # here, and a node exporter serves a commune-diag textfile (stand-ins: scripts/demo_peers.py).
+# The scraped agent also measures throughput against Debian's iperf3 server on loopback (once,
+# some 20 s after the start: its slot of the hour) and counts the NetFlow v5 export
+# demo_peers.py sends as the commune's router.
 # Everything lives under .demo/ and stops with Ctrl-C (or after DEMO_SECONDS when set). Ports:
 # AGENT_PORT, PUSH_AGENT_PORT, GATEWAY_PORT, PROMETHEUS_PORT, ALERTMANAGER_PORT, PORTAL_PORT,
-# PORTAL_TLS_PORT, VC_PORT, DIAG_PORT (TCP); SNMP_PORT, SIP_PORT, DNS_PORT (UDP).
+# PORTAL_TLS_PORT, VC_PORT, DIAG_PORT, IPERF3_PORT (TCP); SNMP_PORT, SIP_PORT, DNS_PORT,
+# FLOWS_PORT (UDP).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -26,6 +30,8 @@ diag_port=${DIAG_PORT:-9815}      # node exporter serving the commune-diag textf
 snmp_port=${SNMP_PORT:-9816}      # snmpd, the commune's switch (UDP)
 sip_port=${SIP_PORT:-9817}        # the province's SIP server (UDP, scripts/demo_peers.py)
 dns_port=${DNS_PORT:-9818}        # the province's resolver (UDP, scripts/demo_peers.py)
+iperf3_port=${IPERF3_PORT:-9819}  # the province's iperf3 server (throughput probe)
+flows_port=${FLOWS_PORT:-9821}    # the agent's flows module: the router's NetFlow export (UDP)
 mkdir -p "$demo/prometheus-data" "$demo/alertmanager-data" "$demo/spool" "$demo/tls" \
     "$demo/security" "$demo/snmpd-state" "$demo/textfile" "$demo/www"
 
@@ -55,6 +61,9 @@ probes() {  # the targets both agents probe: the province's services (vc-mcu, th
 YAML
 }
 
+# The throughput run's second of the hour: soon after the agent starts (it waits for its slot).
+throughput_slot=$(( ($(date +%s) + 20) % 3600 ))
+
 cat > "$demo/agent.yml" <<YAML
 commune: "16318"
 interval: 5s
@@ -66,6 +75,18 @@ modules:
 $(probes)
       - {name: resolver, kind: dns, server: 127.0.0.1, port: $dns_port,
          query_name: dichvucong.demo., timeout: 3s}
+      # 2 s each way, one stream. Loopback moves a few GB a second: the budget lets the first
+      # run go both ways and skips the day's later ones.
+      - {name: province-speed, kind: throughput, host: 127.0.0.1, port: $iperf3_port,
+         duration: 2s, streams: 1, daily_budget: 10GB, slot_second: $throughput_slot,
+         timeout: 3s}
+  # The commune router's NetFlow export (scripts/demo_peers.py --flows-port).
+  flows:
+    listen: ["127.0.0.1:$flows_port"]
+    exporters: ["127.0.0.1"]
+    lan: ["192.168.1.0/24"]
+    portal: ["203.0.113.10"]
+    names: {"192.168.1.20": ketoan-pc, "192.168.1.31": camera-cong}
   snmp:
     devices:
       - {name: core-switch, address: "127.0.0.1:$snmp_port", version: 2c,
@@ -181,7 +202,10 @@ pids+=($!)
 "$bin/python" scripts/demo_peers.py --sip-port "$sip_port" --dns-port "$dns_port" \
     --vc-port "$vc_port" --vc-status tests/fixtures/http/cisco-status.xml \
     --access-log "$demo/access.log" --auth-log "$demo/auth.log" \
-    --diag-textfile "$demo/textfile/commune-diag.prom" >"$demo/peers.log" 2>&1 &
+    --diag-textfile "$demo/textfile/commune-diag.prom" --flows-port "$flows_port" \
+    >"$demo/peers.log" 2>&1 &
+pids+=($!)
+iperf3 -s -B 127.0.0.1 -p "$iperf3_port" >"$demo/iperf3.log" 2>&1 &
 pids+=($!)
 SNMP_PERSISTENT_DIR=$demo/snmpd-state MIBS='' MIBDIRS=/nonexistent \
     "$(command -v snmpd || echo /usr/sbin/snmpd)" -f -Lo -C -c "$demo/snmpd.conf" \
@@ -250,6 +274,7 @@ commune-monitor demo is running (logs in ${demo#"$root"/}/):
   Alertmanager    http://127.0.0.1:$am_port/#/alerts
   TTHC portal     http://127.0.0.1:$portal_port/ and https://127.0.0.1:$portal_tls_port/ (stand-in; \`make demo-incident\` slows it, then stops it)
   devices         snmpd udp:127.0.0.1:$snmp_port, VC room http://127.0.0.1:$vc_port/getxml, SIP udp:127.0.0.1:$sip_port, DNS udp:127.0.0.1:$dns_port
+  why slow        iperf3 server 127.0.0.1:$iperf3_port (a run at second $throughput_slot of the hour), NetFlow v5 to udp:127.0.0.1:$flows_port
   diag results    http://127.0.0.1:$diag_port/metrics (commune-diag textfile)
   rendered config ${demo#"$root"/}/render/ (commune-collector render of ${demo#"$root"/}/inventory.yml)
 Press Ctrl-C to stop.

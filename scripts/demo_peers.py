@@ -8,6 +8,9 @@
                     mostly 200s, some 5xx, suspicious paths, a burst of 401s from one client
     --auth-log      an auth.log with failed SSH logins from a WAN and a LAN address
     --diag-textfile commune-diag's fleet results, as its --textfile writes them
+    --flows-port    the commune's router: a NetFlow v5 export to the agent's flows module (UDP),
+                    every second: an office PC on the portal, downloads, Windows Update, a
+                    camera's stream, DNS
 
 Stops on SIGTERM or SIGINT.
 """
@@ -30,6 +33,7 @@ import dns.message
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
+from flow_export import Flow, netflow_v5
 
 LOOPBACK = "127.0.0.1"
 SIP_KEEP = ("via", "from", "to", "call-id", "cseq")
@@ -40,6 +44,13 @@ REQUESTS = [("/dossier/nop-ho-so", 200, 0.12), ("/dossier/tra-cuu?ma=H38.1", 200
 SUSPICIOUS = ["/wp-login.php", "/index.php?id=1%27%20OR%201=1--", "/../../etc/passwd",
               "/.env"]
 DIAG_CHECKS = {"ping-gateway": 1, "dns-portal": 1, "mtu": 0}  # runbook network-basic
+# A second of the commune's traffic (LAN 192.168.1.0/24; the portal is 203.0.113.10): bytes,
+# packets. demo.sh names .20 ketoan-pc and .31 camera-cong.
+FLOWS = [Flow("203.0.113.10", "192.168.1.20", 180_000, 130, 443, 51000),       # the portal
+         Flow("198.51.100.20", "192.168.1.21", 900_000, 620, 443, 52000),      # a download
+         Flow("198.51.100.30", "192.168.1.22", 400_000, 280, 7680, 53000),     # Windows Update
+         Flow("192.168.1.31", "203.0.113.50", 250_000, 200, 20000, 20000, 17),  # camera, RTP
+         Flow("192.168.1.40", "192.0.2.53", 2_000, 20, 40000, 53, 17)]         # DNS
 
 
 def diag_textfile(commune: str) -> str:
@@ -144,6 +155,15 @@ def write_logs(access: Path, auth: Path, stop: threading.Event) -> None:
             return
 
 
+def export_flows(port: int, stop: threading.Event) -> None:
+    """Send :data:`FLOWS` as one NetFlow v5 datagram to ``port`` on loopback, every second."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for sequence in itertools.count(step=len(FLOWS)):
+            sock.sendto(netflow_v5(FLOWS, sequence=sequence), (LOOPBACK, port))
+            if stop.wait(1.0):
+                return
+
+
 def main() -> int:
     """Start the stand-ins and run until SIGTERM."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -154,6 +174,7 @@ def main() -> int:
     parser.add_argument("--access-log", type=Path, required=True)
     parser.add_argument("--auth-log", type=Path, required=True)
     parser.add_argument("--diag-textfile", type=Path, required=True)
+    parser.add_argument("--flows-port", type=int, required=True)
     parser.add_argument("--commune", default="16318", help="the commune of the diag results")
     args = parser.parse_args()
 
@@ -168,6 +189,7 @@ def main() -> int:
     threads = [threading.Thread(target=_serve_udp, args=(args.sip_port, sip_answer, stop)),
                threading.Thread(target=_serve_udp, args=(args.dns_port, dns_answer, stop)),
                threading.Thread(target=write_logs, args=(args.access_log, args.auth_log, stop)),
+               threading.Thread(target=export_flows, args=(args.flows_port, stop)),
                threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})]
     for thread in threads:
         thread.daemon = True

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 
 from collector.board.causes import State
+from collector.board.slowness import FLOW_WINDOW, WhySlow
 from collector.board.sources import Alert
 from collector.board.status import Board, CommuneStatus
 
@@ -58,6 +59,8 @@ td.bad{color:#c62828;font-weight:bold}td.good{color:#2e7d32}
 code{background:#1d2430;color:#e8edf3;padding:6px 10px;display:inline-block;border-radius:4px;
  font-size:13px}
 .empty{color:#5b6573;font-style:italic}
+section.why-slow h2{font-size:16px;margin:16px 0 6px;color:inherit}
+.why-slow h3{font-size:13.5px;margin:10px 0 4px;color:#3a4452}
 """
 
 
@@ -179,9 +182,69 @@ def _table(headers: Iterable[str], rows: list[str], empty: str) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def _si(value: float | None, unit: str) -> str:
+    """``value`` in ``unit`` with an SI prefix, three significant digits: 48.2 Mbit/s."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def _latency(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+GOOD_GRADES, BAD_GRADES = frozenset({"A+", "A", "B"}), frozenset({"D", "F"})
+
+
+def _grade(grade: str | None) -> str:
+    css = "good" if grade in GOOD_GRADES else "bad" if grade in BAD_GRADES else ""
+    return f'<td class="{css}">{_e(grade or "—")}</td>'
+
+
+def why_slow_section(why: WhySlow | None) -> str:
+    """"Vì sao chậm? / Why is it slow?": RTT quantiles per target over the last hour, the last
+    throughput run, the top talkers and apps; an empty part says what is missing."""
+    title = "<h2>Vì sao chậm? / Why is it slow?</h2>"
+    if why is None:
+        return (f'<section class="why-slow">{title}<p class="empty">Chưa đọc / not read yet'
+                "</p></section>")
+    missing = why.missing
+    rtt = [f"<tr><td>{_e(r.target)}</td><td>{_e(r.kind)}</td><td>{_latency(r.p50)}</td>"
+           f"<td>{_latency(r.p90)}</td><td>{_latency(r.p99)}</td></tr>" for r in why.rtt]
+    runs = [f"<tr><td>{_e(r.target)}</td><td>{_e(r.direction)}</td>"
+            f"<td>{_si(r.bits_per_second, 'bit/s')}</td><td>{_latency(r.latency_under_load)}</td>"
+            f"<td>{_latency(r.idle_latency)}</td>{_grade(r.grade)}</tr>" for r in why.throughput]
+    parts = [f'<section class="why-slow" id="why-slow">{title}',
+             "<h3>Độ trễ 1 giờ qua / RTT over the last hour</h3>",
+             _table(("target", "kind", "p50", "p90", "p99"), rtt, missing.get("rtt", "")),
+             "<h3>Lần đo băng thông gần nhất / last throughput run</h3>",
+             _table(("target", "direction", "throughput", "latency under load",
+                     "idle latency", "bufferbloat"), runs, missing.get("throughput", ""))]
+    if "flows" in missing:
+        parts += ["<h3>Máy và ứng dụng dùng nhiều nhất / top talkers and apps</h3>",
+                  f'<p class="empty">{_e(missing["flows"])}</p>']
+    else:
+        for heading, usage, column in (
+                ("Máy dùng nhiều nhất / top talkers", why.talkers, "host"),
+                ("Ứng dụng dùng nhiều nhất / top apps", why.apps, "app")):
+            rows = [f"<tr><td>{_e(u.name)}</td><td>{_si(u.bytes_per_second, 'B/s')}</td></tr>"
+                    for u in usage]
+            parts += [f"<h3>{heading} ({FLOW_WINDOW})</h3>",
+                      _table((column, "bytes/s"), rows,
+                             "không có / none (every host is outside the top-N: 'other')")]
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def commune_page(board: Board, commune: CommuneStatus, inventory_file: str,
                  refresh: int = 30) -> str:
-    """``/commune/<code>``: probes, link quality, VC, alerts, heartbeat, the diag command."""
+    """``/commune/<code>``: probes, link quality, VC, alerts, heartbeat, the diag command, and
+    why it is slow."""
     c = commune
     ok = f'<li><span class="state ok">{State.OK.label}</span></li>'
     causes = "".join(f'<li><span class="state {x.state.slug}">{_e(x.text)}</span></li>'
@@ -224,6 +287,7 @@ def commune_page(board: Board, commune: CommuneStatus, inventory_file: str,
                "Không có thiết bị VC / no VC endpoint"),
         "<h2>Thiết bị mạng / network devices (SNMP)</h2>",
         _table(("device", "SNMP"), devices, "Không có thiết bị SNMP / no SNMP device"),
+        why_slow_section(c.why_slow),
         "</main>"]
     return _page(f"{c.name} ({c.code})", "".join(body), refresh)
 

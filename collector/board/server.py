@@ -23,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from collector.board import api, pages
 from collector.board.cache import Cached
+from collector.board.slowness import Slowness, read_slowness
 from collector.board.sources import Alertmanager, Prometheus, SourceError, read_all
 from collector.board.status import Board, judge
 from collector.inventory import Inventory
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HTML = "text/html; charset=utf-8"
+SLOWNESS_TTL = 60.0
 JSON = "application/json"
 
 
@@ -69,14 +71,24 @@ class BoardServer(EndpointServer):
         alertmanager = (Alertmanager(options.alertmanager, options.timeout)
                         if options.alertmanager else None)
 
+        # "Why is it slow" reads windows of 15 min and 1 h: a minute old is fresh enough.
+        self.slowness = Cached(lambda: read_slowness(prometheus),
+                               max(options.cache_ttl, SLOWNESS_TTL))
+
         def fetch() -> Board:
             self.reads.inc()
             try:
-                return judge(inventory, read_all(prometheus, alertmanager))
+                readings = read_all(prometheus, alertmanager)
             except SourceError as exc:
                 self.read_errors.inc()
                 log.warning("board: %s", exc)
                 raise
+            try:
+                slowness = self.slowness.get()
+            except SourceError as exc:  # the status stands without it; each part says why
+                log.warning("board: why-is-it-slow readings: %s", exc)
+                slowness = Slowness({}, f"chưa đọc được / not read: {exc}")
+            return judge(inventory, readings, slowness=slowness)
 
         self.board = Cached(read or fetch, options.cache_ttl)
         super().__init__(address, BoardHandler, web_config)

@@ -16,6 +16,7 @@ mapping (written down in docs/board.md) follows the shipped alert rules:
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections import defaultdict
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 
 from collector.board import causes
 from collector.board.causes import Cause, State
+from collector.board.slowness import Slowness, WhySlow
 from collector.board.sources import Alert, Readings, Sample
 from collector.inventory import Commune, Inventory
 
@@ -106,6 +108,7 @@ class CommuneStatus:
     devices: tuple[tuple[str, bool], ...] = ()   # (SNMP device, answers)
     alerts: tuple[Alert, ...] = ()
     runbook: str = "network-basic"
+    why_slow: WhySlow | None = None     # None when the board did not read it
 
     @property
     def cause(self) -> Cause | None:
@@ -310,8 +313,10 @@ def judge_commune(fleet: _Fleet, commune: Commune, alerts: Iterable[Alert]) -> C
                             "runbook": runbook})
 
 
-def judge(inventory: Inventory, readings: Readings, now: float | None = None) -> Board:
-    """The board of every inventory commune from ``readings``."""
+def judge(inventory: Inventory, readings: Readings, now: float | None = None,
+          slowness: Slowness | None = None) -> Board:
+    """The board of every inventory commune from ``readings`` (and each commune's "why is it
+    slow" section from ``slowness``, when given)."""
     fleet = _Fleet(readings, (t.name for t in inventory.province_targets))
     by_commune: dict[str, list[Alert]] = defaultdict(list)
     province_alerts = []
@@ -322,6 +327,8 @@ def judge(inventory: Inventory, readings: Readings, now: float | None = None) ->
             province_alerts.append(alert)
     communes = tuple(judge_commune(fleet, c, by_commune.get(c.code, ()))
                      for c in inventory.communes)
+    if slowness is not None:
+        communes = tuple(dataclasses.replace(c, why_slow=slowness.of(c.code)) for c in communes)
     regions: dict[str, list[CommuneStatus]] = {}
     for status in communes:  # regions in inventory order, worst first within each
         regions.setdefault(status.region, []).append(status)

@@ -16,7 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from collector.render.panels import dashboard, repeated, stat, state_timeline, table, timeseries
+from collector.render.panels import (
+    Panel,
+    dashboard,
+    heatmap,
+    repeated,
+    row,
+    stat,
+    state_timeline,
+    table,
+    timeseries,
+)
 from collector.render.status_view import (
     ALERTS,
     PASSING,
@@ -112,8 +122,55 @@ def commune() -> dict[str, Any]:
         # communes of the chosen regions are the ones in $commune.
         table("Kết quả chẩn đoán / Diagnostics (commune-diag)",
               'sort(commune_diag_check_success{commune=~"$commune"})'),
+        *why_slow(),
     ], variables(), ("commune",),
         alert_annotations(f'ALERTS{{alertstate="firing", {SEL}}}'))
+
+
+# The bufferbloat grade's number (recording.yml: 6 A+ .. 1 F) shown as its letter.
+GRADE_MAPPINGS: list[dict[str, Any]] = [{"type": "value", "options": {
+    str(score): {"text": grade, "color": colour, "index": index}
+    for index, (score, grade, colour) in enumerate((
+        (6, "A+", "green"), (5, "A", "green"), (4, "B", "yellow"), (3, "C", "orange"),
+        (2, "D", "red"), (1, "F", "dark-red")))}}]
+RTT_BUCKETS = "commune_probe_rtt_histogram_seconds_bucket"
+
+
+def _rtt_quantile(q: float) -> tuple[str, str]:
+    return (f"histogram_quantile({q:g}, sum by (commune, target, le) "
+            f"(rate({RTT_BUCKETS}{C}[$__rate_interval])))",
+            f"p{q * 100:g} {{{{commune}}}} {{{{target}}}}")
+
+
+def why_slow() -> list[Panel]:
+    """The commune detail's "Vì sao chậm?" row: the RTT distribution of every probe (ICMP and
+    TCP connects), the hourly throughput runs with latency under load, who and what uses the
+    link (the flows module)."""
+    flows = f'commune_flow_bytes_total{{{SEL}, host!="other"}}'
+    return [
+        row("Vì sao chậm? / Why is it slow?"),
+        heatmap("Phân bố độ trễ / RTT distribution (ICMP, TCP connect)",
+                f"sum by (le) (increase({RTT_BUCKETS}{C}[$__rate_interval]))"),
+        timeseries("Độ trễ p50, p90, p99 / RTT p50, p90, p99 by target",
+                   [_rtt_quantile(0.5), _rtt_quantile(0.9), _rtt_quantile(0.99)], "s"),
+        timeseries("Băng thông đo được / Measured throughput (iperf3, hourly)",
+                   [(f"commune_throughput_bits_per_second{C}",
+                     "{{direction}} {{commune}} {{target}}")], "bps", w=10),
+        timeseries("Độ trễ khi tải và khi rảnh / Latency under load and idle", [
+            (f"commune_latency_under_load_seconds{C}",
+             "under load {{direction}} {{commune}} {{target}}"),
+            (f"commune_throughput_idle_latency_seconds{C}", "idle {{commune}} {{target}}")],
+            "s", w=10),
+        stat("Bufferbloat (xấu nhất / worst)",
+             f"min(commune_target_direction:commune_bufferbloat_grade:score{C})",
+             thresholds=[("dark-red", None), ("red", 2), ("orange", 3), ("yellow", 4),
+                         ("green", 5)], w=4, h=8, mappings=GRADE_MAPPINGS),
+        table("Máy dùng nhiều nhất / Top talkers (flows, over the range)",
+              f"topk(10, sum by (commune, host) (rate({flows}[$__range])))", "Bps"),
+        table("Ứng dụng dùng nhiều nhất / Top apps (flows, over the range)",
+              f"topk(10, sum by (commune, app) "
+              f"(rate(commune_flow_bytes_total{C}[$__range])))", "Bps"),
+    ]
 
 
 def portal() -> dict[str, Any]:

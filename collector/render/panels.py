@@ -45,14 +45,38 @@ def timeseries(title: str, exprs: list[tuple[str, str]], unit: str = "short",
 
 
 def stat(title: str, expr: str, unit: str = "short", thresholds: list[tuple[str, float | None]]
-         | None = None, w: int = 6, h: int = 4) -> Panel:
-    """A single-value panel with colour thresholds [(colour, from)]."""
+         | None = None, w: int = 6, h: int = 4,
+         mappings: list[dict[str, Any]] | None = None) -> Panel:
+    """A single-value panel with colour thresholds [(colour, from)]; ``mappings`` show values
+    as text (Grafana value mappings)."""
     steps = [{"color": c, "value": v} for c, v in (thresholds or [("green", None)])]
+    defaults: dict[str, Any] = {"unit": unit, "thresholds": {"mode": "absolute", "steps": steps}}
+    if mappings:
+        defaults["mappings"] = mappings
     return {"type": "stat", "title": title, "datasource": DS, "targets": [_target(expr, "", True)],
-            "fieldConfig": {"defaults": {"unit": unit, "thresholds": {
-                "mode": "absolute", "steps": steps}}, "overrides": []},
+            "fieldConfig": {"defaults": defaults, "overrides": []},
             "options": {"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "background"},
             "gridPos": {"w": w, "h": h}}
+
+
+def heatmap(title: str, expr: str, unit: str = "s", w: int = 12, h: int = 8) -> Panel:
+    """A heatmap of histogram buckets: ``expr`` gives one series per ``le`` (counts per
+    interval, e.g. ``sum by (le) (increase(x_bucket[$__rate_interval]))``)."""
+    target = dict(_target(expr, "{{le}}"), format="heatmap")
+    return {"type": "heatmap", "title": title, "datasource": DS, "targets": [target],
+            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+            "options": {"calculate": False, "yAxis": {"unit": unit},
+                        "color": {"mode": "scheme", "scheme": "Spectral", "exponent": 0.5,
+                                  "steps": 64},
+                        "cellGap": 1, "tooltip": {"show": True, "yHistogram": True},
+                        "legend": {"show": True}},
+            "gridPos": {"w": w, "h": h}}
+
+
+def row(title: str) -> Panel:
+    """A row header across the grid: the panels after it, up to the next row, belong to it."""
+    return {"type": "row", "title": title, "collapsed": False, "panels": [],
+            "gridPos": {"w": 24, "h": 1}}
 
 
 def table(title: str, expr: str, unit: str = "short", w: int = 12, h: int = 10,

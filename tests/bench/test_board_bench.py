@@ -5,7 +5,7 @@ Measured: judging and rendering from readings in memory; a full refresh against 
 Prometheus scraping a synthetic fleet of 166 communes (the board's queries, the judgement, the
 HTML); and a request answered from the cache over HTTP. The standard in the same run is
 Prometheus itself answering the board's queries: the refresh / queries ratio is the board's
-own share.
+own share. And the "why is it slow" queries of the whole fleet against the status' queries.
 """
 
 from __future__ import annotations
@@ -19,13 +19,17 @@ import pytest
 import yaml
 
 from collector.board import pages
+from collector.board.api import status_json
 from collector.board.server import BoardOptions, BoardServer
+from collector.board.slowness import QUERIES as SLOW_QUERIES
+from collector.board.slowness import read_slowness
 from collector.board.sources import QUERIES, Prometheus, read_all
 from collector.board.status import judge
 from collector.inventory import load_inventory
 from common.schema import HostPort
 from tests.collector.board.board_fleet import UPLINK, BrokenFleet, fleet_of
 from tests.collector.board.fleet_readings import FleetReadings
+from tests.support.alert_peers import scaled
 from tests.support.peers import LOOPBACK, http_get, serving, wait_for
 from tests.support.peers import Prometheus as PrometheusPeer
 from tests.support.synthetic_fleet import scrape_config
@@ -102,3 +106,43 @@ def test_board_against_prometheus(tmp_path: Path) -> None:
           f"{cached_s * 1000:.1f} ms = {cached_s / TARGET_SECONDS:.3f}x the 300 ms target; "
           f"{len(body) / 1000:.0f} KB")
     assert cached_s < TARGET_SECONDS and len(body) < TARGET_BYTES
+
+
+@pytest.mark.bench
+@pytest.mark.peer
+def test_why_is_it_slow_against_prometheus(tmp_path: Path) -> None:
+    """The four "why is it slow" queries for 166 communes (recording rules loaded, scaled so
+    the hour's quantiles are recorded every second), against the status' queries; and the
+    JSON of every commune with its section."""
+    inventory = load_inventory(PROVINCE)
+    fleet = fleet_of(inventory)
+    exporter = BrokenFleet(fleet, {})
+    (tmp_path / "recording.yml").write_text(
+        scaled((ROOT / "configs/prometheus/rules/recording.yml").read_text()))
+    with serving(exporter):
+        prom = PrometheusPeer(yaml.safe_dump({
+            "global": {"scrape_interval": "5s", "evaluation_interval": "1s"},
+            "rule_files": [str(tmp_path / "recording.yml")],
+            "scrape_configs": [scrape_config(fleet, exporter.address, interval="5s")],
+        }, allow_unicode=True), tmp_path)
+        try:
+            source = Prometheus(prom.url, timeout=10)
+            wait_for(lambda: all(not read_slowness(source).of(c.code).missing
+                                 for c in inventory.communes), 90, interval=2.0,
+                     what="every commune's section")
+            status_s = _median(lambda: [source.query(q) for q in QUERIES.values()], runs=10)
+            slow_s = _median(lambda: read_slowness(source), runs=10)
+            slow = read_slowness(source)
+            readings = read_all(source)
+            json_s = _median(lambda: status_json(judge(inventory, readings, slowness=slow)),
+                             runs=10)
+            size = len(status_json(judge(inventory, readings, slowness=slow)))
+        finally:
+            prom.stop()
+    series = sum(len(samples) for by_name in slow.by_commune.values()
+                 for samples in by_name.values())
+    print(f"\nwhy is it slow for 166 communes: {len(SLOW_QUERIES)} queries at once "
+          f"{slow_s * 1000:.0f} ms ({series} series) vs the status' {len(QUERIES)} one after "
+          f"the other {status_s * 1000:.0f} ms; /api/status.json with every section judged "
+          f"and written {json_s * 1000:.0f} ms, {size / 1000:.0f} KB")
+    assert slow_s < status_s * 2

@@ -31,8 +31,8 @@ from tests.support.peers import (
 
 pytestmark = pytest.mark.peer
 TCP = ("AGENT_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "PUSH_AGENT_PORT", "GATEWAY_PORT",
-       "PORTAL_PORT", "PORTAL_TLS_PORT", "VC_PORT", "DIAG_PORT", "BOARD_PORT")
-UDP = ("SNMP_PORT", "SIP_PORT", "DNS_PORT")
+       "PORTAL_PORT", "PORTAL_TLS_PORT", "VC_PORT", "DIAG_PORT", "BOARD_PORT", "IPERF3_PORT")
+UDP = ("SNMP_PORT", "SIP_PORT", "DNS_PORT", "FLOWS_PORT")
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,8 @@ def test_every_panel_showing_communes_links_to_their_detail(demo: Demo) -> None:
              what="every panel with data")
     links = {(path.stem, panel["id"]): bool(panel["fieldConfig"]["defaults"].get("links"))
              for path in (ROOT / "dashboards").glob("*.json")
-             for panel in json.loads(path.read_text(encoding="utf-8"))["panels"]}
+             for panel in json.loads(path.read_text(encoding="utf-8"))["panels"]
+             if panel["type"] != "row"}
     unlinked = {q.panel for q in panel_queries() if q.board != "commune-detail"
                 and not links[(q.board, q.panel_id)]
                 and any("commune" in series for series in _query_metrics(demo, q.expr))}

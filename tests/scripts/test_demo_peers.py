@@ -4,6 +4,7 @@ reads (the demo test, tests/e2e/test_demo.py, checks the panels they feed)."""
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import re
 import socket
 import threading
@@ -15,6 +16,9 @@ import dns.rdatatype
 import pytest
 import yaml
 
+from agent.modules.flows.apps import AppTable
+from agent.modules.flows.config import Network
+from agent.modules.flows.netflow import decode_v5
 from tests.support.paths import ROOT
 from tests.support.peers import LOOPBACK, free_udp_port
 
@@ -24,8 +28,38 @@ def demo_peers() -> ModuleType:
     spec = importlib.util.spec_from_file_location("demo_peers", ROOT / "scripts/demo_peers.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with pytest.MonkeyPatch.context() as patch:  # run as a script, scripts/ is its sys.path[0]
+        patch.syspath_prepend(str(ROOT / "scripts"))
+        spec.loader.exec_module(module)
     return module
+
+
+def test_the_router_exports_netflow_v5_the_agent_decodes(demo_peers: ModuleType) -> None:
+    """One datagram a second, records the flows module names: the portal (demo.sh's
+    modules.flows.portal), https, windows-update, rtp, dns."""
+    stop = threading.Event()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        sock.settimeout(5)
+        sender = threading.Thread(target=demo_peers.export_flows,
+                                  args=(sock.getsockname()[1], stop))
+        sender.start()
+        try:
+            data = sock.recv(65535)
+        finally:
+            stop.set()
+            sender.join(5)
+    decoded = decode_v5(data)
+    assert decoded.protocol == "netflow5" and len(decoded.records) == len(demo_peers.FLOWS)
+    apps = AppTable(portal=[Network.parse("203.0.113.10")])
+    lan = ipaddress.ip_network("192.168.1.0/24")
+    named = []
+    for r in decoded.records:
+        upload = ipaddress.ip_address(r.src) in lan
+        remote, remote_port, local_port = ((r.dst, r.dport, r.sport) if upload
+                                           else (r.src, r.sport, r.dport))
+        named.append(apps.app(remote, r.proto, remote_port, local_port))
+    assert named == ["tthc-portal", "https", "windows-update", "rtp", "dns"]
 
 
 def test_sip_options_get_200_with_the_dialog_headers(demo_peers: ModuleType) -> None:

@@ -14,6 +14,8 @@ from tests.support.paths import ROOT
 
 # Grafana's "All" of the multi-select variables is ".+" (allValue); the datasource is pinned.
 ALL = {"$commune": ".+", "$region": ".+", "${DS_PROMETHEUS}": "prometheus"}
+# Grafana's own variables, as it fills them in for a recent range of a few hours.
+BUILT_IN = {"$__rate_interval": "1m", "$__range": "1h"}
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,13 @@ def substituted(expr: str, variables: Mapping[str, str]) -> str:
 
 
 def panel_queries(variables: Mapping[str, str] = ALL) -> list[PanelQuery]:
-    """Every query of every panel of dashboards/*.json."""
+    """Every query of every panel of dashboards/*.json (Grafana's own variables filled in)."""
+    variables = {**BUILT_IN, **variables}
     found = []
     for path in sorted((ROOT / "dashboards").glob("*.json")):
         board = json.loads(path.read_text(encoding="utf-8"))
         for panel in board["panels"]:
-            for target in panel["targets"]:
+            for target in panel.get("targets", []):  # a row header has none
                 found.append(PanelQuery(path.stem, panel["id"], panel["title"], panel["type"],
                                         substituted(target["expr"], variables)))
     return found
@@ -64,7 +67,7 @@ def has_data(prometheus: str, query: PanelQuery, lookback: float = 600) -> bool:
     in the last ``lookback`` seconds."""
     if _api(prometheus, "query", {"query": query.expr}):
         return True
-    if query.panel_type in {"timeseries", "state-timeline"}:
+    if query.panel_type in {"timeseries", "state-timeline", "heatmap"}:
         now = time.time()
         return bool(_api(prometheus, "query_range", {
             "query": query.expr, "start": f"{now - lookback:.0f}", "end": f"{now:.0f}",

@@ -7,41 +7,17 @@ use one template (:data:`TEMPLATE_ID`) of the fields softflowd exports for IPv4.
 
 from __future__ import annotations
 
-import ipaddress
 import struct
-from dataclasses import dataclass
+
+# NetFlow v5 is the demo's too (its stand-in router): scripts/flow_export.py holds it.
+from scripts.flow_export import Flow as Flow
+from scripts.flow_export import netflow_v5 as netflow_v5
+from scripts.flow_export import packed
 
 TEMPLATE_ID = 256
 # (field type, length): src addr, dst addr, bytes, packets, src port, dst port, protocol
 _FIELDS = ((8, 4), (12, 4), (1, 4), (2, 4), (7, 2), (11, 2), (4, 1))
 _RECORD = struct.Struct("!4s4sIIHHB")
-
-
-@dataclass(frozen=True)
-class Flow:
-    """One flow record (IPv4)."""
-
-    src: str
-    dst: str
-    octets: int
-    packets: int
-    sport: int
-    dport: int
-    proto: int = 6
-
-
-def _ip(text: str) -> bytes:
-    return ipaddress.ip_address(text).packed
-
-
-def netflow_v5(flows: list[Flow], sequence: int = 0, sampling: int = 0) -> bytes:
-    """A NetFlow v5 datagram (at most 30 records by the format)."""
-    header = struct.pack("!HHIIIIBBH", 5, len(flows), 1000, 1_700_000_000, 0, sequence, 0, 0,
-                         sampling)
-    body = b"".join(struct.pack("!4s4s4sHHIIIIHHxBBBHHBBxx", _ip(f.src), _ip(f.dst),
-                                b"\0\0\0\0", 1, 2, f.packets, f.octets, 0, 0, f.sport,
-                                f.dport, 0, f.proto, 0, 0, 0, 0, 0) for f in flows)
-    return header + body
 
 
 def _template_set(set_id: int) -> bytes:
@@ -51,8 +27,8 @@ def _template_set(set_id: int) -> bytes:
 
 
 def _data_set(flows: list[Flow]) -> bytes:
-    body = b"".join(_RECORD.pack(_ip(f.src), _ip(f.dst), f.octets, f.packets, f.sport, f.dport,
-                                 f.proto) for f in flows)
+    body = b"".join(_RECORD.pack(packed(f.src), packed(f.dst), f.octets, f.packets, f.sport,
+                                 f.dport, f.proto) for f in flows)
     body += b"\0" * (-(4 + len(body)) % 4)
     return struct.pack("!HH", TEMPLATE_ID, 4 + len(body)) + body
 
@@ -76,7 +52,7 @@ def _ethernet_ipv4(flow: Flow, frame_length: int) -> bytes:
     l4 = struct.pack("!HH", flow.sport, flow.dport) + b"\0" * 16
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, min(max(frame_length - 14, 28), 65535), 0, 0,
                      64, flow.proto, 0,
-                     _ip(flow.src), _ip(flow.dst))
+                     packed(flow.src), packed(flow.dst))
     return eth + ip + l4
 
 
@@ -96,11 +72,11 @@ def sflow_v5(flows: list[Flow], sampling_rate: int = 1, agent: str = "192.0.2.1"
             data = struct.pack("!IIII", 1, flow.octets, 4, len(header)) + header + pad
             record = struct.pack("!II", 1, len(data)) + data
         else:
-            data = struct.pack("!II4s4sIIII", flow.octets, flow.proto, _ip(flow.src),
-                               _ip(flow.dst), flow.sport, flow.dport, 0, 0)
+            data = struct.pack("!II4s4sIIII", flow.octets, flow.proto, packed(flow.src),
+                               packed(flow.dst), flow.sport, flow.dport, 0, 0)
             record = struct.pack("!II", 3, len(data)) + data
         body = struct.pack("!IIIIIIII", i, 3, sampling_rate, sampling_rate * (i + 1), 0, 1, 2,
                            1) + record
         samples.append(struct.pack("!II", 1, len(body)) + body)
-    header = struct.pack("!II4sIIII", 5, 1, _ip(agent), 0, sequence, 1000, len(samples))
+    header = struct.pack("!II4sIIII", 5, 1, packed(agent), 0, sequence, 1000, len(samples))
     return header + b"".join(samples)

@@ -9,7 +9,9 @@ import yaml
 from agent import scheduler
 from agent.modules import host
 from agent.modules.base import MetricSpec
+from agent.modules.flows import module as flows
 from agent.modules.logs import module as logs
+from agent.modules.probe import rtt_histogram, throughput_metrics
 from agent.modules.security import module as security
 from tests.support.paths import ROOT
 
@@ -51,7 +53,7 @@ KEYWORDS = frozenset({"and", "or", "unless", "by", "without", "on", "ignoring", 
 def declared_metrics() -> frozenset[str]:
     """Metrics declared by the agent's modules in this tree (MetricSpec at module top level)."""
     names: set[str] = set()
-    for module in (host, scheduler, security, logs):
+    for module in (host, scheduler, security, logs, rtt_histogram, throughput_metrics, flows):
         for value in vars(module).values():
             specs = value if isinstance(value, (tuple, dict)) else (value,)
             for item in (specs.values() if isinstance(specs, dict) else specs):

@@ -67,6 +67,7 @@ def exposition(code: str, index: int, now: float, failing: str = "") -> str:
     for stat, rtt in (("min", 0.01), ("avg", 0.02 + 0.005 * index), ("max", 0.09)):
         add(_series("commune_probe_icmp_rtt_seconds", {**icmp, "stat": stat}, rtt))
     add(_series("commune_probe_icmp_jitter_seconds", icmp, 0.003))
+    lines += _why_slow(t, index)
     # SNMP: one switch with two ports; port 1 flaps every 2 s, port 2 is down but enabled.
     switch = {"device": "core-switch"}
     add(_series("commune_snmp_up", switch, 1))
@@ -119,6 +120,36 @@ def exposition(code: str, index: int, now: float, failing: str = "") -> str:
     lines += _security(t, bad)
     lines += _web_logs(t, bad)
     return "\n".join(lines) + "\n"
+
+
+def _why_slow(t: float, index: int) -> list[str]:
+    """The RTT histogram of the gateway (10 RTTs a second, half under 25.6 ms), the last
+    throughput run (grade B down, A up) and flows: more hosts and apps than a top 5."""
+    lines = []
+    gateway = {"target": "gateway", "kind": "icmp"}
+    for le, share in (("0.0128", 0.0), ("0.0256", 0.5), ("0.0512", 0.9 + index / 100),
+                      ("+Inf", 1.0)):
+        lines.append(_series("commune_probe_rtt_histogram_seconds_bucket", {**gateway, "le": le},
+                             int(t * 10 * share)))
+    lines.append(_series("commune_probe_rtt_histogram_seconds_sum", gateway, t * 10 * 0.03))
+    lines.append(_series("commune_probe_rtt_histogram_seconds_count", gateway, int(t * 10)))
+    for direction, bps, loaded, grade in (("download", 48e6, 0.09, "B"),
+                                          ("upload", 9e6, 0.035, "A")):
+        labels = {"target": "province", "direction": direction}
+        lines.append(_series("commune_throughput_bits_per_second", labels, bps))
+        lines.append(_series("commune_latency_under_load_seconds", labels, loaded))
+        for g in ("A+", "A", "B", "C", "D", "F"):
+            lines.append(_series("commune_bufferbloat_grade", {**labels, "grade": g},
+                                 int(g == grade)))
+    lines.append(_series("commune_throughput_idle_latency_seconds", {"target": "province"}, 0.03))
+    flows = [("ketoan-pc", "https", 400_000), ("camera-1", "rtp", 90_000),
+             ("other", "windows-update", 250_000), ("other", "other", 1_000)]
+    flows += [(f"pc-{n}", app, 1_000 * n) for n, app in enumerate(("dns", "ntp", "sip", "http"))]
+    for host, app, per_second in flows:
+        lines.append(_series("commune_flow_bytes_total",
+                             {"direction": "download", "host": host, "app": app},
+                             int(t * per_second)))
+    return lines
 
 
 def _security(t: float, bad: bool) -> list[str]:

@@ -17,6 +17,10 @@ from tests.support.synthetic_fleet import Commune, exposition
 PROVINCE_TARGETS = ("tthc-portal", "tthc-db", "vc-sip")
 # What a broken commune does, and what its tile must say.
 UPLINK, UNREACHABLE, PORTAL_SLOW, VC_DOWN = "uplink", "unreachable", "portal-slow", "vc-down"
+# No throughput target, no flows module, no RTT histogram: its "why is it slow" says so.
+BARE = "bare"
+BARE_METRICS = ("commune_probe_rtt_histogram", "commune_throughput", "commune_latency_under_load",
+                "commune_bufferbloat", "commune_flow")
 
 
 def fleet_of(inventory: Inventory) -> tuple[Commune, ...]:
@@ -45,6 +49,9 @@ def broken(text: str, how: str) -> str:
         text = _set(text, "probe_duration_seconds", "4.5", target="tthc-portal")
     elif how == VC_DOWN:
         text = _set(text, "commune_vc_up", "0")
+    elif how == BARE:
+        text = "".join(line for line in text.splitlines(keepends=True)
+                       if not line.startswith(BARE_METRICS))
     return text
 
 

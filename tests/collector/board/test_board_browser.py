@@ -21,6 +21,7 @@ from collector.board.server import BoardOptions, BoardServer
 from collector.inventory import Inventory, load_inventory
 from common.schema import HostPort
 from tests.collector.board.board_fleet import (
+    BARE,
     PORTAL_SLOW,
     UNREACHABLE,
     UPLINK,
@@ -52,6 +53,7 @@ class Cast:
     slow: str          # portal slow from it alone: degraded
     vc: str            # VC endpoint down: degraded
     failing: str       # the synthetic fleet's: database unreachable, snmp module down
+    bare: str          # no RTT histogram, throughput target or flows: ok, nothing to say why
 
 
 def cast(inventory: Inventory) -> Cast:
@@ -60,7 +62,7 @@ def cast(inventory: Inventory) -> Cast:
     # The uplink one in the first region, so it heads the page; the others spread out.
     return Cast(uplink=lowland[2], unreachable=codes[40], silent=codes[60],
                 slow=next(c for c in lowland if codes.index(c) > 80), vc=codes[100],
-                failing=codes[120])
+                failing=codes[120], bare=codes[140])
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     who = cast(inventory)
     fleet = fleet_of(inventory)
     exporter = BrokenFleet(fleet, {who.uplink: UPLINK, who.unreachable: UNREACHABLE,
-                                   who.slow: PORTAL_SLOW, who.vc: VC_DOWN},
+                                   who.slow: PORTAL_SLOW, who.vc: VC_DOWN, who.bare: BARE},
                            failing=who.failing, down_target="vc-sip")
     scraped = [c for c in fleet if c.code != who.silent]
     config = scrape_config(scraped, exporter.address, interval="3s")
@@ -158,7 +160,7 @@ def test_each_fault_has_its_colour_and_cause(stack: Stack, browser: Browser) -> 
     assert "ProvinceServiceDown" in alerts
     states = browser.evaluate(
         "Array.from(document.querySelectorAll('a.tile')).map(t => t.dataset.state)")
-    assert states.count("ok") == 160
+    assert states.count("ok") == 160  # the bare commune is ok
     ok = tile(browser, next(c for c in (t["code"] for t in _json(stack)) if c not in
                             vars(stack.cast).values()))
     assert ok["bg"] == PALE_GREEN
@@ -192,6 +194,47 @@ def test_the_down_communes_page(stack: Stack, browser: Browser) -> None:
     browser.screenshot(ARTEFACTS / f"commune-{code}.png")
     browser.load(f"{stack.url}/commune/nope")
     assert "No commune has the code nope" in browser.evaluate("document.body.innerText")
+
+
+def _why_slow_text(browser: Browser) -> str:
+    found: str = browser.evaluate("document.querySelector('section.why-slow').innerText")
+    return found
+
+
+def test_a_communes_page_says_why_it_is_slow(stack: Stack, browser: Browser) -> None:
+    """RTT quantiles per target over the hour, the last throughput run with its grade, the
+    top 5 talkers and apps, from the recorded series; a commune without them says what to
+    configure."""
+    code = next(c.code for c in stack.inventory.communes if c.code not in vars(stack.cast).values())
+
+    def section() -> str:
+        browser.load(f"{stack.url}/commune/{code}")
+        text = _why_slow_text(browser)
+        return text if "ketoan-pc" in text and "Mbit/s" in text and "ms" in text else ""
+
+    text = wait_for(section, 60, interval=1.0, what="the why-is-it-slow section with data")
+    assert text.startswith("Vì sao chậm? / Why is it slow?")
+    for shown in ("gateway", "48 Mbit/s", "9 Mbit/s", "90 ms", "35 ms", "30 ms",
+                  "ketoan-pc", "camera-1", "https", "windows-update", "rtp"):
+        assert shown in text, (shown, text)
+    rows = browser.evaluate("Array.from(document.querySelectorAll('section.why-slow tr'))"
+                            ".map(r => Array.from(r.cells).map(c => c.innerText))")
+    assert ["province", "download", "48 Mbit/s", "90 ms", "30 ms", "B"] in rows
+    assert ["province", "upload", "9 Mbit/s", "35 ms", "30 ms", "A"] in rows
+    talkers = [r[0] for r in rows if r and r[-1].endswith("B/s") and r[0].startswith(
+        ("ketoan", "camera", "pc-"))]
+    assert talkers == ["ketoan-pc", "camera-1", "pc-3", "pc-2", "pc-1"]  # top 5, 'other' not
+    assert "other" not in talkers
+    browser.screenshot(ARTEFACTS / f"commune-{code}-why-slow.png")
+    data = {c["code"]: c for c in _json(stack)}[code]["why_slow"]
+    assert [t["name"] for t in data["talkers"]] == talkers and len(data["apps"]) == 5
+    assert {r["grade"] for r in data["throughput"]} == {"A", "B"}
+
+    browser.load(f"{stack.url}/commune/{stack.cast.bare}")
+    bare = _why_slow_text(browser)
+    assert "no RTT in the last hour" in bare
+    assert "no throughput target configured" in bare
+    assert "the agent's flows module is off" in bare and "NetFlow/IPFIX" in bare
 
 
 def test_without_alertmanager_the_alerts_come_from_prometheus(stack: Stack) -> None:

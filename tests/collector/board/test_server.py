@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.board.server import BoardOptions, BoardServer
+from collector.board.server import SLOWNESS_TTL, BoardOptions, BoardServer
 from collector.board.status import Board, judge
 from collector.cli import main
 from collector.inventory import Inventory, load_inventory
@@ -21,6 +21,7 @@ from common.webconfig import load_web_config
 from tests.collector.board.fleet_readings import FleetReadings
 from tests.support.paths import ROOT
 from tests.support.peers import LOOPBACK, free_port, http_get
+from tests.support.peers import Prometheus as PrometheusPeer
 from tests.support.tlsfiles import TLSFiles
 from tests.support.web_config import PASSWORD, web_config
 
@@ -112,6 +113,29 @@ def test_prometheus_unreachable_is_a_clear_page_and_a_503(inventory: Inventory) 
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.peer
+def test_the_why_is_it_slow_readings_are_cached_a_minute(inventory: Inventory,
+                                                         tmp_path: Path) -> None:
+    """Every viewer's reading re-reads the status (cache_ttl 0 here) but not the slower
+    windows of "why is it slow"; an empty Prometheus gives every commune its sentences."""
+    with PrometheusPeer("global: {}\n", tmp_path) as peer:
+        server = BoardServer(HostPort(f"{LOOPBACK}:0"), inventory,
+                             BoardOptions(peer.url, timeout=5, cache_ttl=0))
+        server.serve_in_thread()
+        try:
+            url = f"http://{LOOPBACK}:{server.port}"
+            code = inventory.communes[0].code
+            for _ in range(3):
+                status, body, _ = http_get(f"{url}/commune/{code}")
+                assert status == 200
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert server.board.fetches == 3 and server.slowness.fetches == 1
+    assert server.slowness.ttl == SLOWNESS_TTL == 60
+    assert b"no throughput target configured" in body and b"flows module is off" in body
 
 
 @pytest.mark.peer

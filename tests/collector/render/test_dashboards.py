@@ -21,11 +21,13 @@ from tests.support.peers import require_binary
 DASHBOARD_DIR = ROOT / "dashboards"
 FILES = sorted(DASHBOARD_DIR.glob("*.json"))
 # What Grafana puts in place of the variables when it runs a query.
-VARIABLES = {"$commune": ".+", "$region": ".+", "${DS_PROMETHEUS}": "prometheus"}
+VARIABLES = {"$commune": ".+", "$region": ".+", "${DS_PROMETHEUS}": "prometheus",
+             "$__rate_interval": "5m", "$__range": "1h"}
 
 
 def panels_of(board: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(board["panels"])
+    """The panels that query (not the row headers)."""
+    return [p for p in board["panels"] if p["type"] != "row"]
 
 
 def exprs_of(board: dict[str, Any]) -> list[str]:
@@ -66,7 +68,7 @@ def test_grafana_structure(path: Path) -> None:
     assert len(ids) == len(set(ids)) and all(isinstance(i, int) for i in ids)
     cells: set[tuple[int, int]] = set()
     for panel in panels_of(board):
-        assert panel["type"] in {"timeseries", "stat", "table", "state-timeline"}
+        assert panel["type"] in {"timeseries", "stat", "table", "state-timeline", "heatmap"}
         assert panel["datasource"] == {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
         grid = panel["gridPos"]
         assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24
@@ -281,3 +283,43 @@ def test_the_status_of_each_commune(tmp_path: Path) -> None:
     out = subprocess.run([require_binary("promtool"), "test", "rules", str(path)],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_commune_detail_has_the_why_is_it_slow_row(boards: dict[str, dict[str, Any]]) -> None:
+    """The row header, then the RTT heatmap (per-interval bucket counts), the quantiles,
+    throughput and latency under load, the grade as letters, top talkers and apps."""
+    panels = boards["commune-detail"]["panels"]
+    start = next(i for i, p in enumerate(panels) if p["type"] == "row")
+    header, *row = panels[start:]
+    assert header["title"] == "Vì sao chậm? / Why is it slow?" and header["gridPos"]["w"] == 24
+    assert all(p["gridPos"]["y"] > header["gridPos"]["y"] for p in row)
+    by_type = {p["type"]: p for p in row}
+    target = by_type["heatmap"]["targets"][0]
+    assert target["format"] == "heatmap" and target["legendFormat"] == "{{le}}"
+    assert target["expr"].startswith("sum by (le) (increase(commune_probe_rtt_histogram")
+    quantiles = [t["expr"] for p in row for t in p["targets"] if "histogram_quantile" in t["expr"]]
+    assert [e.split(",")[0] for e in quantiles] == [
+        "histogram_quantile(0.5", "histogram_quantile(0.9", "histogram_quantile(0.99"]
+    grade = by_type["stat"]
+    letters = {v["text"] for v in grade["fieldConfig"]["defaults"]["mappings"][0]["options"]
+               .values()}
+    assert letters == {"A+", "A", "B", "C", "D", "F"}
+    assert "bufferbloat_grade:score" in grade["targets"][0]["expr"]
+    exprs = " ".join(t["expr"] for p in row for t in p["targets"])
+    for metric in ("commune_throughput_bits_per_second", "commune_latency_under_load_seconds",
+                   "commune_throughput_idle_latency_seconds"):
+        assert metric in exprs
+    tables = [p["targets"][0]["expr"] for p in row if p["type"] == "table"]
+    assert any("by (commune, host)" in e and 'host!="other"' in e for e in tables)
+    assert any("by (commune, app)" in e for e in tables)
+    assert all(" / " in p["title"] for p in row)
+
+
+def test_the_grade_mapping_matches_the_recording_rule() -> None:
+    """recording.yml multiplies each grade by the number the stat maps back to its letter."""
+    rules = yaml.safe_load((ROOT / "configs/prometheus/rules/recording.yml").read_text())
+    expr = next(r["expr"] for g in rules["groups"] for r in g["rules"]
+                if r.get("record") == "commune_target_direction:commune_bufferbloat_grade:score")
+    scored = dict(re.findall(r'grade="([A-F+]+)"\} \* (\d)', expr))
+    mapped = {v["text"]: k for k, v in dashboards.GRADE_MAPPINGS[0]["options"].items()}
+    assert scored == mapped and len(scored) == 6
