@@ -7,7 +7,7 @@
 # Debian's snmpd and a VC room system's API, run the security and logs modules on logs written
 # here, and a node exporter serves a commune-diag textfile (stand-ins: scripts/demo_peers.py).
 # The scraped agent also measures throughput against Debian's iperf3 server on loopback (once,
-# some 20 s after the start: its slot of the hour) and counts the NetFlow v5 export
+# some 45 s after the start: its slot of the hour) and counts the NetFlow v5 export
 # demo_peers.py sends as the commune's router.
 # Everything lives under .demo/ and stops with Ctrl-C (or after DEMO_SECONDS when set). Ports:
 # AGENT_PORT, PUSH_AGENT_PORT, GATEWAY_PORT, PROMETHEUS_PORT, ALERTMANAGER_PORT, PORTAL_PORT,
@@ -62,7 +62,7 @@ YAML
 }
 
 # The throughput run's second of the hour: soon after the agent starts (it waits for its slot).
-throughput_slot=$(( ($(date +%s) + 20) % 3600 ))
+throughput_slot=$(( ($(date +%s) + 45) % 3600 ))
 
 cat > "$demo/agent.yml" <<YAML
 commune: "16318"
