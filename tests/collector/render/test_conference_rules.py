@@ -53,8 +53,8 @@ def test_a_window_opens_warn_before_the_start_and_closes_at_the_end(tmp_path: Pa
     start_s = int(datetime(2026, 12, 15, 1, tzinfo=timezone.utc).timestamp())
     assert window["expr"] == (f"(vector(time()) >= bool {start_s - 86400}) * "
                               f"(vector(time()) < bool {start_s + 7200})")
-    assert window["labels"] == {"conference": "a", "title": "A", "starts": "2026-12-15 08:00 +07:00",
-                                "mos_threshold": "3.8"}
+    assert window["labels"] == {"conference": "a", "title": "A",
+                                "starts": "2026-12-15 08:00 +07:00", "mos_threshold": "3.8"}
     assert start["expr"].startswith(f"vector({start_s}) ")
     assert "< 3.8" in reason["expr"] and "commune=~" not in reason["expr"]
     assert ready["labels"] == {"conference": "a"}
