@@ -259,7 +259,7 @@ class _Hook(ThreadingHTTPServer):
     """A webhook receiver on loopback keeping every notification posted."""
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _ChatHandler)  # type: ignore[arg-type]
+        super().__init__(("127.0.0.1", 0), _ChatHandler)
         self.posts: list[dict[str, Any]] = []
 
 

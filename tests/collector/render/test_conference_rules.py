@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -21,7 +22,7 @@ FIXTURE = ROOT / "tests/rules/conferences"
 EPOCH = datetime.fromtimestamp(0, timezone.utc)
 
 
-def _rendered(tmp_path: Path, schedule_file: Path, now: datetime) -> dict[str, object]:
+def _rendered(tmp_path: Path, schedule_file: Path, now: datetime) -> Any:
     inventory = load_inventory(INVENTORY)
     schedule = load_conferences(schedule_file, inventory)
     files = render(inventory, RenderOptions(), tmp_path, ShippedData.load(rules_for_render(None)),
@@ -48,7 +49,7 @@ def test_a_window_opens_warn_before_the_start_and_closes_at_the_end(tmp_path: Pa
     schedule.write_text('timezone: "+07:00"\nconferences:\n'
                         '  - {name: a, title: "A", start: 2026-12-15T08:00, duration: 2h,'
                         ' warn_before: 24h, communes: all, mos_threshold: 3.8}\n')
-    groups = _rendered(tmp_path, schedule, EPOCH)["groups"]  # type: ignore[index]
+    groups = _rendered(tmp_path, schedule, EPOCH)["groups"]
     window, start, reason, ready = groups[0]["rules"]
     start_s = int(datetime(2026, 12, 15, 1, tzinfo=timezone.utc).timestamp())
     assert window["expr"] == (f"(vector(time()) >= bool {start_s - 86400}) * "
@@ -67,7 +68,7 @@ def test_ended_conferences_are_left_out_and_scopes_resolve_regions(tmp_path: Pat
                         '  - {name: new, title: "New", start: 2026-12-15T08:00,'
                         ' communes: ["14797", "Huyện Mường Lát"]}\n')
     now = datetime(2026, 12, 1, tzinfo=timezone.utc)
-    groups = _rendered(tmp_path, schedule, now)["groups"]  # type: ignore[index]
+    groups = _rendered(tmp_path, schedule, now)["groups"]
     assert [g["name"] for g in groups] == ["conference-new"]
     reason = groups[0]["rules"][2]["expr"]
     assert 'commune=~"14797|14866|' in reason
