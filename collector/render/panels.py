@@ -85,6 +85,12 @@ def state_timeline(title: str, expr: str, legend: str, mappings: list[dict[str, 
     return panel
 
 
+def row(title: str) -> Panel:
+    """A full-width row heading the panels after it (no query of its own)."""
+    return {"type": "row", "title": title, "collapsed": False, "panels": [],
+            "gridPos": {"w": 24, "h": 1}}
+
+
 def repeated(panel: Panel, variable: str, direction: str = "h") -> Panel:
     """The panel repeated once per selected value of ``variable``."""
     return {**panel, "repeat": variable, "repeatDirection": direction}

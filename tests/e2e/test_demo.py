@@ -140,7 +140,8 @@ def test_every_panel_showing_communes_links_to_their_detail(demo: Demo) -> None:
     """Outside commune detail, a panel whose series carry ``commune`` links them to its detail."""
     wait_for(lambda: not empty_panels(demo.prometheus), 100, interval=3.0,
              what="every panel with data")
-    links = {(path.stem, panel["id"]): bool(panel["fieldConfig"]["defaults"].get("links"))
+    links = {(path.stem, panel["id"]): bool(panel.get("fieldConfig", {}).get("defaults", {})
+                                            .get("links"))
              for path in (ROOT / "dashboards").glob("*.json")
              for panel in json.loads(path.read_text(encoding="utf-8"))["panels"]}
     unlinked = {q.panel for q in panel_queries() if q.board != "commune-detail"

@@ -44,7 +44,7 @@ def panel_queries(variables: Mapping[str, str] = ALL) -> list[PanelQuery]:
     for path in sorted((ROOT / "dashboards").glob("*.json")):
         board = json.loads(path.read_text(encoding="utf-8"))
         for panel in board["panels"]:
-            for target in panel["targets"]:
+            for target in panel.get("targets", []):  # a row has none
                 found.append(PanelQuery(path.stem, panel["id"], panel["title"], panel["type"],
                                         substituted(target["expr"], variables)))
     return found
