@@ -127,15 +127,15 @@ def run(args: argparse.Namespace) -> Exit:
     scraped = sum(node.mode == "scrape" for node in nodes)
     source = args.rules or " and ".join(str(d) for d in shipped_dirs("rules"))
     dashboards = sum(name.startswith(f"{DASHBOARDS}/") for name in files)
-    upcoming = ("no schedule" if schedule is None else
-                f"{len(schedule.upcoming(now))} upcoming conferences from {schedule_path}")
+    upcoming = ("" if schedule is None else f" + {CONFERENCE_RULES} ("
+                f"{len(schedule.upcoming(now))} upcoming conferences of {schedule_path})")
     capped = f", waits capped at {options.max_for}" if options.max_for is not None else ""
     print(f"rendered {len(inventory.communes)} communes ({scraped} scrape, "
           f"{len(nodes) - scraped} push nodes) into {out}:\n"
           f"  prometheus.yml, alertmanager.yml, templates/ ({len(data.templates)}), "
           f"agent-probe-targets.yml, README, file_sd/ (3 roles),\n"
-          f"  rules/ ({len(data.rules)} copied from {source}{capped} + {INVENTORY_RULES} + "
-          f"{CONFERENCE_RULES}: {upcoming}),\n"
+          f"  rules/ ({len(data.rules)} copied from {source}{capped} + {INVENTORY_RULES}"
+          f"{upcoming}),\n"
           f"  grafana/ ({dashboards} dashboards, provisioning of the dashboards and the "
           f"datasource {options.prometheus_url})\n"
           f"start Prometheus with:\n  {prometheus_command(out)}")

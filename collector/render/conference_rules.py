@@ -78,11 +78,8 @@ def conference_group(schedule: Schedule, conference: Conference,
     ]}
 
 
-def conference_rules(schedule: Schedule | None, inventory: Inventory,
-                     now: datetime) -> dict[str, Any]:
-    """The rule file of the conferences of ``schedule`` not ended at ``now`` (no groups without
-    a schedule or an upcoming conference)."""
-    if schedule is None:
-        return {"groups": []}
+def conference_rules(schedule: Schedule, inventory: Inventory, now: datetime) -> dict[str, Any]:
+    """The rule file of the conferences of ``schedule`` not ended at ``now`` (no groups when
+    none is upcoming)."""
     return {"groups": [conference_group(schedule, c, inventory)
                        for c in schedule.upcoming(now)]}

@@ -9,8 +9,8 @@ provider name theirs absolutely, so render into the folder the services will rea
                             region, terrain, role (written for every role, maybe empty)
     rules/*.yml             the shipped rules, or --rules (rules.py; this folder is owned by render)
     rules/commune-inventory.yml  commune_inventory_node_info: one series per inventory node
-    rules/commune-conferences.yml  the conference schedule's windows and readiness
-                            (conference_rules.py; no groups without a schedule)
+    rules/commune-conferences.yml  with a conference schedule: its windows and readiness
+                            (conference_rules.py)
     alertmanager.yml        routes by severity and region, inhibitions (alertmanager.py)
     templates/*.tmpl        the shipped bilingual notification template(s) alertmanager.yml uses
     grafana/                the dashboards and their provisioning (grafana.py)
@@ -280,21 +280,23 @@ def render(inventory: Inventory, options: RenderOptions, out: Path,
         files[f"file_sd/{role}.json"] = (text + "\n").encode("utf-8")
     for name, content in sorted(data.rules.items()):
         if name in (INVENTORY_RULES, CONFERENCE_RULES):
-            raise ValueError(f"rules/{name} is written by render from the inventory and the "
-                             "conference schedule; rename that rule file")
+            source = "inventory" if name == INVENTORY_RULES else "conference schedule"
+            raise ValueError(f"rules/{name} is written by render from the {source}; "
+                             "rename that rule file")
         if options.max_for is not None:
             content = cap_waits(content, options.max_for, name)
         files[f"rules/{name}"] = content
     files[f"rules/{INVENTORY_RULES}"] = _yaml(inventory_rules(inventory), header)
-    files[f"rules/{CONFERENCE_RULES}"] = _yaml(
-        conference_rules(schedule, inventory, now or datetime.now(timezone.utc)),
-        _schedule_header(schedule), _BlockDumper)
+    if schedule is not None:
+        files[f"rules/{CONFERENCE_RULES}"] = _yaml(
+            conference_rules(schedule, inventory, now or datetime.now(timezone.utc)),
+            _schedule_header(schedule), _BlockDumper)
     return files
 
 
-def _schedule_header(schedule: Schedule | None) -> str:
-    if schedule is None or not schedule.file:
-        source = "no conference schedule (render --conferences FILE)"
+def _schedule_header(schedule: Schedule) -> str:
+    if not schedule.file:
+        source = "a conference schedule"
     else:
         digest = hashlib.sha256(Path(schedule.file).read_bytes()).hexdigest()[:16]
         source = f"{Path(schedule.file).name} (sha256 {digest})"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from collector.cli import main
 from collector.conferences import load_conferences
 from collector.inventory import load_inventory
 from collector.render.conference_rules import CONFERENCE_RULES
@@ -76,10 +77,10 @@ def test_ended_conferences_are_left_out_and_scopes_resolve_regions(tmp_path: Pat
     assert later["groups"] == []
 
 
-def test_without_a_schedule_the_file_has_no_groups(tmp_path: Path) -> None:
+def test_without_a_schedule_there_is_no_file(tmp_path: Path) -> None:
     inventory = load_inventory(INVENTORY)
     files = render(inventory, RenderOptions(), tmp_path, ShippedData.load(rules_for_render(None)))
-    assert yaml.safe_load(files[f"rules/{CONFERENCE_RULES}"]) == {"groups": []}
+    assert f"rules/{CONFERENCE_RULES}" not in files and "rules/commune-inventory.yml" in files
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -103,3 +104,34 @@ def test_bad_schedules_are_refused_naming_the_place(tmp_path: Path, text: str,
     with pytest.raises(ConfigError) as caught:
         load_conferences(schedule, load_inventory(INVENTORY))
     assert f"{schedule}:{expected}" in str(caught.value)
+
+
+def test_render_cli_refuses_a_bad_schedule_with_every_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    schedule = tmp_path / "conferences.yml"
+    schedule.write_text("timezone: Nowhere/City\nconferences:\n"
+                        "  - {name: a, title: x, start: 2026-12-15T08:00, duration: 0s}\n")
+    code = main(["render", "--inventory", str(INVENTORY), "--out", str(tmp_path / "out"),
+                 "--conferences", str(schedule)])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"commune-collector: {schedule}: 2 errors\n"
+        f"  {schedule}:1:11: timezone: unknown time zone 'Nowhere/City'; give one like "
+        "'Asia/Ho_Chi_Minh' or an offset like '+07:00'\n"
+        f"  {schedule}:3:60: conferences[0].duration: expected a duration longer than 0s, "
+        "got 0s\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_render_reads_the_installed_schedule_by_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    etc = tmp_path / "etc"
+    (etc / "commune-collector").mkdir(parents=True)
+    (etc / "commune-collector/conferences.yml").write_text(
+        'conferences:\n  - {name: a, title: "A", start: 2099-12-15T08:00}\n')
+    monkeypatch.setenv("COMMUNE_MONITOR_ETC", str(etc))
+    out = tmp_path / "out"
+    assert main(["render", "--inventory", str(INVENTORY), "--out", str(out)]) == 0
+    assert "1 upcoming conferences of" in capsys.readouterr().out
+    assert "conference-a" in (out / "rules" / CONFERENCE_RULES).read_text()
