@@ -245,6 +245,7 @@ def default_schedule_path() -> Path:
 def _scope_issues(schedule: Schedule, inventory: Inventory, file: str) -> list[ConfigIssue]:
     codes = {c.code for c in inventory.communes}
     regions = {c.group for c in inventory.communes}
+    where = f" {inventory.file}" if inventory.file else ""
     issues = []
     for i, conference in enumerate(schedule.conferences):
         for j, (entry, (line, column)) in enumerate(zip(conference.communes,
@@ -252,8 +253,8 @@ def _scope_issues(schedule: Schedule, inventory: Inventory, file: str) -> list[C
             if entry not in codes and entry not in regions:
                 issues.append(ConfigIssue(
                     file, line, column, f"conferences[{i}].communes[{j}]",
-                    f"{entry!r} is neither a commune code nor a region of the inventory "
-                    f"{inventory.file or ''}; check the spelling".replace("  ", " ")))
+                    f"{entry!r} is neither a commune code nor a region of the inventory"
+                    f"{where}; check the spelling"))
     return issues
 
 
