@@ -9,7 +9,8 @@
 #
 # Installs the Debian packages prometheus and prometheus-alertmanager when missing (--no-apt
 # skips that), creates /opt/commune-collector (venv), the commune-collector system user,
-# /etc/commune-collector/{gateway.yml,inventory/NAME.yml} (kept if present: enrol edits them),
+# /etc/commune-collector/{gateway.yml,inventory/NAME.yml,conferences.yml} (kept if present: enrol
+# edits the first two, the operators the conference schedule),
 # /var/lib/commune-collector/prometheus (the render output), the units, and the drop-ins
 # /etc/systemd/system/{prometheus,prometheus-alertmanager}.service.d/commune-monitor.conf that
 # start both on the rendered config. Data stays in /var/lib/prometheus. With /etc/grafana
@@ -259,6 +260,15 @@ YML
     mv "$GATEWAY.tmp" "$GATEWAY"
 fi
 chmod 640 "$GATEWAY"
+# The conference schedule render reads (readiness rules; an empty list to begin with).
+CONFERENCES=$ETC/conferences.yml
+if [ -f "$CONFERENCES" ]; then
+    step "keeping $CONFERENCES"
+else
+    step "installing $CONFERENCES (no conference yet: add them there)"
+    install -m 644 "$VENV/share/commune-monitor/examples/conferences/conferences.yml" \
+        "$CONFERENCES"
+fi
 if [ -z "$ROOT" ]; then
     chown root:"$SERVICE_USER" "$ETC" "$GATEWAY"
     chown -R "$SERVICE_USER:$SERVICE_USER" "$STATE"
@@ -266,6 +276,7 @@ fi
 
 # 3. render: the same command the render unit runs
 RENDER=("$VENV/bin/commune-collector" render --inventory "$INV_PATH" --out "$OUT"
+        --conferences "$CONFERENCES"
         --out-of-order-window "$WINDOW" --alertmanager "$AM_LISTEN"
         --prometheus-url "$PROMETHEUS" --gateway "$GATEWAY_ADDRESS")
 RELOAD=("$VENV/bin/commune-collector" reload "$PROMETHEUS" "$ALERTMANAGER")
@@ -273,7 +284,7 @@ step "rendering $INV_PATH into $OUT"
 rendered=$("${RENDER[@]}") || {
     code=$?
     [ "$code" = 2 ] || exit "$code"
-    die "the inventory does not render (see above); fix $INV_PATH and run this script again"
+    die "the inventory or the conference schedule does not render (see above); fix $INV_PATH or $CONFERENCES and run this script again"
 }
 [ -n "$ROOT" ] || chown -R "$SERVICE_USER:$SERVICE_USER" "$STATE"
 

@@ -168,11 +168,24 @@ communes:
     nodes:
       - {name: lan-1, role: lan-node, mode: push}
 YAML
+# A conference a few minutes from now: its readiness window (24h ahead) is open all along, so
+# the VC dashboard's and the board's readiness sections show who is not ready.
+conference_start=$(TZ=Asia/Ho_Chi_Minh date -d '+5 minutes' +%Y-%m-%dT%H:%M)
+cat > "$demo/conferences.yml" <<YAML
+timezone: Asia/Ho_Chi_Minh
+conferences:
+  - name: giao-ban-demo
+    title: "Giao ban trực tuyến (demo) / Online briefing (demo)"
+    start: $conference_start
+    duration: 1h
+    warn_before: 24h
+    communes: all
+YAML
 rules=()
 if [ -d configs/prometheus/rules ]; then rules=(--rules configs/prometheus/rules); fi
 "$bin/commune-collector" render --inventory "$demo/inventory.yml" --out "$demo/render" \
     --alertmanager "127.0.0.1:$am_port" --gateway "127.0.0.1:$gateway_port" \
-    --scrape-interval 5s --evaluation-interval 5s \
+    --scrape-interval 5s --evaluation-interval 5s --conferences "$demo/conferences.yml" \
     "${rules[@]}" >/dev/null
 # The commune-diag results, read by a node exporter's textfile collector (labels as written).
 "$bin/python" - "$demo/render/prometheus.yml" "$diag_port" <<'PY'
@@ -277,6 +290,7 @@ commune-monitor demo is running (logs in ${demo#"$root"/}/):
   why slow        iperf3 server 127.0.0.1:$iperf3_port (a run at second $throughput_slot of the hour), NetFlow v5 to udp:127.0.0.1:$flows_port
   diag results    http://127.0.0.1:$diag_port/metrics (commune-diag textfile)
   rendered config ${demo#"$root"/}/render/ (commune-collector render of ${demo#"$root"/}/inventory.yml)
+  conference      giao-ban-demo at $conference_start (Asia/Ho_Chi_Minh): readiness on the board and the VC dashboard (${demo#"$root"/}/conferences.yml)
 Press Ctrl-C to stop.
 TXT
 # `wait` (not a foreground sleep) lets SIGTERM run the cleanup trap at once.

@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from collector.board.causes import Cause
+from collector.board.conferences import Conference
 from collector.board.sources import Alert
 from collector.board.status import Board, CommuneStatus
 
@@ -47,7 +48,17 @@ def board_dict(board: Board) -> dict[str, Any]:
         "targets": [dataclasses.asdict(t) for t in board.targets],
         "regions": [{"name": name, "communes": [commune_dict(c) for c in members]}
                     for name, members in board.regions],
+        "conferences": [conference_dict(c) for c in board.conferences],
     }
+
+
+def conference_dict(c: Conference) -> dict[str, Any]:
+    """One upcoming conference as JSON (readiness only while its window is open)."""
+    return {"name": c.name, "title": c.title, "starts": c.starts, "start": c.start,
+            "window_open": c.is_open, "mos_threshold": c.mos_threshold,
+            "ready": c.ready if c.is_open else None,
+            "not_ready": [{"code": n.code, "name": n.name, "region": n.region,
+                           "reasons": list(n.reasons)} for n in c.not_ready]}
 
 
 def _finite(value: Any) -> Any:

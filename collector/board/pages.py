@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 
 from collector.board.causes import State
+from collector.board.conferences import Conference
 from collector.board.slowness import FLOW_WINDOW, WhySlow
 from collector.board.sources import Alert
 from collector.board.status import Board, CommuneStatus
@@ -61,6 +62,9 @@ code{background:#1d2430;color:#e8edf3;padding:6px 10px;display:inline-block;bord
 .empty{color:#5b6573;font-style:italic}
 section.why-slow h2{font-size:16px;margin:16px 0 6px;color:inherit}
 .why-slow h3{font-size:13.5px;margin:10px 0 4px;color:#3a4452}
+.conference{background:#fff;border-left:5px solid #1565c0;padding:6px 12px;margin:10px 0}
+.conference h2{margin:4px 0}.conference ul{margin:4px 0;padding-left:18px}
+.conference .why{color:#c62828}
 """
 
 
@@ -119,6 +123,36 @@ def _counts(board: Board) -> str:
         for s in (State.DOWN, State.DEGRADED, State.NO_DATA, State.OK)) + "</div>"
 
 
+def _conference(c: Conference) -> str:
+    """One conference whose readiness window is open: its title, start, counts, who is not
+    ready and why (each linking to the commune's page)."""
+    items = "".join(
+        f'<li data-code="{_e(n.code)}"><a href="/commune/{_e(n.code)}">{_e(n.name)}</a> '
+        f'<small>{_e(n.region)}</small>: <span class="why">{_e("; ".join(n.texts()))}</span>'
+        "</li>" for n in c.not_ready)
+    listing = (f"<ul>{items}</ul>" if items else
+               '<p class="empty">Mọi xã đã sẵn sàng / every commune is ready</p>')
+    mos = f" · MOS ≥ {_e(c.mos_threshold)}" if c.mos_threshold else ""
+    return (f'<section class="conference" data-conference="{_e(c.name)}">'
+            f"<h2>Sẵn sàng hội nghị / Conference readiness: {_e(c.title)}</h2>"
+            f"<p>Bắt đầu / starts {_e(c.starts)}{mos} · "
+            f'<span class="counts"><span class="ok">{c.ready} sẵn sàng / ready</span>'
+            f'<span class="down">{len(c.not_ready)} chưa sẵn sàng / not ready</span></span></p>'
+            f"{listing}</section>")
+
+
+def _conferences(board: Board) -> str:
+    """The open conferences' sections; else one line naming the next conference, if any."""
+    opened = [c for c in board.conferences if c.is_open]
+    if opened:
+        return "".join(_conference(c) for c in opened)
+    if board.conferences:
+        c = board.conferences[0]
+        return (f'<p class="empty" data-conference="{_e(c.name)}">Hội nghị tới / next '
+                f"conference: {_e(c.title)}, {_e(c.starts)}</p>")
+    return '<p class="empty">Chưa có hội nghị nào được lên lịch / no conference scheduled</p>'
+
+
 def board_page(board: Board, refresh: int = 30) -> str:
     """``/``: the province's communes as tiles by region, worst first, province alerts on top."""
     parts = [_header(f"{board.province}: tình trạng các xã / commune status",
@@ -133,6 +167,7 @@ def board_page(board: Board, refresh: int = 30) -> str:
     else:
         parts.append('<p class="empty">Không có cảnh báo toàn tỉnh / no province alert open '
                      f'({_e(source)})</p>')
+    parts.append(_conferences(board))
     if board.targets:
         label = '<li class="label">Dịch vụ tỉnh / province services:</li>'
         parts.append('<ul class="targets">' + label + "".join(

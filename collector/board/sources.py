@@ -30,6 +30,11 @@ QUERIES: Mapping[str, str] = {
     "vc_loss": 'max without (direction) (commune_vc_packet_loss_ratio{commune!=""})',
     "vc_jitter": 'max without (direction) (commune_vc_jitter_seconds{commune!=""})',
     "snmp_up": 'commune_snmp_up{commune!=""}',
+    # rules/commune-conferences.yml (rendered from the conference schedule)
+    "conference_start": "conference:start_timestamp_seconds:value",
+    "conference_open": "conference:window:bool == 1",
+    "conference_ready": "commune_conference:vc_ready:bool",
+    "conference_reason": "commune_conference_reason:vc_not_ready:bool",
 }
 ALERTS_QUERY = 'ALERTS{alertstate="firing"}'
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from collector.board import causes
 from collector.board.causes import Cause, State
+from collector.board.conferences import Conference, conferences
 from collector.board.slowness import Slowness, WhySlow
 from collector.board.sources import Alert, Readings, Sample
 from collector.inventory import Commune, Inventory
@@ -139,6 +140,7 @@ class Board:
     alerts_from: str
     notes: tuple[str, ...] = ()
     regions: tuple[tuple[str, tuple[CommuneStatus, ...]], ...] = field(default=())
+    conferences: tuple[Conference, ...] = ()   # upcoming, soonest first (board/conferences.py)
 
     def counts(self) -> dict[State, int]:
         """How many communes are in each state."""
@@ -340,4 +342,4 @@ def judge(inventory: Inventory, readings: Readings, now: float | None = None,
     targets = tuple(t for t in fleet.targets if t.name in names) if names else fleet.targets
     return Board(inventory.province.name, time.time() if now is None else now, communes,
                  tuple(province_alerts), targets, readings.alerts_from,
-                 tuple(readings.notes), grouped)
+                 tuple(readings.notes), grouped, conferences(readings, inventory))

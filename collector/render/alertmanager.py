@@ -5,7 +5,10 @@ the province operations team); commune alerts (``scope="commune"``) also go to t
 of the commune's region (``region`` label, the inventory's ``group``), one receiver per region.
 
 Grouping by incident: province-wide alerts group by alert and target (one notification for "the
-portal is down"), commune alerts by commune (one notification per commune incident).
+portal is down"), commune alerts by commune (one notification per commune incident). A
+conference's readiness alerts (``ConferenceReadinessAtRisk``, one per commune and reason) group
+by conference: one notification lists every commune not ready, for the province team and for
+each region's technicians (their communes).
 
 Inhibition (one incident, one alert):
 - the TTHC portal down silences the per-commune portal alerts and the SLO burn alerts; a
@@ -75,6 +78,11 @@ INHIBIT_RULES: tuple[dict[str, Any], ...] = (
      "equal": list(SAME_THING)},
 )
 
+# One notification per conference, whatever the number of communes not ready.
+CONFERENCE_ROUTE: dict[str, Any] = {"matchers": ['alertname="ConferenceReadinessAtRisk"'],
+                                    "group_by": ["alertname", "conference"]}
+
+
 def region_slug(region: str) -> str:
     """An ASCII receiver-name part for a region: 'Thành phố Thanh Hóa' -> 'thanh-pho-thanh-hoa'."""
     ascii_ = unicodedata.normalize("NFKD", region.replace("đ", "d").replace("Đ", "D"))
@@ -115,13 +123,15 @@ def alertmanager_config(inventory: Inventory, webhook_url: str | None = None,
     routes: list[dict[str, Any]] = [
         {"receiver": "critical", "matchers": ['severity="critical"'],
          "group_wait": "10s", "repeat_interval": "1h", "continue": True},
-        {"receiver": "warning", "matchers": ['severity="warning"'], "continue": True},
+        {"receiver": "warning", "matchers": ['severity="warning"'], "continue": True,
+         "routes": [dict(CONFERENCE_ROUTE)]},
         {"receiver": "info", "matchers": ['severity="info"'], "repeat_interval": "24h",
          "continue": True},
     ]
     routes += [{"receiver": f"technicians-{slugs[region]}",
                 "matchers": ['scope="commune"', f'region="{_quote(region)}"'],
-                "group_by": ["commune"]} for region in regions]
+                "group_by": ["commune"], "routes": [dict(CONFERENCE_ROUTE)]}
+               for region in regions]
     # Routes without their own waits inherit the top route's, capped with it.
     top: dict[str, Any] = {"receiver": "default", "group_by": list(GROUP_BY),
                            "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}

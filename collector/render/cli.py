@@ -13,11 +13,14 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from collector.conferences import default_schedule_path, load_conferences
 from collector.inventory import load_inventory
 from collector.province_files import require_inventory
+from collector.render.conference_rules import CONFERENCE_RULES
 from collector.render.grafana import DASHBOARDS
 from collector.render.output import (
     INVENTORY_RULES,
@@ -55,6 +58,10 @@ def add_parser(sub: Any) -> None:
                    help="the inventory, e.g. configs/inventory/thanh-hoa.yml")
     p.add_argument("--out", required=True, metavar="DIR", type=Path,
                    help="output folder (created; its rules/ and file_sd/ are owned by render)")
+    p.add_argument("--conferences", metavar="FILE", type=Path,
+                   help="the conference schedule (default: /etc/commune-collector/"
+                        "conferences.yml when it exists): readiness rules for each conference "
+                        "not yet ended")
     p.add_argument("--rules", metavar="DIR", type=Path,
                    help="Prometheus rule files to copy (default: the shipped rules, with "
                         "/etc/commune-collector/rules overriding them by file name)")
@@ -101,10 +108,15 @@ def run(args: argparse.Namespace) -> Exit:
         raise UsageError(str(exc)) from None
     require_inventory(args.inventory)
     inventory = load_inventory(args.inventory)
+    schedule_path = args.conferences
+    if schedule_path is None and default_schedule_path().is_file():
+        schedule_path = default_schedule_path()
+    schedule = None if schedule_path is None else load_conferences(schedule_path, inventory)
     data = ShippedData.load(rules_for_render(args.rules))
     out = args.out.resolve()
+    now = datetime.now(timezone.utc)
     try:
-        files = render(inventory, options, out, data)
+        files = render(inventory, options, out, data, schedule, now)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:
@@ -115,12 +127,15 @@ def run(args: argparse.Namespace) -> Exit:
     scraped = sum(node.mode == "scrape" for node in nodes)
     source = args.rules or " and ".join(str(d) for d in shipped_dirs("rules"))
     dashboards = sum(name.startswith(f"{DASHBOARDS}/") for name in files)
+    upcoming = ("" if schedule is None else f" + {CONFERENCE_RULES} ("
+                f"{len(schedule.upcoming(now))} upcoming conferences of {schedule_path})")
     capped = f", waits capped at {options.max_for}" if options.max_for is not None else ""
     print(f"rendered {len(inventory.communes)} communes ({scraped} scrape, "
           f"{len(nodes) - scraped} push nodes) into {out}:\n"
           f"  prometheus.yml, alertmanager.yml, templates/ ({len(data.templates)}), "
           f"agent-probe-targets.yml, README, file_sd/ (3 roles),\n"
-          f"  rules/ ({len(data.rules)} copied from {source}{capped} + {INVENTORY_RULES}),\n"
+          f"  rules/ ({len(data.rules)} copied from {source}{capped} + {INVENTORY_RULES}"
+          f"{upcoming}),\n"
           f"  grafana/ ({dashboards} dashboards, provisioning of the dashboards and the "
           f"datasource {options.prometheus_url})\n"
           f"start Prometheus with:\n  {prometheus_command(out)}")

@@ -257,7 +257,30 @@ def vc() -> dict[str, Any]:
                    "s", drill=True),
         table("Mã SIP OPTIONS / SIP OPTIONS status", f"commune_probe_sip_status_code{C}", w=24,
               drill=True),
+        *conference_readiness(),
     ], variables(), ("vc",), alert_annotations())
+
+
+def conference_readiness() -> list[dict[str, Any]]:
+    """The conference readiness row of the VC dashboard (rules/commune-conferences.yml, rendered
+    from the schedule; empty tables when no conference is upcoming)."""
+    return [
+        row("Sẵn sàng hội nghị / Conference readiness"),
+        # the start as Unix milliseconds, which Grafana shows as a local date and time
+        table("Hội nghị sắp tới (sớm nhất trước) / Upcoming conferences, soonest first",
+              "sort(conference:start_timestamp_seconds:value * 1000)", "dateTimeAsLocal",
+              w=12, h=6),
+        stat("Xã sẵn sàng / Communes ready",
+             f"count(commune_conference:vc_ready:bool{C} == 1) or vector(0)",
+             thresholds=[("blue", None)], w=6, h=6),
+        stat("Xã chưa sẵn sàng / Communes not ready",
+             f"count(commune_conference:vc_ready:bool{C} == 0) or vector(0)",
+             thresholds=[("green", None), ("red", 1)], w=6, h=6),
+        # one row per commune, conference and reason (unreachable, unregistered, mos_low,
+        # no_data), while the conference's window is open
+        table("Xã chưa sẵn sàng và lý do / Communes not ready, with the reason",
+              f"commune_conference_reason:vc_not_ready:bool{C}", w=24, drill=True),
+    ]
 
 
 def network() -> dict[str, Any]:

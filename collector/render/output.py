@@ -9,6 +9,8 @@ provider name theirs absolutely, so render into the folder the services will rea
                             region, terrain, role (written for every role, maybe empty)
     rules/*.yml             the shipped rules, or --rules (rules.py; this folder is owned by render)
     rules/commune-inventory.yml  commune_inventory_node_info: one series per inventory node
+    rules/commune-conferences.yml  with a conference schedule: its windows and readiness
+                            (conference_rules.py)
     alertmanager.yml        routes by severity and region, inhibitions (alertmanager.py)
     templates/*.tmpl        the shipped bilingual notification template(s) alertmanager.yml uses
     grafana/                the dashboards and their provisioning (grafana.py)
@@ -27,11 +29,13 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from collector.conferences import Schedule
 from collector.inventory import (
     ROLES,
     Commune,
@@ -41,6 +45,7 @@ from collector.inventory import (
     throughput_slots,
 )
 from collector.render.alertmanager import TEMPLATES, alertmanager_config, alertmanager_files
+from collector.render.conference_rules import CONFERENCE_RULES, conference_rules
 from collector.render.grafana import DEFAULT_PROMETHEUS_URL, GrafanaData, grafana_files
 from collector.render.rules import cap_waits
 from common.schema import HostPort
@@ -185,8 +190,20 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
-def _yaml(data: Mapping[str, Any], header: str) -> bytes:
-    body = yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+class _BlockDumper(_Dumper):
+    """Writes multi-line strings (PromQL expressions) as ``|`` blocks."""
+
+
+def _block_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _block_str)
+
+
+def _yaml(data: Mapping[str, Any], header: str, dumper: type[_Dumper] = _Dumper) -> bytes:
+    body = yaml.dump(dict(data), Dumper=dumper, sort_keys=False, allow_unicode=True,
                      default_flow_style=False, width=100)
     return (header + body).encode("utf-8")
 
@@ -235,9 +252,11 @@ class ShippedData:
 
 
 def render(inventory: Inventory, options: RenderOptions, out: Path,
-           data: ShippedData) -> dict[str, bytes]:
+           data: ShippedData, schedule: Schedule | None = None,
+           now: datetime | None = None) -> dict[str, bytes]:
     """Every output file (relative path -> bytes) for output folder ``out``; the same input
-    gives the same bytes."""
+    (and, with a ``schedule``, the same ``now``: ended conferences are left out) gives the same
+    bytes."""
     out = out.absolute()
     source_bytes = Path(inventory.file).read_bytes() if inventory.file else b""
     digest = hashlib.sha256(source_bytes).hexdigest()[:16]
@@ -260,14 +279,30 @@ def render(inventory: Inventory, options: RenderOptions, out: Path,
         text = json.dumps(file_sd(inventory, role), ensure_ascii=False, indent=2, sort_keys=True)
         files[f"file_sd/{role}.json"] = (text + "\n").encode("utf-8")
     for name, content in sorted(data.rules.items()):
-        if name == INVENTORY_RULES:
-            raise ValueError(f"rules/{INVENTORY_RULES} is written by render from the inventory; "
+        if name in (INVENTORY_RULES, CONFERENCE_RULES):
+            source = "inventory" if name == INVENTORY_RULES else "conference schedule"
+            raise ValueError(f"rules/{name} is written by render from the {source}; "
                              "rename that rule file")
         if options.max_for is not None:
             content = cap_waits(content, options.max_for, name)
         files[f"rules/{name}"] = content
     files[f"rules/{INVENTORY_RULES}"] = _yaml(inventory_rules(inventory), header)
+    if schedule is not None:
+        files[f"rules/{CONFERENCE_RULES}"] = _yaml(
+            conference_rules(schedule, inventory, now or datetime.now(timezone.utc)),
+            _schedule_header(schedule), _BlockDumper)
     return files
+
+
+def _schedule_header(schedule: Schedule) -> str:
+    if not schedule.file:
+        source = "a conference schedule"
+    else:
+        digest = hashlib.sha256(Path(schedule.file).read_bytes()).hexdigest()[:16]
+        source = f"{Path(schedule.file).name} (sha256 {digest})"
+    return (f"# Rendered by commune-collector render from {source}.\n"
+            "# Do not edit: edit the schedule and render again. Ended conferences are left "
+            "out.\n")
 
 
 # The folders render owns: a file there that the render did not write is removed.

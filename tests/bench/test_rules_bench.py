@@ -1,7 +1,8 @@
 """Benchmark: evaluation time of every rule group for the 166 communes (target: < 1 s a cycle).
 
 A real Prometheus scrapes a synthetic fleet of the 166 inventory communes (every contract metric,
-inventory labels per target) every 5 s and evaluates configs/prometheus/rules every second.
+inventory labels per target) every 5 s and evaluates configs/prometheus/rules every second, with
+what render adds: commune-inventory.yml and the readiness rules of a conference of every commune.
 The 6-hour heartbeat window is backfilled first (promtool tsdb create-blocks-from openmetrics,
 one sample per 15 s, as in production), so `max_over_time(...[6h])` reads full windows; the
 5- and 10-minute windows hold only the seconds the run lasts (a lower bound for those).
@@ -19,12 +20,15 @@ import re
 import statistics
 import subprocess
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import yaml
 
+from collector.conferences import load_conferences
 from collector.inventory import load_inventory
+from collector.render.output import RenderOptions, ShippedData, render
 from tests.support.peers import Prometheus, http_get, require_binary, serving, wait_for
 from tests.support.synthetic_fleet import Commune, FleetExporter, scrape_config
 
@@ -70,6 +74,23 @@ def _backfill(fleet: list[Commune], now: float, data: Path, work: Path) -> None:
                     str(source), str(data)], check=True, capture_output=True)
 
 
+def _rendered_rules(work: Path) -> Path:
+    """What render adds to the shipped rules: the inventory series, and the readiness rules of
+    a conference of every commune whose window is open for the whole run."""
+    inventory = load_inventory(PROVINCE)
+    schedule_file = work / "conferences.yml"
+    start = datetime.now(timezone.utc) + timedelta(hours=1)
+    schedule_file.write_text('conferences:\n  - {name: bench, title: "Bench", start: '
+                             f'"{start:%Y-%m-%dT%H:%M+00:00}"}}\n')
+    files = render(inventory, RenderOptions(), work / "out", ShippedData.load({}),
+                   load_conferences(schedule_file, inventory))
+    folder = work / "rendered"
+    folder.mkdir()
+    for name in ("commune-inventory.yml", "commune-conferences.yml"):
+        (folder / name).write_bytes(files[f"rules/{name}"])
+    return folder
+
+
 @pytest.mark.bench
 @pytest.mark.peer
 def test_rule_evaluation_for_the_province(tmp_path: Path) -> None:
@@ -78,11 +99,12 @@ def test_rule_evaluation_for_the_province(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     _backfill(fleet, time.time(), data, tmp_path)
+    rendered = _rendered_rules(tmp_path)
     exporter = FleetExporter(fleet, failing=fleet[0].code)
     with serving(exporter):
         prom = Prometheus(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(ROOT / "configs/prometheus/rules/*.yml")],
+            "rule_files": [str(ROOT / "configs/prometheus/rules/*.yml"), str(rendered / "*.yml")],
             "scrape_configs": [scrape_config(fleet, exporter.address, "5s")],
         }, allow_unicode=True), tmp_path)
         try:

@@ -85,6 +85,24 @@ def test_collector_install_enrol_serve_render_reload_uninstall(tmp_path: Path, w
         assert subprocess.run(render, capture_output=True, timeout=60).returncode == 0
         rules = root / "var/lib/commune-collector/prometheus/rules/commune-inventory.yml"
         assert "lan-2" in rules.read_text()
+        # The conference schedule: installed empty beside the inventory, passed by the unit,
+        # watched by the path unit; a conference written there is rendered, a bad one refused.
+        conferences = etc / "conferences.yml"
+        assert "conferences: []" in conferences.read_text()
+        assert render[render.index("--conferences") + 1] == str(conferences)
+        watched = (root / "etc/systemd/system/commune-collector-render.path").read_text()
+        assert f"PathChanged={conferences}\n" in watched
+        conferences.write_text('conferences:\n  - {name: giao-ban, title: "Giao ban",'
+                               ' start: 2099-01-05T08:00, communes: ["16318"]}\n')
+        assert subprocess.run(render, capture_output=True, timeout=60).returncode == 0
+        rendered = rules.with_name("commune-conferences.yml").read_text()
+        assert "conference-giao-ban" in rendered and 'commune=~"16318"' in rendered
+        conferences.write_text('conferences:\n  - {name: x, title: "X", start: 2099-01-05}\n')
+        refused = subprocess.run(render, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2
+        assert f"{conferences}:2:34: conferences[0].start: expected a date and a time" in (
+            refused.stderr)
+        conferences.write_text("conferences: []\n")
         reloaded = subprocess.run(reload, capture_output=True, text=True, timeout=60)
         assert reloaded.returncode == 0, reloaded.stderr
         assert reloaded.stdout.splitlines() == [f"reloaded {prometheus.url}",
@@ -101,7 +119,7 @@ def test_collector_install_enrol_serve_render_reload_uninstall(tmp_path: Path, w
         kept = (inventory.read_text(), gateway_file.read_text())
         again = install_collector(root, wheels)
         assert again.returncode == 0, again.stdout + again.stderr
-        assert again.stdout.count("keeping") == 2
+        assert again.stdout.count("keeping") == 3  # inventory, gateway.yml, conferences.yml
         assert (inventory.read_text(), gateway_file.read_text()) == kept
     finally:
         if gateway is not None:

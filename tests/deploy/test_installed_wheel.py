@@ -102,7 +102,7 @@ def test_the_snmp_modules_and_examples_are_found(venv: Venv) -> None:
     done = venv.run("commune-agent", "check-config", _agent_config(venv, "[if_mib, nope]"))
     assert done.returncode == 2
     assert "unknown SNMP module 'nope'" in done.stderr and "vc/yealink" in done.stderr
-    for name in ("gateway/example.yml", "inventory/thanh-hoa.yml"):
+    for name in ("gateway/example.yml", "inventory/thanh-hoa.yml", "conferences/conferences.yml"):
         assert (venv.data / "examples" / name).is_file()
 
 
@@ -111,11 +111,14 @@ def test_the_snmp_modules_and_examples_are_found(venv: Venv) -> None:
 def test_render_copies_every_shipped_rule_and_writes_grafana(venv: Venv) -> None:
     inventory = venv.data / "examples" / "inventory" / "thanh-hoa.yml"
     out = venv.cwd / "out"
+    schedule = venv.data / "examples" / "conferences" / "conferences.yml"
     printed = _ok(venv.run("commune-collector", "render", "--inventory", inventory,
-                           "--out", "out", "--prometheus-url", "http://10.38.0.5:9090"))
+                           "--out", "out", "--prometheus-url", "http://10.38.0.5:9090",
+                           "--conferences", schedule))
     assert f"rules/ ({len(RULES)} copied from {venv.data / 'rules'}" in printed
+    assert f"commune-conferences.yml (0 upcoming conferences of {schedule})" in printed
     assert sorted(p.name for p in (out / "rules").iterdir()) == sorted(
-        [*RULES, "commune-inventory.yml"])
+        [*RULES, "commune-inventory.yml", "commune-conferences.yml"])
     for name in RULES:
         assert (out / "rules" / name).read_bytes() == (ROOT / "configs/prometheus/rules" /
                                                        name).read_bytes()
@@ -136,7 +139,7 @@ def test_render_copies_every_shipped_rule_and_writes_grafana(venv: Venv) -> None
     checked = subprocess.run([require_binary("promtool"), "check", "config",
                               str(out / "prometheus.yml")], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert f"SUCCESS: {len(RULES) + 1} rule files found" in checked.stdout
+    assert f"SUCCESS: {len(RULES) + 2} rule files found" in checked.stdout
     # From another folder: the absolute template path still holds.
     checked = subprocess.run([require_binary("amtool"), "check-config",
                               str(out / "alertmanager.yml")], capture_output=True, text=True,

@@ -79,6 +79,24 @@ def test_the_demo_names_its_status_board_first_and_the_board_shows_every_commune
     assert shown == {str(c["code"]) for c in inventory["communes"]}, data["regions"]
 
 
+def test_the_demo_schedules_a_conference_the_board_shows(demo: Demo) -> None:
+    """The demo's conference starts in a few minutes: its readiness window is open, and the
+    silent commune (no VC data at all) is not ready."""
+    board = f"http://127.0.0.1:{demo.ports['BOARD_PORT']}/"
+
+    def open_conferences() -> list[dict[str, Any]]:
+        code, body, _ = http_get(f"{board}api/status.json")
+        found = json.loads(body)["conferences"] if code == 200 else []
+        return [c for c in found if c["window_open"] and c["not_ready"]]
+
+    [conference] = wait_for(open_conferences, 60, interval=2.0, what="the demo's conference")
+    assert conference["name"] == "giao-ban-demo"
+    reasons = {n["code"]: n["reasons"] for n in conference["not_ready"]}
+    assert reasons["16522"] == ["no_data"], reasons
+    _, page, _ = http_get(board)
+    assert b"Conference readiness: Giao ban tr" in page and b'href="/commune/16522"' in page
+
+
 def test_demo_renders_and_runs(demo: Demo) -> None:
     ports, tmp_path, log = demo.ports, demo.folder.parent, demo.process.log
     assert f"Alertmanager    http://127.0.0.1:{ports['ALERTMANAGER_PORT']}/" in log()
@@ -152,7 +170,8 @@ def test_every_panel_showing_communes_links_to_their_detail(demo: Demo) -> None:
     """Outside commune detail, a panel whose series carry ``commune`` links them to its detail."""
     wait_for(lambda: not empty_panels(demo.prometheus), 100, interval=3.0,
              what="every panel with data")
-    links = {(path.stem, panel["id"]): bool(panel["fieldConfig"]["defaults"].get("links"))
+    links = {(path.stem, panel["id"]): bool(panel.get("fieldConfig", {}).get("defaults", {})
+                                            .get("links"))
              for path in (ROOT / "dashboards").glob("*.json")
              for panel in json.loads(path.read_text(encoding="utf-8"))["panels"]
              if panel["type"] != "row"}

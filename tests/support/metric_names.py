@@ -41,8 +41,12 @@ CONTRACT_METRICS = frozenset({
 })
 # Prometheus' own series: scrape health and alert state.
 PROMETHEUS_METRICS = frozenset({"up", "ALERTS"})
-# Written by commune-collector render (rules/commune-inventory.yml): one series per node.
-RENDERED_METRICS = frozenset({"commune_inventory_node_info"})
+# Written by commune-collector render: rules/commune-inventory.yml (one series per node) and
+# rules/commune-conferences.yml (the conference schedule's windows and readiness).
+RENDERED_METRICS = frozenset({"commune_inventory_node_info", "conference:window:bool",
+                              "conference:start_timestamp_seconds:value",
+                              "commune_conference_reason:vc_not_ready:bool",
+                              "commune_conference:vc_ready:bool"})
 # /proc/meminfo fields become node_memory_<field>_bytes at run time (not declared specs).
 HOST_DYNAMIC = frozenset({"node_memory_MemAvailable_bytes", "node_memory_MemTotal_bytes"})
 

@@ -15,6 +15,7 @@ import yaml
 
 from collector.inventory import load_inventory
 from collector.render.alertmanager import alertmanager_config, alertmanager_files, region_slug
+from common.units import Duration
 from tests.support.alertmanager_peer import Alertmanager
 from tests.support.paths import ROOT
 from tests.support.peers import require_binary, serving, wait_for
@@ -252,3 +253,51 @@ def test_bilingual_template_in_a_real_notification(config_file: Path, tmp_path: 
                  "Xã / Commune: Xã Mường Chanh (14866), Huyện Mường Lát, miền núi / mountain",
                  "Chẩn đoán / Diagnose: commune-diag run network-basic --commune 14866"):
         assert line in text.splitlines(), (line, text)
+
+
+class _Hook(ThreadingHTTPServer):
+    """A webhook receiver on loopback keeping every notification posted."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ChatHandler)
+        self.posts: list[dict[str, Any]] = []
+
+
+@pytest.mark.peer
+def test_a_conferences_communes_not_ready_make_one_notification(tmp_path: Path) -> None:
+    """Readiness alerts of many communes: one notification to the province team, one to each
+    region's technicians with their communes only; another conference is another one."""
+    hook = _Hook()
+    with serving(hook):
+        url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
+        config = alertmanager_config(load_inventory(PROVINCE), url, max_wait=Duration(1))
+        (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
+        base = {"alertname": "ConferenceReadinessAtRisk", "severity": "warning",
+                "scope": "commune", "runbook": "vc-endpoint", "conference": "giao-ban",
+                "reason": "unregistered"}
+        communes = [("14797", "Thành phố Thanh Hóa"), ("14800", "Thành phố Thanh Hóa"),
+                    ("14866", "Huyện Mường Lát"), ("14860", "Huyện Mường Lát"),
+                    ("14857", "Huyện Mường Lát")]
+        alerts = [{"labels": {**base, "commune": c, "region": r}} for c, r in communes]
+        alerts.append({"labels": {**base, "commune": "14797", "region": "Thành phố Thanh Hóa",
+                                  "conference": "hop-khac"}})
+        am = Alertmanager(tmp_path / "alertmanager.yml", tmp_path)
+        try:
+            _post_alerts(am.url, alerts)
+
+            def by_receiver() -> dict[tuple[str, str], set[str]]:
+                return {(p["receiver"], p["groupLabels"]["conference"]):
+                        {a["labels"]["commune"] for a in p["alerts"]} for p in hook.posts}
+
+            wait_for(lambda: len(hook.posts) >= 5, 20, what="the notifications")
+            time.sleep(2)  # and no more
+        finally:
+            am.stop()
+    assert len(hook.posts) == 5, [(p["receiver"], p["groupLabels"]) for p in hook.posts]
+    assert by_receiver() == {
+        ("warning", "giao-ban"): {"14797", "14800", "14866", "14860", "14857"},
+        ("technicians-thanh-pho-thanh-hoa", "giao-ban"): {"14797", "14800"},
+        ("technicians-huyen-muong-lat", "giao-ban"): {"14866", "14860", "14857"},
+        ("warning", "hop-khac"): {"14797"},
+        ("technicians-thanh-pho-thanh-hoa", "hop-khac"): {"14797"},
+    }

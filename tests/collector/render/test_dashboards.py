@@ -85,6 +85,19 @@ def test_grafana_structure(path: Path) -> None:
             assert any(f"${name}" in e for e in exprs_of(board)), f"unused variable {name}"
 
 
+def test_the_vc_dashboard_has_a_conference_readiness_row(
+        boards: dict[str, dict[str, Any]]) -> None:
+    panels = boards["vc-hardware"]["panels"]
+    rows = [p for p in panels if p["type"] == "row"]
+    assert [r["title"] for r in rows] == ["Sẵn sàng hội nghị / Conference readiness"]
+    after = panels[panels.index(rows[0]) + 1:]
+    exprs = [t["expr"] for p in after for t in p["targets"]]
+    assert any("conference:start_timestamp_seconds:value" in e for e in exprs)
+    assert sum("or vector(0)" in e and "vc_ready" in e for e in exprs) == 2
+    reasons = next(p for p in after if "commune_conference_reason" in p["targets"][0]["expr"])
+    assert reasons["type"] == "table" and reasons["fieldConfig"]["defaults"]["links"]
+
+
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_region_and_commune_variables_come_from_the_inventory(path: Path) -> None:
     board = json.loads(path.read_text(encoding="utf-8"))

@@ -203,6 +203,11 @@ def test_rule_file_named_like_the_inventory_rules(tmp_path: Path,
     assert capsys.readouterr().err == (
         "commune-collector render: rules/commune-inventory.yml is written by render from the "
         "inventory; rename that rule file\n")
+    (rules / "commune-inventory.yml").rename(rules / "commune-conferences.yml")
+    assert cli_render(small_inventory(tmp_path), tmp_path / "out", "--rules", str(rules)) == 2
+    assert capsys.readouterr().err == (
+        "commune-collector render: rules/commune-conferences.yml is written by render from the "
+        "conference schedule; rename that rule file\n")
 
 
 def test_bad_flag_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
