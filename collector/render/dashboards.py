@@ -255,8 +255,12 @@ def vc() -> dict[str, Any]:
         timeseries("Jitter trong cuộc họp / Call jitter",
                    [(f"commune_vc_jitter_seconds{C}", "{{commune_name}} {{device}} {{direction}}")],
                    "s", drill=True),
-        table("Mã SIP OPTIONS / SIP OPTIONS status", f"commune_probe_sip_status_code{C}", w=24,
+        table("Mã SIP OPTIONS / SIP OPTIONS status", f"commune_probe_sip_status_code{C}", w=12,
               drill=True),
+        # G.107 E-model from the ICMP burst towards the MCU (probe targets with mos: true)
+        timeseries("MOS ước tính tới MCU / Estimated call quality (MOS) towards the MCU",
+                   [(f"commune_vc_mos_estimate{C}", "{{commune_name}} {{target}}")], "short",
+                   drill=True),
         *conference_readiness(),
     ], variables(), ("vc",), alert_annotations())
 

@@ -37,7 +37,7 @@ CONTRACT_METRICS = frozenset({
     "commune_push_sent_samples_total", "commune_push_dropped_samples_total",
     "commune_push_lag_seconds", "commune_push_oldest_sample_age_seconds",
     "commune_agent_heartbeat_timestamp_seconds", "commune_diag_check_success",
-    "commune_crl_next_update_timestamp_seconds",
+    "commune_crl_next_update_timestamp_seconds", "commune_vc_mos_estimate",
 })
 # Prometheus' own series: scrape health and alert state.
 PROMETHEUS_METRICS = frozenset({"up", "ALERTS"})
