@@ -89,6 +89,18 @@ def own_interval_recording_names() -> frozenset[str]:
     return frozenset(names)
 
 
+def rendered_input_recording_names() -> frozenset[str]:
+    """The ``record:`` names whose expression reads a series that only render writes (the
+    inventory's, the schedule's): a live test on the shipped rules alone cannot wait for them;
+    promtool's rule tests and the demo cover them."""
+    names = set()
+    for path in RULES_DIR.glob("*.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            names |= {rule["record"] for rule in group["rules"]
+                      if "record" in rule and metric_names(rule["expr"]) & RENDERED_METRICS}
+    return frozenset(names)
+
+
 def known_metrics() -> frozenset[str]:
     """Everything a rule or a panel may query."""
     return (CONTRACT_METRICS | PROMETHEUS_METRICS | RENDERED_METRICS | HOST_DYNAMIC

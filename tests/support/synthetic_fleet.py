@@ -91,6 +91,7 @@ def exposition(code: str, index: int, now: float, failing: str = "") -> str:
     add(_series("commune_vc_registered", {**vc, "protocol": "sip"}, 1))
     add(_series("commune_vc_registered", {**vc, "protocol": "h323"}, 0))
     add(_series("commune_vc_in_call", vc, 1))
+    add(_series("commune_vc_mos_estimate", {"target": "vc-mcu"}, 4.3 - 0.1 * index))
     for direction in ("rx", "tx"):
         add(_series("commune_vc_packet_loss_ratio", {**vc, "direction": direction}, 0.001))
         add(_series("commune_vc_jitter_seconds", {**vc, "direction": direction}, 0.004))
