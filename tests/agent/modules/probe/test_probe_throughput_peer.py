@@ -59,23 +59,23 @@ def grade(samples: dict[str, float], direction: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def path() -> Iterator[Bottleneck]:
+def bottleneck() -> Iterator[Bottleneck]:
     with Bottleneck() as bottleneck:
         yield bottleneck
 
 
-def shaped_run(path: Bottleneck, limit: str) -> dict[str, float]:
+def shaped_run(bottleneck: Bottleneck, limit: str) -> dict[str, float]:
     """One run through the router shaped to 10 Mbit/s each way, with a ``limit`` queue."""
-    path.shape("10mbit", limit)
-    with iperf3_server(path.province_ip, path.province) as port:
-        samples = run_probe(path.commune, {"name": "province", "host": path.province_ip,
+    bottleneck.shape("10mbit", limit)
+    with iperf3_server(bottleneck.province_ip, bottleneck.province) as port:
+        samples = run_probe(bottleneck.commune, {"name": "province", "host": bottleneck.province_ip,
                                            "port": port, "duration": 3})
     assert "failure" not in samples
     return samples
 
 
-def test_shaped_throughput_and_a_short_queue_adds_no_latency(path: Bottleneck) -> None:
-    samples = shaped_run(path, "15kb")  # ~12 ms of queue at 10 Mbit/s
+def test_shaped_throughput_and_a_short_queue_adds_no_latency(bottleneck: Bottleneck) -> None:
+    samples = shaped_run(bottleneck, "15kb")  # ~12 ms of queue at 10 Mbit/s
     idle = samples["commune_throughput_idle_latency_seconds{}"]
     for direction in ("download", "upload"):
         rate = samples[f"commune_throughput_bits_per_second{{{direction}}}"]
@@ -85,8 +85,8 @@ def test_shaped_throughput_and_a_short_queue_adds_no_latency(path: Bottleneck) -
         assert grade(samples, direction) in ("A+", "A")
 
 
-def test_a_bloated_queue_raises_latency_under_load(path: Bottleneck) -> None:
-    samples = shaped_run(path, "1mb")  # up to ~800 ms of queue at 10 Mbit/s
+def test_a_bloated_queue_raises_latency_under_load(bottleneck: Bottleneck) -> None:
+    samples = shaped_run(bottleneck, "1mb")  # up to ~800 ms of queue at 10 Mbit/s
     idle = samples["commune_throughput_idle_latency_seconds{}"]
     for direction in ("download", "upload"):
         rate = samples[f"commune_throughput_bits_per_second{{{direction}}}"]
