@@ -10,13 +10,13 @@ cannot spoil another's.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections import Counter
 from collections.abc import Sequence
 
 from agent.modules.flows.accounting import Accounting
 from agent.modules.flows.netflow import Templates, decode_templated, decode_v5
+from agent.modules.flows.networks import Net, member_of
 from agent.modules.flows.records import Decoded, DecodeError
 from agent.modules.flows.sflow import decode_sflow
 from agent.udp_listener import UdpSockets
@@ -50,10 +50,10 @@ class FlowListener:
     """Receives exports on ``addresses`` and counts their records into ``accounting``."""
 
     def __init__(self, addresses: tuple[HostPort, ...], accounting: Accounting,
-                 exporters: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()) -> None:
+                 exporters: Sequence[Net] = ()) -> None:
         self.addresses = addresses
         self.exporters = tuple(exporters)
-        self._senders: dict[str, bool] = {}
+        self._allowed = member_of(self.exporters, SENDER_CACHE)
         self.accounting = accounting
         self.templates = Templates()
         self.datagrams: Counter[str] = Counter()
@@ -94,17 +94,6 @@ class FlowListener:
         for reason, count in decoded.template_errors.items():
             self.template_errors[(decoded.protocol, reason)] += count
         self.accounting.add(decoded.records)
-
-    def _allowed(self, sender: str) -> bool:
-        allowed = self._senders.get(sender)
-        if allowed is None:
-            if len(self._senders) >= SENDER_CACHE:
-                self._senders.clear()
-            ip = ipaddress.ip_address(sender.removeprefix("::ffff:") if "." in sender
-                                      else sender)
-            allowed = self._senders[sender] = any(
-                ip.version == net.version and ip in net for net in self.exporters)
-        return allowed
 
     def drops(self) -> dict[str, int]:
         """Drops by reason, every reason of :data:`DROP_REASONS` (0 too, for ``rate()``)."""
