@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from agent.config import AgentConfig, load_config
 from common import __version__
-from common.cli import Exit, UsageError, add_command, dispatch
+from common.cli import Exit, UsageError, add_command, dispatch, flag_value
 from common.schema import HostPort
 
 PROG = "commune-agent"
@@ -84,10 +84,7 @@ def _once(args: argparse.Namespace) -> Exit:
 
 def _run(args: argparse.Namespace) -> Exit:
     config = load_config(args.config_file)
-    try:
-        listen = HostPort.parse(args.listen_address)
-    except ValueError as exc:
-        raise UsageError(f"--web.listen-address: {exc}") from None
+    listen = flag_value(HostPort.parse, "--web.listen-address", args.listen_address)
     return run(config, RunOptions(args.config_file, listen, args.web_config_file))
 
 
