@@ -15,9 +15,10 @@ import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from agent.modules.probe.result import (
     DNS_LOOKUP,
@@ -87,13 +88,47 @@ class Phases:
         return now
 
 
+def check_status(status: int, valid: Sequence[int], origin: str | None = None) -> None:
+    """Raise ProbeFailed unless ``status`` is one of ``valid`` (any 2xx when empty); 401 and 407
+    fail as ``auth``, the rest as ``status``; ``origin`` (a URL) is named in the message."""
+    if (status in valid) if valid else (200 <= status < 300):
+        return
+    reason: Reason = "auth" if status in (401, 407) else "status"
+    expected = ", ".join(map(str, valid)) if valid else "2xx"
+    where = f" from {origin}" if origin else ""
+    raise ProbeFailed(reason, f"status {status}{where}, expected {expected}")
+
+
+def body_mismatch(text: str, must: Iterable[re.Pattern[str]],
+                  must_not: Iterable[re.Pattern[str]]) -> str | None:
+    """How ``text`` fails the first regex it fails (``does not match 'p'``, ``matches 'p'``);
+    None when it passes them all."""
+    for pattern in must:
+        if not pattern.search(text):
+            return f"does not match {pattern.pattern!r}"
+    for pattern in must_not:
+        if pattern.search(text):
+            return f"matches {pattern.pattern!r}"
+    return None
+
+
+class HttpsSettings(Protocol):
+    """What a target says of its HTTP(S) client (``http``, ``scenario``, ``crl``)."""
+
+    @property
+    def ca_file(self) -> str | None: ...
+    @property
+    def insecure_skip_verify(self) -> bool: ...
+    @property
+    def body_size_limit(self) -> int: ...
+
+
 class HttpProbe:
     """Probes one ``http`` target; the TLS context and regexes are built once."""
 
     def __init__(self, target: HttpTarget) -> None:
         self.target = target
-        self.client = HttpClient(client_context(target.ca_file, target.insecure_skip_verify),
-                                 target.body_size_limit)
+        self.client = HttpClient.of(target)
         self.must = [re.compile(p) for p in target.body_must_match]
         self.must_not = [re.compile(p) for p in target.body_must_not_match]
         self._auth: str | None = None
@@ -155,24 +190,12 @@ class HttpProbe:
         result.add(HTTP_BODY_LENGTH, len(response.body))
         result.add(HTTP_VERSION, response.version)
         result.add(HTTP_SSL, 1.0 if response.tls else 0.0)
-        valid = (response.status in target.valid_status_codes if target.valid_status_codes
-                 else 200 <= response.status < 300)
-        if not valid:
-            reason: Reason = "auth" if response.status in (401, 407) else "status"
-            expected = (", ".join(map(str, target.valid_status_codes))
-                        if target.valid_status_codes else "2xx")
-            raise ProbeFailed(reason, f"status {response.status}, expected {expected}")
-        text = response.text() if self.must or self.must_not else ""
-        for pattern in self.must:
-            if not pattern.search(text):
-                result.add(FAILED_DUE_TO_REGEX, 1.0)
-                raise ProbeFailed("content", f"body does not match {pattern.pattern!r}")
-        for pattern in self.must_not:
-            if pattern.search(text):
-                result.add(FAILED_DUE_TO_REGEX, 1.0)
-                raise ProbeFailed("content", f"body matches {pattern.pattern!r}")
+        check_status(response.status, target.valid_status_codes)
         if self.must or self.must_not:
-            result.add(FAILED_DUE_TO_REGEX, 0.0)
+            mismatch = body_mismatch(response.text(), self.must, self.must_not)
+            result.add(FAILED_DUE_TO_REGEX, 0.0 if mismatch is None else 1.0)
+            if mismatch is not None:
+                raise ProbeFailed("content", f"body {mismatch}")
 
     async def _request(self, url: str, method: str, body: bytes, phases: Phases,
                        same_host: bool) -> Response:
@@ -194,6 +217,12 @@ class HttpClient:
     def __init__(self, context: ssl.SSLContext, body_size_limit: int) -> None:
         self.context = context
         self.body_size_limit = body_size_limit
+
+    @classmethod
+    def of(cls, target: HttpsSettings) -> HttpClient:
+        """A client with the target's CA file, verification and body size limit."""
+        return cls(client_context(target.ca_file, target.insecure_skip_verify),
+                   target.body_size_limit)
 
     async def request(self, url: str, method: str, body: bytes, headers: Mapping[str, str],
                       phases: Phases, server_name: str | None = None) -> Response:
