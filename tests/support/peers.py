@@ -56,20 +56,31 @@ def serving(server: ThreadingHTTPServer) -> Iterator[None]:
         server.server_close()
 
 
+#: The Content-Type of Prometheus' text exposition.
+EXPOSITION = "text/plain; version=0.0.4"
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler of the tests' own HTTP peers: logs nothing, answers whole bodies."""
+
+    def send_body(self, body: bytes, content_type: str, status: int = 200) -> None:
+        """Answer ``status`` with ``body`` of ``content_type``."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 def answering_json(body: Any) -> ThreadingHTTPServer:
     """A server on loopback answering every GET with ``body`` as JSON (serve it with
     :func:`serving`): an odd or wrong source for the clients under test."""
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.send_body(json.dumps(body).encode(), "application/json")
 
     return ThreadingHTTPServer((LOOPBACK, 0), Handler)
 
