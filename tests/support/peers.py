@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -45,8 +46,8 @@ def free_udp_port(host: str = LOOPBACK) -> int:
 
 
 @contextlib.contextmanager
-def serving(server: ThreadingHTTPServer) -> Iterator[None]:
-    """Serve in a thread; shut down and close on exit."""
+def serving(server: socketserver.BaseServer) -> Iterator[None]:
+    """Serve in a thread (any socketserver: HTTP, TCP); shut down and close on exit."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
