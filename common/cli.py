@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import logging
 import re
 import sys
 from collections.abc import Callable
@@ -23,8 +24,9 @@ from typing import Any, TypeVar
 from common.schema import ConfigError
 from common.units import Duration
 
-__all__ = ["Exit", "Failure", "FlagError", "Run", "UsageError", "add_command", "dispatch",
-           "duration_flag", "flag_type", "flag_value", "url_flag"]
+__all__ = ["Exit", "Failure", "FlagError", "Run", "UsageError", "add_command",
+           "add_log_level", "dispatch", "duration_flag", "flag_type", "flag_value", "start_logging",
+           "url_flag"]
 
 T = TypeVar("T")
 _URL = re.compile(r"https?://[^/\s]+(/\S*)?")
@@ -65,6 +67,19 @@ def add_command(sub: Any, name: str, run: Run, **kwargs: Any) -> argparse.Argume
     parser: argparse.ArgumentParser = sub.add_parser(name, **kwargs)
     parser.set_defaults(run=run, prog=parser.prog)
     return parser
+
+
+def add_log_level(parser: argparse.ArgumentParser) -> None:
+    """Add ``--log.level`` (debug, info, warn, error; default info), as Prometheus has it."""
+    parser.add_argument("--log.level", dest="log_level", default="info",
+                        choices=("debug", "info", "warn", "error"))
+
+
+def start_logging(level: str) -> None:
+    """Log to stderr from ``level`` (a ``--log.level`` value) up, each line timed and named."""
+    logging.basicConfig(level=level.upper().replace("WARN", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
 
 
 def flag_value(parse: Callable[[str], T], flag: str, text: str) -> T:

@@ -7,11 +7,18 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from typing import Any
 
-from common.cli import Exit, Failure, add_command, duration_flag, flag_value, url_flag
+from common.cli import (
+    Exit,
+    Failure,
+    add_command,
+    add_log_level,
+    duration_flag,
+    flag_value,
+    start_logging,
+    url_flag,
+)
 from common.schema import HostPort
 
 DEFAULT_LISTEN = ":9830"
@@ -37,15 +44,12 @@ def add_parser(sub: Any) -> None:
     board.add_argument("--refresh", default="30s", metavar="DURATION",
                        help="how often the pages reload themselves (default 30s); the "
                             "sources are read at most every 10s whatever the viewers")
-    board.add_argument("--log.level", dest="log_level", default="info",
-                       choices=("debug", "info", "warn", "error"))
+    add_log_level(board)
 
 
 def run(args: argparse.Namespace) -> Exit:
     """Load the inventory and serve; 2 on a usage or config error, 1 if the port is taken."""
-    logging.basicConfig(level=args.log_level.upper().replace("WARN", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    start_logging(args.log_level)
     from collector.board.server import BoardOptions, serve
     from collector.inventory import load_inventory
 

@@ -6,7 +6,15 @@ import argparse
 
 import pytest
 
-from common.cli import FlagError, UsageError, duration_flag, flag_type, flag_value, url_flag
+from common.cli import (
+    FlagError,
+    UsageError,
+    add_log_level,
+    duration_flag,
+    flag_type,
+    flag_value,
+    url_flag,
+)
 from common.schema import HostPort
 from common.units import Duration
 
@@ -50,3 +58,14 @@ def test_flag_type_is_argparse_error_for_the_flag(capsys: pytest.CaptureFixture[
     assert capsys.readouterr().err.splitlines()[-1] == (
         "prog: error: argument --max-for: expected a duration like '10s', '1m30s' or '500ms', "
         "got '30x'")
+
+
+def test_log_level_takes_prometheus_levels(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(prog="prog")
+    add_log_level(parser)
+    assert parser.parse_args([]).log_level == "info"
+    assert parser.parse_args(["--log.level", "warn"]).log_level == "warn"
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args(["--log.level", "verbose"])
+    assert exit_.value.code == 2
+    assert "argument --log.level: invalid choice: 'verbose'" in capsys.readouterr().err
