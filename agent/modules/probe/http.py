@@ -15,7 +15,7 @@ import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -99,6 +99,33 @@ def check_status(status: int, valid: Sequence[int], origin: str | None = None) -
     raise ProbeFailed(reason, f"status {status}{where}, expected {expected}")
 
 
+def becomes_get(status: int, method: str) -> bool:
+    """True if a redirect with ``status`` turns the request into a GET without a body: a 303,
+    or a 301 or 302 of a POST (as browsers and Go's client do)."""
+    return status == 303 or (status in (301, 302) and method == "POST")
+
+
+def redirected(url: str, method: str, body: bytes, status: int, location: str, hops: int,
+               max_redirects: int, show: Callable[[str], str] | None = None
+               ) -> tuple[str, str, bytes]:
+    """The URL, method and body of the request after redirect number ``hops`` of ``url`` to
+    ``location``; ProbeFailed past ``max_redirects`` or to a scheme other than http(s).
+
+    ``show`` is how messages write URLs; given, they name the URL redirected from too.
+    """
+    if hops > max_redirects:
+        where = f" from {show(url)}" if show is not None else ""
+        raise ProbeFailed("status", f"more than {max_redirects} redirects{where} "
+                                    f"(raise max_redirects or fix the loop)")
+    url = urllib.parse.urljoin(url, location)
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        shown = show(url) if show is not None else url
+        raise ProbeFailed("status", f"redirect to unsupported URL {shown!r}")
+    if becomes_get(status, method):
+        return url, "GET", b""
+    return url, method, body
+
+
 def body_mismatch(text: str, must: Iterable[re.Pattern[str]],
                   must_not: Iterable[re.Pattern[str]]) -> str | None:
     """How ``text`` fails the first regex it fails (``does not match 'p'``, ``matches 'p'``);
@@ -162,15 +189,8 @@ class HttpProbe:
                         and location):
                     break
                 redirects += 1
-                if redirects > target.max_redirects:
-                    raise ProbeFailed("status", f"more than {target.max_redirects} redirects "
-                                                f"(raise max_redirects or fix the loop)")
-                url = urllib.parse.urljoin(url, location)
-                if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-                    raise ProbeFailed("status", f"redirect to unsupported URL {url!r}")
-                if response.status == 303 or (response.status in (301, 302)
-                                              and method == "POST"):
-                    method, body = "GET", b""
+                url, method, body = redirected(url, method, body, response.status, location,
+                                               redirects, target.max_redirects)
         finally:
             for phase, seconds in phases.seconds.items():
                 result.add(HTTP_PHASE, seconds, phase)

@@ -22,8 +22,10 @@ from agent.modules.probe.http import (
     HttpClient,
     Phases,
     Response,
+    becomes_get,
     body_mismatch,
     check_status,
+    redirected,
 )
 from agent.modules.probe.result import (
     SCENARIO_HOP_DURATION,
@@ -126,15 +128,10 @@ class ScenarioProbe:
             if not (config.follow_redirects and response.status in REDIRECT_CODES and location):
                 break
             hop += 1
-            if hop > config.max_redirects:
-                raise ProbeFailed("status", f"more than {config.max_redirects} redirects from "
-                                            f"{shown(url)} (raise max_redirects or fix the loop)")
-            url = urllib.parse.urljoin(url, location)
-            if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-                raise ProbeFailed("status", f"redirect to unsupported URL {shown(url)!r}")
-            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
-                method, body = "GET", b""
+            if becomes_get(response.status, method):
                 headers.pop("Content-Type", None)
+            url, method, body = redirected(url, method, body, response.status, location, hop,
+                                           config.max_redirects, shown)
         result.add(SCENARIO_STEP_STATUS, response.status, config.name)
         self._check(step, response, url, variables)
 
