@@ -20,7 +20,15 @@ from dataclasses import dataclass
 
 from agent.config import AgentConfig, load_config
 from common import __version__
-from common.cli import Exit, UsageError, add_command, dispatch
+from common.cli import (
+    Exit,
+    UsageError,
+    add_command,
+    add_log_level,
+    dispatch,
+    flag_value,
+    start_logging,
+)
 from common.schema import HostPort
 
 PROG = "commune-agent"
@@ -41,8 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Collect a commune node's metrics and serve them to Prometheus.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.add_argument("--log.level", dest="log_level", default="info",
-                        choices=("debug", "info", "warn", "error"))
+    add_log_level(parser)
     sub = parser.add_subparsers(metavar="COMMAND")
     run_p = add_command(sub, "run", _run,
                         help="collect in the background and serve /metrics (default)")
@@ -68,9 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_list.insert(0, "run")  # `commune-agent --config.file X` means run
     parser = _parser()
     args = parser.parse_args(args_list)
-    logging.basicConfig(level=args.log_level.upper().replace("WARN", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    start_logging(args.log_level)
     return dispatch(parser, args)
 
 
@@ -84,10 +89,7 @@ def _once(args: argparse.Namespace) -> Exit:
 
 def _run(args: argparse.Namespace) -> Exit:
     config = load_config(args.config_file)
-    try:
-        listen = HostPort.parse(args.listen_address)
-    except ValueError as exc:
-        raise UsageError(f"--web.listen-address: {exc}") from None
+    listen = flag_value(HostPort.parse, "--web.listen-address", args.listen_address)
     return run(config, RunOptions(args.config_file, listen, args.web_config_file))
 
 

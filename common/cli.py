@@ -15,13 +15,21 @@ from __future__ import annotations
 
 import argparse
 import enum
+import logging
+import re
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from common.schema import ConfigError
+from common.units import Duration
 
-__all__ = ["Exit", "Failure", "Run", "UsageError", "add_command", "dispatch"]
+__all__ = ["Exit", "Failure", "FlagError", "Run", "UsageError", "add_command",
+           "add_log_level", "dispatch", "duration_flag", "flag_type", "flag_value", "start_logging",
+           "url_flag"]
+
+T = TypeVar("T")
+_URL = re.compile(r"https?://[^/\s]+(/\S*)?")
 
 
 class Exit(enum.IntEnum):
@@ -38,6 +46,15 @@ class UsageError(Exception):
     """A command line or request the user must change; the message says how. Exit 2."""
 
 
+class FlagError(UsageError):
+    """A flag's value the user must change: ``FLAG: what was expected, got VALUE``."""
+
+    def __init__(self, flag: str, problem: str) -> None:
+        super().__init__(f"{flag}: {problem}")
+        self.flag = flag
+        self.problem = problem
+
+
 class Failure(Exception):
     """Work the command could not do: a peer that does not answer, a file not written. Exit 1."""
 
@@ -50,6 +67,55 @@ def add_command(sub: Any, name: str, run: Run, **kwargs: Any) -> argparse.Argume
     parser: argparse.ArgumentParser = sub.add_parser(name, **kwargs)
     parser.set_defaults(run=run, prog=parser.prog)
     return parser
+
+
+def add_log_level(parser: argparse.ArgumentParser) -> None:
+    """Add ``--log.level`` (debug, info, warn, error; default info), as Prometheus has it."""
+    parser.add_argument("--log.level", dest="log_level", default="info",
+                        choices=("debug", "info", "warn", "error"))
+
+
+def start_logging(level: str) -> None:
+    """Log to stderr from ``level`` (a ``--log.level`` value) up, each line timed and named."""
+    logging.basicConfig(level=level.upper().replace("WARN", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def flag_value(parse: Callable[[str], T], flag: str, text: str) -> T:
+    """``parse(text)``, its ValueError as a FlagError naming ``flag``."""
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise FlagError(flag, str(exc)) from None
+
+
+def duration_flag(flag: str, text: str, *, above_zero: bool = False) -> Duration:
+    """The duration ``flag`` was given (``30s``); a FlagError when it is none, or 0 and
+    ``above_zero``."""
+    value = flag_value(Duration.parse, flag, text)
+    if above_zero and value <= 0:
+        raise FlagError(flag, f"expected a duration above 0, got {text!r}")
+    return value
+
+
+def url_flag(flag: str, text: str) -> str:
+    """The http(s) URL ``flag`` was given, without a trailing slash; a FlagError if it is none."""
+    if not _URL.fullmatch(text):
+        raise FlagError(flag, f"expected a URL like 'http://127.0.0.1:9090', got {text!r}")
+    return text.rstrip("/")
+
+
+def flag_type(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """``parse`` as an argparse ``type=``: its ValueError is argparse's error for the flag
+    (``argument FLAG: MESSAGE``, exit 2)."""
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
 
 
 def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, *,

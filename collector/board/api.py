@@ -33,7 +33,7 @@ def commune_dict(c: CommuneStatus) -> dict[str, Any]:
         "vc": [dataclasses.asdict(v) for v in c.vcs],
         "devices": [{"device": d, "up": up} for d, up in c.devices],
         "alerts": [_alert(a) for a in c.alerts],
-        "diag": f"commune-diag run {c.runbook} --commune {c.code}",
+        "diag": c.diag_command(),
         "why_slow": dataclasses.asdict(c.why_slow) if c.why_slow is not None else None,
     }
 

@@ -7,17 +7,21 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import re
-import sys
 from typing import Any
 
-from common.cli import Exit, Failure, UsageError, add_command
+from common.cli import (
+    Exit,
+    Failure,
+    add_command,
+    add_log_level,
+    duration_flag,
+    flag_value,
+    start_logging,
+    url_flag,
+)
 from common.schema import HostPort
-from common.units import Duration
 
 DEFAULT_LISTEN = ":9830"
-_URL = re.compile(r"https?://[^/\s]+(/\S*)?")
 
 
 def add_parser(sub: Any) -> None:
@@ -40,43 +44,21 @@ def add_parser(sub: Any) -> None:
     board.add_argument("--refresh", default="30s", metavar="DURATION",
                        help="how often the pages reload themselves (default 30s); the "
                             "sources are read at most every 10s whatever the viewers")
-    board.add_argument("--log.level", dest="log_level", default="info",
-                       choices=("debug", "info", "warn", "error"))
-
-
-def _url(flag: str, text: str) -> str:
-    if not _URL.fullmatch(text):
-        raise UsageError(f"{flag}: expected a URL like 'http://127.0.0.1:9090', got {text!r}")
-    return text.rstrip("/")
-
-
-def _duration(flag: str, text: str) -> float:
-    try:
-        value = float(Duration.parse(text))
-    except ValueError as exc:
-        raise UsageError(f"{flag}: {exc}") from None
-    if value <= 0:
-        raise UsageError(f"{flag}: expected a duration above 0, got {text!r}")
-    return value
+    add_log_level(board)
 
 
 def run(args: argparse.Namespace) -> Exit:
     """Load the inventory and serve; 2 on a usage or config error, 1 if the port is taken."""
-    logging.basicConfig(level=args.log_level.upper().replace("WARN", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    start_logging(args.log_level)
     from collector.board.server import BoardOptions, serve
     from collector.inventory import load_inventory
 
     options = BoardOptions(
-        prometheus=_url("--prometheus", args.prometheus),
-        alertmanager=_url("--alertmanager", args.alertmanager) if args.alertmanager else None,
-        timeout=_duration("--query.timeout", args.timeout),
-        refresh=max(1, round(_duration("--refresh", args.refresh))))
-    try:
-        listen = HostPort.parse(args.listen_address)
-    except ValueError as exc:
-        raise UsageError(f"--web.listen-address: {exc}") from None
+        prometheus=url_flag("--prometheus", args.prometheus),
+        alertmanager=url_flag("--alertmanager", args.alertmanager) if args.alertmanager else None,
+        timeout=float(duration_flag("--query.timeout", args.timeout, above_zero=True)),
+        refresh=max(1, round(duration_flag("--refresh", args.refresh, above_zero=True))))
+    listen = flag_value(HostPort.parse, "--web.listen-address", args.listen_address)
     inventory = load_inventory(args.inventory)
     web_config = None
     if args.web_config_file:

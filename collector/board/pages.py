@@ -300,7 +300,7 @@ def commune_page(board: Board, commune: CommuneStatus, inventory_file: str,
            + f"<td>{_fmt(v.loss, '%')}</td><td>{_fmt(v.jitter, 's')}</td></tr>" for v in c.vcs]
     devices = [f"<tr><td>{_e(d)}</td>" + _yes(up, "trả lời / answers", "không / no") + "</tr>"
                for d, up in c.devices]
-    diag = f"commune-diag run {c.runbook} --commune {c.code} --inventory {inventory_file}"
+    diag = c.diag_command(inventory_file)
     alerts = (f'<ul class="alerts">{_alert_items(c.alerts)}</ul>' if c.alerts
               else '<p class="empty">Không có cảnh báo / no open alert</p>')
     body = [

@@ -116,6 +116,11 @@ class CommuneStatus:
         """The worst cause, the one the tile shows."""
         return self.causes[0] if self.causes else None
 
+    def diag_command(self, inventory_file: str | None = None) -> str:
+        """The commune-diag command to run first for this commune, with ``--inventory`` if given."""
+        command = f"commune-diag run {self.runbook} --commune {self.code}"
+        return f"{command} --inventory {inventory_file}" if inventory_file else command
+
 
 @dataclass(frozen=True)
 class TargetStatus:

@@ -50,7 +50,7 @@ from collector.inventory import (
     load_inventory,
 )
 from collector.province_files import require_gateway, require_inventory
-from common.cli import Exit, add_command
+from common.cli import Exit, add_command, flag_type
 from common.enrolment import Enrolment, agent_yaml
 from common.statefile import Staging, write_atomically
 from common.units import Duration
@@ -163,13 +163,6 @@ def enrol(request: NodeRequest, inventory_path: Path, gateway_path: Path, url: s
                   commune.name, not has_node)
 
 
-def _duration(text: str) -> Duration:
-    try:
-        return Duration.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def add_parser(sub: Any) -> None:
     """Add ``enrol`` (alias ``enroll``) to the ``commune-collector`` subparsers."""
     p = add_command(sub, "enrol", run, aliases=["enroll"],
@@ -187,7 +180,8 @@ def add_parser(sub: Any) -> None:
                    help="the gateway YAML of commune-collector serve (tokens: is edited)")
     p.add_argument("--gateway-url", required=True, metavar="URL",
                    help="where the agent pushes, e.g. https://collector.example:9820/api/v1/write")
-    p.add_argument("--valid", type=_duration, default=DEFAULT_VALID, metavar="DURATION",
+    p.add_argument("--valid", type=flag_type(Duration.parse), default=DEFAULT_VALID,
+                   metavar="DURATION",
                    help=f"how long the printed enrolment code may be used (default "
                         f"{DEFAULT_VALID})")
     p.add_argument("--offline", type=Path, metavar="DIR",

@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +30,11 @@ from collector.enrolment.ledger import read_ledger, write_ledger
 from collector.enrolment.yamledit import EditError, remove_items, scalar_items
 from collector.province_files import require_gateway
 from common.cli import Exit, Failure, UsageError, add_command
+from common.prometheus_api import PrometheusQuery, SourceError
 from common.statefile import Staging
 
 HEARTBEAT = "commune_agent_heartbeat_timestamp_seconds"
+QUERY_TIMEOUT = 30.0  # seconds, for each node's query
 
 
 class PrometheusError(Failure):
@@ -45,23 +44,12 @@ class PrometheusError(Failure):
 def has_pushed(prometheus: str, commune: str, node: str, lookback: str = "30d") -> bool:
     """True if Prometheus holds a heartbeat of this node within ``lookback``."""
     selector = f'{HEARTBEAT}{{commune={json.dumps(commune)},instance={json.dumps(node)}}}'
-    query = urllib.parse.urlencode({"query": f"max_over_time({selector}[{lookback}])"})
-    url = f"{prometheus.rstrip('/')}/api/v1/query?{query}"
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            body = json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise PrometheusError(f"cannot query {prometheus}: {exc}; nothing changed") from None
-    if not isinstance(body, dict) or "status" not in body:
-        raise PrometheusError(f"{prometheus} did not answer like Prometheus' query API: is this "
-                              f"Prometheus' URL? check --prometheus; nothing changed")
-    if body.get("status") != "success":
-        raise PrometheusError(f"{prometheus} refused the query: {body.get('error')}")
-    data = body.get("data")
-    if not isinstance(data, dict) or not isinstance(data.get("result"), list):
-        raise PrometheusError(f"{prometheus} answered without data.result: is this "
-                              f"Prometheus' URL? check --prometheus; nothing changed")
-    return bool(data["result"])
+        found = PrometheusQuery(prometheus, QUERY_TIMEOUT).query(
+            f"max_over_time({selector}[{lookback}])")
+    except SourceError as exc:
+        raise PrometheusError(f"{exc}; check --prometheus; nothing changed") from None
+    return bool(found)
 
 
 def expire(gateway_config: Path, prometheus: str, now: float | None = None) -> list[str]:

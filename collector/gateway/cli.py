@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from pathlib import Path
 from typing import Any
 
-from common.cli import Exit, Failure, UsageError, add_command
+from common.cli import Exit, Failure, UsageError, add_command, add_log_level, start_logging
 from common.schema import HostPort
 
 DEFAULT_LISTEN = ":9820"
@@ -26,15 +24,12 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
                        help="exporter-toolkit web config: tls_server_config, "
                             "http_server_config.headers")
-    serve.add_argument("--log.level", dest="log_level", default="info",
-                       choices=("debug", "info", "warn", "error"))
+    add_log_level(serve)
 
 
 def run(args: argparse.Namespace) -> Exit:
     """Load the config and serve; 2 on a config or usage error, 1 if the port is taken."""
-    logging.basicConfig(level=args.log_level.upper().replace("WARN", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    start_logging(args.log_level)
     from collector.gateway.config import load_gateway_config
     from collector.province_files import require_gateway
 

@@ -26,6 +26,7 @@ import signal
 import socket
 import threading
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, cast
 
@@ -144,16 +145,11 @@ class GatewayServer(ListeningServer):
 
     def _refuse(self, sock: socket.socket, refused: Limited) -> None:
         """Answer a connection over a connection limit, spending at most ~2 s on it."""
-        message = f"{refused}\n".encode()
-        status = (b"429 Too Many Requests" if refused.status == 429
-                  else b"503 Service Unavailable")
+        answer = closing_answer(HTTPStatus(refused.status), str(refused), RETRY_AFTER)
         try:
             sock.settimeout(REFUSE_TIMEOUT)
             _read_head(sock, time.monotonic() + REFUSE_TIMEOUT)
-            sock.sendall(b"HTTP/1.1 " + status + b"\r\n"
-                         b"Content-Type: text/plain; charset=utf-8\r\n"
-                         + f"Retry-After: {RETRY_AFTER}\r\nContent-Length: {len(message)}\r\n"
-                           "Connection: close\r\n\r\n".encode() + message)
+            sock.sendall(answer)
             linger(sock, REFUSE_TIMEOUT)
         except (OSError, ValueError):
             pass
@@ -167,6 +163,16 @@ class GatewayServer(ListeningServer):
         self.shutdown()
         self.forwarder.stop(drain_timeout)
         self.server_close()
+
+
+def closing_answer(status: HTTPStatus, message: str, retry_after: int | None = None) -> bytes:
+    """A whole plain-text answer ending the connection, written to a socket no handler holds."""
+    body = f"{message}\n".encode()
+    head = [f"HTTP/1.1 {status.value} {status.phrase}", f"Content-Type: {TEXT}"]
+    if retry_after is not None:
+        head.append(f"Retry-After: {retry_after}")
+    head += [f"Content-Length: {len(body)}", "Connection: close"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
 def _read_head(sock: socket.socket, deadline: float) -> None:
@@ -272,14 +278,12 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def _refuse_head(self) -> None:
         """Answer 408 to a request whose headers came too slowly (an idle connection closes
         without an answer: its client may be sending a new request right then)."""
-        message = (f"the request's headers did not arrive within "
-                   f"{self.server.config.header_timeout} (header_timeout)\n").encode()
+        answer = closing_answer(HTTPStatus.REQUEST_TIMEOUT,
+                                f"the request's headers did not arrive within "
+                                f"{self.server.config.header_timeout} (header_timeout)")
         try:
             self.connection.settimeout(1.0)
-            self.connection.sendall(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
-                                    b"Content-Type: text/plain; charset=utf-8\r\n"
-                                    + f"Content-Length: {len(message)}\r\n\r\n".encode()
-                                    + message)
+            self.connection.sendall(answer)
         except OSError:
             return
         linger(self.connection, LINGER_SECONDS)

@@ -31,20 +31,10 @@ from collector.render.output import (
     write_files,
 )
 from collector.render.rules import rules_for_render
-from common.cli import Exit, Failure, UsageError, add_command
+from common.cli import Exit, Failure, UsageError, add_command, flag_type
 from common.schema import HostPort
 from common.shipped import shipped_dirs
 from common.units import Duration
-
-
-def _typed(parse: Any, flag: str) -> Any:
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{exc}") from None
-    convert.__name__ = flag
-    return convert
 
 
 def add_parser(sub: Any) -> None:
@@ -65,31 +55,31 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--rules", metavar="DIR", type=Path,
                    help="Prometheus rule files to copy (default: the shipped rules, with "
                         "/etc/commune-collector/rules overriding them by file name)")
-    p.add_argument("--alertmanager", metavar="HOST:PORT", type=_typed(HostPort.parse, "address"),
+    p.add_argument("--alertmanager", metavar="HOST:PORT", type=flag_type(HostPort.parse),
                    default=defaults.alertmanager,
                    help=f"where Prometheus sends alerts (default {defaults.alertmanager})")
-    p.add_argument("--out-of-order-window", metavar="DURATION", type=_typed(Duration.parse, "d"),
+    p.add_argument("--out-of-order-window", metavar="DURATION", type=flag_type(Duration.parse),
                    default=defaults.out_of_order_window,
                    help="how old a pushed sample may be and still be stored; at least as long as "
                         f"the agents' spool can hold (default {defaults.out_of_order_window})")
-    p.add_argument("--scrape-interval", metavar="DURATION", type=_typed(Duration.parse, "d"),
+    p.add_argument("--scrape-interval", metavar="DURATION", type=flag_type(Duration.parse),
                    default=defaults.scrape_interval)
-    p.add_argument("--scrape-timeout", metavar="DURATION", type=_typed(Duration.parse, "d"),
+    p.add_argument("--scrape-timeout", metavar="DURATION", type=flag_type(Duration.parse),
                    help="default: 10s, or the scrape interval if shorter")
-    p.add_argument("--evaluation-interval", metavar="DURATION", type=_typed(Duration.parse, "d"),
+    p.add_argument("--evaluation-interval", metavar="DURATION", type=flag_type(Duration.parse),
                    default=defaults.evaluation_interval)
     p.add_argument("--gateway", metavar="HOST:PORT", action="append", default=[],
-                   type=_typed(HostPort.parse, "address"),
+                   type=flag_type(HostPort.parse),
                    help="a commune-collector serve to scrape for its own metrics (repeatable)")
     p.add_argument("--webhook-url", metavar="URL",
                    help="send every Alertmanager receiver's alerts to this webhook")
     p.add_argument("--prometheus-url", metavar="URL", default=defaults.prometheus_url,
                    help="where Grafana's datasource reaches Prometheus "
                         f"(default {defaults.prometheus_url})")
-    p.add_argument("--max-for", metavar="DURATION", type=_typed(Duration.parse, "d"),
+    p.add_argument("--max-for", metavar="DURATION", type=flag_type(Duration.parse),
                    help="cap every rule's for: and keep_firing_for: at DURATION in the rendered "
                         "rules (rehearsals, tests); the shipped files are not edited")
-    p.add_argument("--max-group-wait", metavar="DURATION", type=_typed(Duration.parse, "d"),
+    p.add_argument("--max-group-wait", metavar="DURATION", type=flag_type(Duration.parse),
                    help="cap Alertmanager's group_wait and group_interval at DURATION "
                         "(rehearsals, tests)")
 

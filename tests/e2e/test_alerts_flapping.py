@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.alert_peers import Webhook, prometheus_and_alertmanager, scaled
-from tests.support.peers import LOOPBACK, serving, wait_for
+from tests.support.peers import EXPOSITION, LOOPBACK, QuietHandler, serving, wait_for
 
 REGION = 'region="Thành phố Thanh Hóa",terrain="lowland"'
 FLAPPING = f'commune="14797",commune_name="Phường Hạc Thành",{REGION}'
@@ -61,19 +60,11 @@ class Exporter(ThreadingHTTPServer):
         return ("\n".join(lines) + "\n").encode()
 
 
-class _ExporterHandler(BaseHTTPRequestHandler):
+class _ExporterHandler(QuietHandler):
     server: Exporter
 
     def do_GET(self) -> None:
-        body = self.server.exposition()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_body(self.server.exposition(), EXPOSITION)
 
 
 def test_schedule_flaps() -> None:

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from tests.support import netns
-from tests.support.box import TcpService, serving_thread
-from tests.support.peers import wait_for
+from tests.support.box import TcpService
+from tests.support.peers import serving, wait_for
 
 pytestmark = pytest.mark.peer
 
@@ -40,7 +40,7 @@ def test_links_cut_lossy_and_everything_removed_on_failure() -> None:
     with pytest.raises(RuntimeError, match="the test failed here"), box:
         a, b = box.commune("a"), box.commune("b")
         services, collector = TcpService(box.services), TcpService(box.collector)
-        with serving_thread(services), serving_thread(collector):
+        with serving(services), serving(collector):
             port, gateway = services.server_address[1], collector.server_address[1]
             assert _connects(a, box.services, port, 3) == 3
             a.uplink.cut()

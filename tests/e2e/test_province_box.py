@@ -44,12 +44,12 @@ import pytest
 
 from tests.support import netns
 from tests.support.alert_peers import Webhook
-from tests.support.box import Fault, TcpService, demo_portal, inventory, serving_thread
+from tests.support.box import Fault, TcpService, demo_portal, inventory
 from tests.support.guide import Mapping, Ports
 from tests.support.installer import exec_starts
 from tests.support.machine import Machine, Ran
 from tests.support.paths import ROOT
-from tests.support.peers import LOOPBACK, free_port, http_get, require_binary, wait_for
+from tests.support.peers import LOOPBACK, free_port, http_get, require_binary, serving, wait_for
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
@@ -114,7 +114,7 @@ def test_province_in_a_box(tmp_path: Path, release_tarball: Path) -> None:
         portal = demo_portal().Portal((net.services, 0), 3.5)
         database = TcpService(net.services)
         for server in (webhook, portal, database):
-            stack.enter_context(serving_thread(server))
+            stack.enter_context(serving(server))
         (tmp_path / "box.yml").write_text(inventory(list(CODES), [
             {"name": "tthc-portal", "kind": "http",
              "url": f"http://{net.services}:{portal.server_address[1]}/"},

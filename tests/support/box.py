@@ -3,12 +3,9 @@ services, a small inventory of real communes, and what the webhook was told afte
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import socketserver
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -27,18 +24,6 @@ def demo_portal() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@contextlib.contextmanager
-def serving_thread(server: socketserver.BaseServer) -> Iterator[None]:
-    """Serve in a thread (any socketserver: HTTP, TCP); shut down and close on exit."""
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class _Accept(socketserver.BaseRequestHandler):

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,8 +46,8 @@ def free_udp_port(host: str = LOOPBACK) -> int:
 
 
 @contextlib.contextmanager
-def serving(server: ThreadingHTTPServer) -> Iterator[None]:
-    """Serve in a thread; shut down and close on exit."""
+def serving(server: socketserver.BaseServer) -> Iterator[None]:
+    """Serve in a thread (any socketserver: HTTP, TCP); shut down and close on exit."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -54,6 +55,35 @@ def serving(server: ThreadingHTTPServer) -> Iterator[None]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+#: The Content-Type of Prometheus' text exposition.
+EXPOSITION = "text/plain; version=0.0.4"
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler of the tests' own HTTP peers: logs nothing, answers whole bodies."""
+
+    def send_body(self, body: bytes, content_type: str, status: int = 200) -> None:
+        """Answer ``status`` with ``body`` of ``content_type``."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def answering_json(body: Any) -> ThreadingHTTPServer:
+    """A server on loopback answering every GET with ``body`` as JSON (serve it with
+    :func:`serving`): an odd or wrong source for the clients under test."""
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:
+            self.send_body(json.dumps(body).encode(), "application/json")
+
+    return ThreadingHTTPServer((LOOPBACK, 0), Handler)
 
 
 def require_binary(name: str) -> str:

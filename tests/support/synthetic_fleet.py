@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
-from tests.support.peers import LOOPBACK
+from tests.support.peers import EXPOSITION, LOOPBACK, QuietHandler
 
 
 class Commune(NamedTuple):
@@ -226,8 +226,9 @@ def _web_logs(t: float, bad: bool) -> list[str]:
 class FleetExporter(ThreadingHTTPServer):
     """Answers /metrics?commune=CODE for every commune of ``fleet``."""
 
-    def __init__(self, fleet: Sequence[Commune], failing: str = "") -> None:
-        super().__init__((LOOPBACK, 0), _Handler)
+    def __init__(self, fleet: Sequence[Commune], failing: str = "",
+                 handler: type[BaseHTTPRequestHandler] | None = None) -> None:
+        super().__init__((LOOPBACK, 0), handler or _Handler)
         self.index = {c.code: i for i, c in enumerate(fleet)}
         self.failing = failing
 
@@ -237,7 +238,7 @@ class FleetExporter(ThreadingHTTPServer):
         return f"{LOOPBACK}:{self.server_address[1]}"
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: FleetExporter
 
     def do_GET(self) -> None:
@@ -247,14 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404, f"unknown commune {code!r}")
             return
         body = exposition(code, self.server.index[code], time.time(), self.server.failing).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_body(body, EXPOSITION)
 
 
 def scrape_config(fleet: Sequence[Commune], address: str, interval: str = "1s") -> dict[str, Any]:

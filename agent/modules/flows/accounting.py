@@ -12,30 +12,29 @@ top-N for the longest are dropped first once more than ``max_series`` hosts have
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Sequence
 
 from agent.modules.flows.apps import AppTable
 from agent.modules.flows.heavy import HeavyHitters
+from agent.modules.flows.networks import Net, member_of
 from agent.modules.flows.records import Record
 
 OTHER = b""  # the host of everything outside the top-N
 LAN_CACHE = 65536
-_Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 SeriesKey = tuple[str, bytes, str]  # direction, host, app
 
 
 class Accounting:
     """Counts records into intervals; :meth:`close_interval` turns one into series."""
 
-    def __init__(self, lan: Sequence[_Net], apps: AppTable, top_n: int, tracked: int,
+    def __init__(self, lan: Sequence[Net], apps: AppTable, top_n: int, tracked: int,
                  max_series: int) -> None:
         self.networks = tuple(lan)
         self.apps = apps
         self.top_n = top_n
         self.tracked = tracked
         self.max_series = max_series
-        self._lan: dict[bytes, bool] = {}
+        self._lan = member_of(self.networks, LAN_CACHE)
         self.heavy = HeavyHitters(tracked)
         self.totals: dict[tuple[str, str], list[int]] = {}
         self.series: dict[SeriesKey, list[int]] = {}
@@ -46,21 +45,9 @@ class Accounting:
         self.hosts_seen = 0  # hosts in the table when the last interval closed
         self.evicted = 0  # hosts the table dropped within intervals, all intervals
 
-    def _is_lan(self, address: bytes) -> bool:
-        if len(self._lan) >= LAN_CACHE:
-            self._lan.clear()
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            found = False
-        else:
-            found = any(ip.version == net.version and ip in net for net in self.networks)
-        self._lan[address] = found
-        return found
-
     def add(self, records: Iterable[Record]) -> None:
         """Count records of the current interval."""
-        lan, is_lan, app_of = self._lan, self._is_lan, self.apps.app
+        lan, is_lan, app_of = self._lan.known, self._lan.lookup, self.apps.app
         heavy_add, totals = self.heavy.add, self.totals
         for src, dst, sport, dport, proto, octets, packets in records:
             s = lan.get(src)

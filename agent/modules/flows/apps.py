@@ -9,10 +9,10 @@ The remote side's port is tried before the LAN side's (a server on the LAN is na
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
 from agent.modules.flows.config import AppRule, Network, PortRange, Ports
+from agent.modules.flows.networks import Address, AddressMemo, Net, in_networks
 
 TCP, UDP = 6, 17
 PORTAL = "tthc-portal"
@@ -28,7 +28,6 @@ BUILT_IN: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 #: Addresses remembered with their app; the cache is emptied when full.
 ADDRESS_CACHE = 65536
-_Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _expand(ports: PortRange) -> list[tuple[int, int]]:
@@ -43,7 +42,7 @@ class AppTable:
         portal = tuple(portal)
         ordered = ([AppRule(PORTAL, (), portal)] if portal else []) + list(rules)
         # Address rules: (networks, port set or None, name), in order.
-        self.by_address: list[tuple[tuple[_Net, ...], frozenset[tuple[int, int]] | None, str]] = []
+        self.by_address: list[tuple[tuple[Net, ...], frozenset[tuple[int, int]] | None, str]] = []
         self.ports: dict[tuple[int, int], str] = {}
         for rule in ordered:
             wanted = {p for text in rule.ports for p in _expand(text.range())}
@@ -59,20 +58,15 @@ class AppTable:
                     self.ports.setdefault(key, name)
         self.names = tuple(dict.fromkeys([r.name for r in ordered] + [n for n, _ in BUILT_IN]
                                          + [OTHER]))
-        self._address_rules: dict[bytes, tuple[tuple[frozenset[tuple[int, int]] | None, str],
-                                               ...]] = {}
+        self._rules_for = AddressMemo(self._address_rules, ADDRESS_CACHE)
 
-    def _rules_for(self, address: bytes) -> tuple[tuple[frozenset[tuple[int, int]] | None, str],
-                                                  ...]:
-        found = self._address_rules.get(address)
-        if found is None:
-            if len(self._address_rules) >= ADDRESS_CACHE:
-                self._address_rules.clear()
-            ip = ipaddress.ip_address(address)
-            found = tuple((ports, name) for nets, ports, name in self.by_address
-                          if any(ip.version == n.version and ip in n for n in nets))
-            self._address_rules[address] = found
-        return found
+    def _address_rules(self, ip: Address | None) -> tuple[tuple[frozenset[tuple[int, int]] | None,
+                                                                str], ...]:
+        """The (ports, name) of the address rules whose networks hold ``ip``, in order."""
+        if ip is None:
+            return ()
+        return tuple((ports, name) for nets, ports, name in self.by_address
+                     if in_networks(ip, nets))
 
     def app(self, remote: bytes, proto: int, remote_port: int, local_port: int) -> str:
         """The app of a flow with a host outside the LAN at ``remote``."""

@@ -10,21 +10,16 @@ cannot spoil another's.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ipaddress
 import logging
-import os
-import socket
-import typing
 from collections import Counter
 from collections.abc import Sequence
 
 from agent.modules.flows.accounting import Accounting
 from agent.modules.flows.netflow import Templates, decode_templated, decode_v5
+from agent.modules.flows.networks import Net, member_of
 from agent.modules.flows.records import Decoded, DecodeError
 from agent.modules.flows.sflow import decode_sflow
-from agent.udp_drops import socket_drops
+from agent.udp_listener import UdpSockets
 from common.schema import HostPort
 
 log = logging.getLogger(__name__)
@@ -51,61 +46,35 @@ def decode(data: bytes, sender: str, templates: Templates) -> Decoded | None:
     return None
 
 
-class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, listener: FlowListener) -> None:
-        self.listener = listener
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        try:
-            self.listener.receive(data, addr[0])
-        except Exception:  # a bug here must not flood the log once per datagram
-            if not self.listener.dropped["internal"]:
-                log.exception("flows: a datagram from %s could not be handled", addr[0])
-            self.listener.dropped["internal"] += 1
-
-
 class FlowListener:
     """Receives exports on ``addresses`` and counts their records into ``accounting``."""
 
     def __init__(self, addresses: tuple[HostPort, ...], accounting: Accounting,
-                 exporters: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()) -> None:
+                 exporters: Sequence[Net] = ()) -> None:
         self.addresses = addresses
         self.exporters = tuple(exporters)
-        self._senders: dict[str, bool] = {}
+        self._allowed = member_of(self.exporters, SENDER_CACHE)
         self.accounting = accounting
         self.templates = Templates()
         self.datagrams: Counter[str] = Counter()
         self.records: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
         self.template_errors: Counter[tuple[str, str]] = Counter()
-        self._transports: list[asyncio.DatagramTransport] = []
-        self._kernel_drops_closed = 0
+        # Exporters send bursts at each active timeout: RECEIVE_BUFFER holds them.
+        self.sockets = UdpSockets("flows", self, RECEIVE_BUFFER, log)
 
     async def start(self) -> None:
         """Bind every address; raises OSError (and binds none) when one cannot be had."""
-        loop = asyncio.get_running_loop()
-        try:
-            for address in self.addresses:
-                transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _Receiver(self), local_addr=(address.host, address.port))
-                self._transports.append(typing.cast(asyncio.DatagramTransport, transport))
-                sock = transport.get_extra_info("socket")
-                with contextlib.suppress(OSError, AttributeError):
-                    # Exporters send bursts at each active timeout; the kernel caps this at
-                    # net.core.rmem_max. What still does not fit is counted as "overflow".
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-        except OSError:
-            self.close()
-            raise
+        await self.sockets.bind(self.addresses)
 
     @property
     def running(self) -> bool:
         """True while the sockets are bound."""
-        return bool(self._transports)
+        return self.sockets.running
 
     def bound(self) -> list[tuple[str, int]]:
         """The (host, port) each socket is bound to (port 0 in the config picks one)."""
-        return [t.get_extra_info("sockname")[:2] for t in self._transports]
+        return self.sockets.bound()
 
     def receive(self, data: bytes, sender: str) -> None:
         """Decode one datagram and count its records, or count why it was dropped."""
@@ -126,36 +95,10 @@ class FlowListener:
             self.template_errors[(decoded.protocol, reason)] += count
         self.accounting.add(decoded.records)
 
-    def _allowed(self, sender: str) -> bool:
-        allowed = self._senders.get(sender)
-        if allowed is None:
-            if len(self._senders) >= SENDER_CACHE:
-                self._senders.clear()
-            ip = ipaddress.ip_address(sender.removeprefix("::ffff:") if "." in sender
-                                      else sender)
-            allowed = self._senders[sender] = any(
-                ip.version == net.version and ip in net for net in self.exporters)
-        return allowed
-
-    def _kernel_drops(self) -> int:
-        total = 0
-        for transport in self._transports:
-            sock = transport.get_extra_info("socket")
-            if sock is not None and sock.fileno() >= 0:
-                total += socket_drops(os.fstat(sock.fileno()).st_ino) or 0
-        return total
-
     def drops(self) -> dict[str, int]:
         """Drops by reason, every reason of :data:`DROP_REASONS` (0 too, for ``rate()``)."""
-        drops = dict.fromkeys(DROP_REASONS, 0)
-        drops.update(self.dropped)
-        drops["overflow"] += self._kernel_drops_closed + self._kernel_drops()
-        return drops
+        return self.sockets.drops(DROP_REASONS)
 
     def close(self) -> None:
         """Unbind the sockets (keeping their kernel drops counted)."""
-        self._kernel_drops_closed += self._kernel_drops()
-        for transport in self._transports:
-            with contextlib.suppress(RuntimeError):  # the loop may be closed already
-                transport.close()
-        self._transports = []
+        self.sockets.close()

@@ -24,7 +24,6 @@ from agent.modules.probe.result import (
     ProbeResult,
 )
 from agent.modules.probe.targets import CrlTarget
-from agent.modules.probe.tls import client_context
 
 
 def parse_crl(data: bytes) -> x509.CertificateRevocationList:
@@ -39,8 +38,7 @@ class CrlProbe:
 
     def __init__(self, target: CrlTarget) -> None:
         self.target = target
-        self.client = HttpClient(client_context(target.ca_file, target.insecure_skip_verify),
-                                 target.body_size_limit)
+        self.client = HttpClient.of(target)
 
     async def probe(self, result: ProbeResult) -> None:
         """Download and parse the CRL; fail on no answer, a bad list, or a bad signature."""

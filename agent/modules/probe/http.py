@@ -15,9 +15,10 @@ import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from agent.modules.probe.result import (
     DNS_LOOKUP,
@@ -87,13 +88,74 @@ class Phases:
         return now
 
 
+def check_status(status: int, valid: Sequence[int], origin: str | None = None) -> None:
+    """Raise ProbeFailed unless ``status`` is one of ``valid`` (any 2xx when empty); 401 and 407
+    fail as ``auth``, the rest as ``status``; ``origin`` (a URL) is named in the message."""
+    if (status in valid) if valid else (200 <= status < 300):
+        return
+    reason: Reason = "auth" if status in (401, 407) else "status"
+    expected = ", ".join(map(str, valid)) if valid else "2xx"
+    where = f" from {origin}" if origin else ""
+    raise ProbeFailed(reason, f"status {status}{where}, expected {expected}")
+
+
+def becomes_get(status: int, method: str) -> bool:
+    """True if a redirect with ``status`` turns the request into a GET without a body: a 303,
+    or a 301 or 302 of a POST (as browsers and Go's client do)."""
+    return status == 303 or (status in (301, 302) and method == "POST")
+
+
+def redirected(url: str, method: str, body: bytes, status: int, location: str, hops: int,
+               max_redirects: int, show: Callable[[str], str] | None = None
+               ) -> tuple[str, str, bytes]:
+    """The URL, method and body of the request after redirect number ``hops`` of ``url`` to
+    ``location``; ProbeFailed past ``max_redirects`` or to a scheme other than http(s).
+
+    ``show`` is how messages write URLs; given, they name the URL redirected from too.
+    """
+    if hops > max_redirects:
+        where = f" from {show(url)}" if show is not None else ""
+        raise ProbeFailed("status", f"more than {max_redirects} redirects{where} "
+                                    f"(raise max_redirects or fix the loop)")
+    url = urllib.parse.urljoin(url, location)
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        shown = show(url) if show is not None else url
+        raise ProbeFailed("status", f"redirect to unsupported URL {shown!r}")
+    if becomes_get(status, method):
+        return url, "GET", b""
+    return url, method, body
+
+
+def body_mismatch(text: str, must: Iterable[re.Pattern[str]],
+                  must_not: Iterable[re.Pattern[str]]) -> str | None:
+    """How ``text`` fails the first regex it fails (``does not match 'p'``, ``matches 'p'``);
+    None when it passes them all."""
+    for pattern in must:
+        if not pattern.search(text):
+            return f"does not match {pattern.pattern!r}"
+    for pattern in must_not:
+        if pattern.search(text):
+            return f"matches {pattern.pattern!r}"
+    return None
+
+
+class HttpsSettings(Protocol):
+    """What a target says of its HTTP(S) client (``http``, ``scenario``, ``crl``)."""
+
+    @property
+    def ca_file(self) -> str | None: ...
+    @property
+    def insecure_skip_verify(self) -> bool: ...
+    @property
+    def body_size_limit(self) -> int: ...
+
+
 class HttpProbe:
     """Probes one ``http`` target; the TLS context and regexes are built once."""
 
     def __init__(self, target: HttpTarget) -> None:
         self.target = target
-        self.client = HttpClient(client_context(target.ca_file, target.insecure_skip_verify),
-                                 target.body_size_limit)
+        self.client = HttpClient.of(target)
         self.must = [re.compile(p) for p in target.body_must_match]
         self.must_not = [re.compile(p) for p in target.body_must_not_match]
         self._auth: str | None = None
@@ -127,15 +189,8 @@ class HttpProbe:
                         and location):
                     break
                 redirects += 1
-                if redirects > target.max_redirects:
-                    raise ProbeFailed("status", f"more than {target.max_redirects} redirects "
-                                                f"(raise max_redirects or fix the loop)")
-                url = urllib.parse.urljoin(url, location)
-                if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-                    raise ProbeFailed("status", f"redirect to unsupported URL {url!r}")
-                if response.status == 303 or (response.status in (301, 302)
-                                              and method == "POST"):
-                    method, body = "GET", b""
+                url, method, body = redirected(url, method, body, response.status, location,
+                                               redirects, target.max_redirects)
         finally:
             for phase, seconds in phases.seconds.items():
                 result.add(HTTP_PHASE, seconds, phase)
@@ -155,24 +210,12 @@ class HttpProbe:
         result.add(HTTP_BODY_LENGTH, len(response.body))
         result.add(HTTP_VERSION, response.version)
         result.add(HTTP_SSL, 1.0 if response.tls else 0.0)
-        valid = (response.status in target.valid_status_codes if target.valid_status_codes
-                 else 200 <= response.status < 300)
-        if not valid:
-            reason: Reason = "auth" if response.status in (401, 407) else "status"
-            expected = (", ".join(map(str, target.valid_status_codes))
-                        if target.valid_status_codes else "2xx")
-            raise ProbeFailed(reason, f"status {response.status}, expected {expected}")
-        text = response.text() if self.must or self.must_not else ""
-        for pattern in self.must:
-            if not pattern.search(text):
-                result.add(FAILED_DUE_TO_REGEX, 1.0)
-                raise ProbeFailed("content", f"body does not match {pattern.pattern!r}")
-        for pattern in self.must_not:
-            if pattern.search(text):
-                result.add(FAILED_DUE_TO_REGEX, 1.0)
-                raise ProbeFailed("content", f"body matches {pattern.pattern!r}")
+        check_status(response.status, target.valid_status_codes)
         if self.must or self.must_not:
-            result.add(FAILED_DUE_TO_REGEX, 0.0)
+            mismatch = body_mismatch(response.text(), self.must, self.must_not)
+            result.add(FAILED_DUE_TO_REGEX, 0.0 if mismatch is None else 1.0)
+            if mismatch is not None:
+                raise ProbeFailed("content", f"body {mismatch}")
 
     async def _request(self, url: str, method: str, body: bytes, phases: Phases,
                        same_host: bool) -> Response:
@@ -194,6 +237,12 @@ class HttpClient:
     def __init__(self, context: ssl.SSLContext, body_size_limit: int) -> None:
         self.context = context
         self.body_size_limit = body_size_limit
+
+    @classmethod
+    def of(cls, target: HttpsSettings) -> HttpClient:
+        """A client with the target's CA file, verification and body size limit."""
+        return cls(client_context(target.ca_file, target.insecure_skip_verify),
+                   target.body_size_limit)
 
     async def request(self, url: str, method: str, body: bytes, headers: Mapping[str, str],
                       phases: Phases, server_name: str | None = None) -> Response:

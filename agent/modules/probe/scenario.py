@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.modules.probe.cookies import CookieJar
-from agent.modules.probe.http import REDIRECT_CODES, HttpClient, Phases, Response
+from agent.modules.probe.http import (
+    REDIRECT_CODES,
+    HttpClient,
+    Phases,
+    Response,
+    becomes_get,
+    body_mismatch,
+    check_status,
+    redirected,
+)
 from agent.modules.probe.result import (
     SCENARIO_HOP_DURATION,
     SCENARIO_STEP_DURATION,
@@ -26,10 +35,8 @@ from agent.modules.probe.result import (
     SCENARIO_SUCCESS,
     ProbeFailed,
     ProbeResult,
-    Reason,
 )
 from agent.modules.probe.targets import VARIABLE, ScenarioStep, ScenarioTarget
-from agent.modules.probe.tls import client_context
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})  # same host only
@@ -73,8 +80,7 @@ class ScenarioProbe:
 
     def __init__(self, target: ScenarioTarget) -> None:
         self.target = target
-        self.client = HttpClient(client_context(target.ca_file, target.insecure_skip_verify),
-                                 target.body_size_limit)
+        self.client = HttpClient.of(target)
         self.steps = [_Step.of(step) for step in target.steps]
 
     async def probe(self, result: ProbeResult) -> None:
@@ -122,15 +128,10 @@ class ScenarioProbe:
             if not (config.follow_redirects and response.status in REDIRECT_CODES and location):
                 break
             hop += 1
-            if hop > config.max_redirects:
-                raise ProbeFailed("status", f"more than {config.max_redirects} redirects from "
-                                            f"{shown(url)} (raise max_redirects or fix the loop)")
-            url = urllib.parse.urljoin(url, location)
-            if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-                raise ProbeFailed("status", f"redirect to unsupported URL {shown(url)!r}")
-            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
-                method, body = "GET", b""
+            if becomes_get(response.status, method):
                 headers.pop("Content-Type", None)
+            url, method, body = redirected(url, method, body, response.status, location, hop,
+                                           config.max_redirects, shown)
         result.add(SCENARIO_STEP_STATUS, response.status, config.name)
         self._check(step, response, url, variables)
 
@@ -171,24 +172,13 @@ class ScenarioProbe:
     def _check(self, step: _Step, response: Response, url: str,
                variables: dict[str, str]) -> None:
         config = step.config
-        valid = (response.status in config.valid_status_codes if config.valid_status_codes
-                 else 200 <= response.status < 300)
-        if not valid:
-            reason: Reason = "auth" if response.status in (401, 407) else "status"
-            expected = (", ".join(map(str, config.valid_status_codes))
-                        if config.valid_status_codes else "2xx")
-            raise ProbeFailed(reason, f"status {response.status} from {shown(url)}, "
-                                      f"expected {expected}")
+        check_status(response.status, config.valid_status_codes, shown(url))
         if not (step.must or step.must_not or step.extract):
             return
         text = response.text()
-        for pattern in step.must:
-            if not pattern.search(text):
-                raise ProbeFailed("content", f"body of {shown(url)} does not match "
-                                             f"{pattern.pattern!r}")
-        for pattern in step.must_not:
-            if pattern.search(text):
-                raise ProbeFailed("content", f"body of {shown(url)} matches {pattern.pattern!r}")
+        mismatch = body_mismatch(text, step.must, step.must_not)
+        if mismatch is not None:
+            raise ProbeFailed("content", f"body of {shown(url)} {mismatch}")
         for var, pattern in step.extract:
             match = pattern.search(text)
             if match is None:

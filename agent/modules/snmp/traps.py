@@ -16,14 +16,9 @@ hostile datagrams costs the loop that runs the collections a few microseconds ea
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
-import os
-import socket
-import typing
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
@@ -39,7 +34,7 @@ from agent.modules.snmp.native import (
     decode_pdu,
     encode_response,
 )
-from agent.udp_drops import socket_drops
+from agent.udp_listener import UdpSockets
 
 log = logging.getLogger(__name__)
 
@@ -82,26 +77,6 @@ def trap_oid(message: Message) -> tuple[int, ...] | None:
     return None
 
 
-class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, listener: TrapListener) -> None:
-        self.listener = listener
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = typing.cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        try:
-            reply = self.listener.receive(data, addr[0])
-        except Exception:  # a bug here must not flood the log once per datagram
-            if not self.listener.dropped["internal"]:
-                log.exception("trap listener: a datagram from %s could not be handled", addr[0])
-            self.listener.dropped["internal"] += 1
-            return
-        if reply is not None and self.transport is not None:
-            self.transport.sendto(reply, addr)
-
-
 class TrapListener:
     """Counts received notifications; ``counts[(source, trap)]``, ``dropped[reason]``."""
 
@@ -112,24 +87,17 @@ class TrapListener:
                          for c in config.communities()]
         self.counts: Counter[tuple[str, str]] = Counter()
         self.dropped: Counter[str] = Counter()
-        self._transport: asyncio.BaseTransport | None = None
+        # A switch rebooting sends a linkUp per port: RECEIVE_BUFFER holds such a burst.
+        self.sockets = UdpSockets("trap listener", self, RECEIVE_BUFFER, log)
 
     async def start(self) -> None:
         """Bind the UDP socket; raises OSError when the port cannot be had."""
-        loop = asyncio.get_running_loop()
-        address = self.config.listen
-        self._transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Receiver(self), local_addr=(address.host, address.port))
-        sock = self._transport.get_extra_info("socket")
-        with contextlib.suppress(OSError, AttributeError):
-            # Room for a burst (a switch rebooting sends a linkUp per port); the kernel caps it
-            # at net.core.rmem_max. What still does not fit is counted as "overflow".
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        await self.sockets.bind([self.config.listen])
 
     @property
     def running(self) -> bool:
         """True while the socket is bound."""
-        return self._transport is not None
+        return self.sockets.running
 
     def receive(self, data: bytes, sender: str) -> bytes | None:
         """Count one datagram, as a trap or as a drop; return an inform's acknowledgement."""
@@ -187,29 +155,11 @@ class TrapListener:
     def drops(self) -> dict[str, int]:
         """Drops by reason, every reason of :data:`DROP_REASONS` (0 too, for ``rate()``):
         the listener's own and the kernel's (``overflow``)."""
-        drops = dict.fromkeys(DROP_REASONS, 0)
-        drops.update(self.dropped)
-        drops["overflow"] += self._overflow() or 0
-        return drops
-
-    def _overflow(self) -> int | None:
-        """Datagrams the kernel dropped on the bound socket (queue full); None if unknown."""
-        if self._transport is None:
-            return None
-        sock = self._transport.get_extra_info("socket")
-        if sock is None or sock.fileno() < 0:
-            return None
-        return socket_drops(os.fstat(sock.fileno()).st_ino)
+        return self.sockets.drops(DROP_REASONS)
 
     def close(self) -> None:
         """Unbind the socket (keeping its kernel drops counted)."""
-        if self._transport is not None:
-            overflow = self._overflow()
-            if overflow:
-                self.dropped["overflow"] += overflow
-            with contextlib.suppress(RuntimeError):  # the loop may be closed already
-                self._transport.close()
-            self._transport = None
+        self.sockets.close()
 
 
 def device_sources(devices: Iterable[tuple[str, str | None]]) -> dict[str, str]:

@@ -7,12 +7,11 @@ import re
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from collector.inventory import Inventory
-from tests.support.peers import LOOPBACK
-from tests.support.synthetic_fleet import Commune, exposition
+from tests.support.peers import EXPOSITION, QuietHandler
+from tests.support.synthetic_fleet import Commune, FleetExporter, exposition
 
 PROVINCE_TARGETS = ("tthc-portal", "tthc-db", "vc-sip")
 # What a broken commune does, and what its tile must say.
@@ -55,17 +54,16 @@ def broken(text: str, how: str) -> str:
     return text
 
 
-class BrokenFleet(ThreadingHTTPServer):
+class BrokenFleet(FleetExporter):
     """Answers /metrics?commune=CODE; ``faults`` maps a code to its fault, ``down_target`` fails
     from every commune (a province outage)."""
 
     def __init__(self, fleet: Sequence[Commune], faults: Mapping[str, str], failing: str = "",
                  down_target: str = "") -> None:
-        super().__init__((LOOPBACK, 0), _Handler)
+        super().__init__(fleet, failing, _Handler)
         # index % 10: the synthetic fleet's latency grows with the index, made for 3 communes.
         self.index = {c.code: i % 10 for i, c in enumerate(fleet)}
         self.faults = dict(faults)
-        self.failing = failing
         self.down_target = down_target
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -75,13 +73,8 @@ class BrokenFleet(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 
-    @property
-    def address(self) -> str:
-        """host:port to scrape."""
-        return f"{LOOPBACK}:{self.server_address[1]}"
 
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: BrokenFleet
 
     def do_GET(self) -> None:
@@ -94,12 +87,4 @@ class _Handler(BaseHTTPRequestHandler):
         text = exposition(code, self.server.index[code], time.time(), self.server.failing)
         if self.server.down_target:
             text = _set(text, "probe_success", "0", target=self.server.down_target)
-        body = broken(text, fault).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_body(broken(text, fault).encode(), EXPOSITION)

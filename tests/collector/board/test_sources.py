@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from collector.board.sources import Alertmanager, Prometheus, SourceError, read_all
-from tests.support.peers import LOOPBACK, serving
+from tests.support.peers import LOOPBACK, answering_json, serving
 from tests.support.peers import Prometheus as PrometheusPeer
-
-
-def _answering(body: Any) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    return ThreadingHTTPServer((LOOPBACK, 0), Handler)
 
 
 @pytest.fixture
 def odd_source(request: pytest.FixtureRequest) -> Iterator[str]:
-    server = _answering(request.param)
+    server = answering_json(request.param)
     with serving(server):
         yield f"http://{LOOPBACK}:{server.server_address[1]}"
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from collector.enrolment.expire import PrometheusError, expire
 from collector.enrolment.ledger import ledger_path, read_ledger
 from collector.gateway.config import load_gateway_config, token_digest
 from common.remote_write import HEADERS, encode_write_request
-from tests.support.peers import LOOPBACK, Prometheus, free_port, serving
+from tests.support.peers import LOOPBACK, Prometheus, answering_json, free_port, serving
 from tests.support.province import Province
 from tests.support.push_peers import PROMETHEUS_PUSH_ARGS, PROMETHEUS_PUSH_CONFIG
 
@@ -109,29 +107,15 @@ def test_a_damaged_ledger_is_exit_2_and_changes_nothing(province: Province, ledg
     assert ledger_path(province.gateway).read_text() == ledger
 
 
-def _answering(body: object) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    return ThreadingHTTPServer((LOOPBACK, 0), Handler)
-
-
 @pytest.mark.parametrize("body", [[], [{"status": "success"}], {"status": "success"},
-                                  {"status": "success", "data": {"result": None}}])
+                                  {"status": "success", "data": {"result": None}},
+                                  {"status": "error", "error": "parse error"}])
 def test_an_answer_not_from_prometheus_is_one_line_naming_the_flag(
         province: Province, body: object, capsys: pytest.CaptureFixture[str]) -> None:
     enrol(NodeRequest("16318", "lan-2"), province.inventory, province.gateway, URL, HOUR,
           now=time.time() - 2 * HOUR)
     before = (province.gateway.read_text(), ledger_path(province.gateway).read_text())
-    server = _answering(body)
+    server = answering_json(body)
     with serving(server):
         code = main(["expire", "--gateway-config", str(province.gateway), "--prometheus",
                      f"http://{LOOPBACK}:{server.server_address[1]}"])
