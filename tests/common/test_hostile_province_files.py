@@ -178,7 +178,7 @@ def test_the_good_file_passes_the_same_command(reader: str, tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
     assert result.returncode == spec.good_exit, result.stderr
     if spec.good_exit:
-        assert "cannot query http://127.0.0.1:9" in result.stderr
+        assert "Prometheus at http://127.0.0.1:9 is unreachable" in result.stderr
         assert _snapshot(tmp_path) == before
     else:
         assert _snapshot(tmp_path) != before
