@@ -94,62 +94,16 @@ def rss_of(pid: int) -> int:
     return 0
 
 
-def hostile_clients(port: int, token: str, connections: int, body_bytes: int,
-                    seconds: float) -> dict[str, int]:
-    """For ``seconds``, ``connections`` clients of ``token`` each declare ``body_bytes``, send
-    all but the last byte and wait, reconnecting after every answer; count answers by status
-    (or error)."""
+def _clients(attempt: Callable[[], str], connections: int, seconds: float) -> dict[str, int]:
+    """For ``seconds``, ``connections`` threads each call ``attempt`` (which returns the answer's
+    key), 0.5 s apart; the answers counted by key."""
     answers: dict[str, int] = {}
     stop = threading.Event()
     lock = threading.Lock()
 
-    def count(key: str) -> None:
-        with lock:
-            answers[key] = answers.get(key, 0) + 1
-
     def client() -> None:
         while not stop.is_set():
-            sock = None
-            try:
-                sock = hold(port, token, body_bytes, 0, timeout=seconds + 30)
-                with contextlib.suppress(OSError):  # refused early: the gateway closes
-                    sock.sendall(b"\0" * (body_bytes - 1))
-                count(str(answer_of(sock).status))
-            except (OSError, http.client.HTTPException) as exc:
-                count(type(exc).__name__)
-            finally:
-                if sock is not None:
-                    sock.close()
-            stop.wait(0.5)
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(connections)]
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join(0.1)
-    with lock:
-        return dict(answers)
-
-
-def wrong_token_clients(port: int, source: str, connections: int,
-                        seconds: float) -> dict[str, int]:
-    """For ``seconds``, ``connections`` clients from address ``source`` each push a small body
-    with a wrong token, reconnecting 0.5 s after every answer (as :func:`hostile_clients`);
-    count answers by status (or error)."""
-    answers: dict[str, int] = {}
-    stop = threading.Event()
-    lock = threading.Lock()
-    body = small_body(series=10)
-
-    def client() -> None:
-        while not stop.is_set():
-            try:
-                key = str(post(port, body, "wrong-token", timeout=seconds + 30,
-                               source=source).status)
-            except (OSError, http.client.HTTPException) as exc:
-                key = type(exc).__name__
+            key = attempt()
             with lock:
                 answers[key] = answers.get(key, 0) + 1
             stop.wait(0.5)
@@ -163,6 +117,44 @@ def wrong_token_clients(port: int, source: str, connections: int,
         thread.join(0.1)
     with lock:
         return dict(answers)
+
+
+def hostile_clients(port: int, token: str, connections: int, body_bytes: int,
+                    seconds: float) -> dict[str, int]:
+    """For ``seconds``, ``connections`` clients of ``token`` each declare ``body_bytes``, send
+    all but the last byte and wait, reconnecting after every answer; count answers by status
+    (or error)."""
+    def attempt() -> str:
+        sock = None
+        try:
+            sock = hold(port, token, body_bytes, 0, timeout=seconds + 30)
+            with contextlib.suppress(OSError):  # refused early: the gateway closes
+                sock.sendall(b"\0" * (body_bytes - 1))
+            return str(answer_of(sock).status)
+        except (OSError, http.client.HTTPException) as exc:
+            return type(exc).__name__
+        finally:
+            if sock is not None:
+                sock.close()
+
+    return _clients(attempt, connections, seconds)
+
+
+def wrong_token_clients(port: int, source: str, connections: int,
+                        seconds: float) -> dict[str, int]:
+    """For ``seconds``, ``connections`` clients from address ``source`` each push a small body
+    with a wrong token, reconnecting 0.5 s after every answer (as :func:`hostile_clients`);
+    count answers by status (or error)."""
+    body = small_body(series=10)
+
+    def attempt() -> str:
+        try:
+            return str(post(port, body, "wrong-token", timeout=seconds + 30,
+                            source=source).status)
+        except (OSError, http.client.HTTPException) as exc:
+            return type(exc).__name__
+
+    return _clients(attempt, connections, seconds)
 
 
 def hostile_run(port: int, pid: int, hostile_token: str, agent_token: str, connections: int,
