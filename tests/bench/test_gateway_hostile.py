@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.collector.gateway.hostile import hostile_run, small_body
+from tests.collector.gateway.hostile import HostileResult, hostile_run, small_body
 from tests.support.peers import Prometheus, http_get
 from tests.support.push_peers import Gateway, NodeToken, write_gateway_config
 
@@ -34,6 +34,21 @@ def _peak_rss(pid: int) -> int:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 
+def _limited(gateway_url: str) -> dict[str, float]:
+    """The gateway's ``commune_gateway_limited_requests_total`` by reason."""
+    metrics = http_get(f"{gateway_url}/metrics")[1].decode()
+    return {line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("commune_gateway_limited_requests_total{")}
+
+
+def _print_agent(result: HostileResult) -> None:
+    latencies = sorted(result.agent_latencies)
+    print(f"agent: {len(latencies)} pushes ok, {len(result.agent_failures)} failed, "
+          f"p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
+          f"p99 {result.p99() * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms")
+
+
 def test_gateway_memory_under_100_slow_8mib_bodies(tmp_path: Path,
                                                    prometheus: Prometheus) -> None:
     hostile, agent = NodeToken.new("14797"), NodeToken.new("16318", "vc-1")
@@ -44,19 +59,13 @@ def test_gateway_memory_under_100_slow_8mib_bodies(tmp_path: Path,
                              connections=CONNECTIONS, body_bytes=BODY_BYTES, seconds=SECONDS,
                              agent_body=lambda: small_body(series=500))
         peak = max(_peak_rss(gateway.proc.pid), result.peak_rss)
-        metrics = http_get(f"{gateway.url}/metrics")[1].decode()
-    limited = {line.split('"')[1]: float(line.rsplit(" ", 1)[1])
-               for line in metrics.splitlines()
-               if line.startswith("commune_gateway_limited_requests_total{")}
-    latencies = sorted(result.agent_latencies)
+        limited = _limited(gateway.url)
     print(f"\n{CONNECTIONS} hostile connections x {BODY_BYTES >> 20} MiB for {SECONDS:.0f}s: "
           f"answers {result.hostile_answers}")
     print(f"limited requests counted: {limited}")
     print(f"gateway peak RSS {peak / 1e6:.0f} MB (VmHWM, or VmRSS sampled every 50 ms), "
           f"target <= {MAX_RSS / 1e6:.0f} MB")
-    print(f"agent: {len(latencies)} pushes ok, {len(result.agent_failures)} failed, "
-          f"p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
-          f"p99 {result.p99() * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms")
+    _print_agent(result)
     assert result.agent_failures == [], result.agent_failures[:5]
     assert result.p99() < 1.0
     assert peak <= MAX_RSS
@@ -76,18 +85,12 @@ def test_one_address_of_wrong_tokens_does_not_stop_an_agent(tmp_path: Path,
         result = hostile_run(gateway.port, gateway.proc.pid, "", agent.token,
                              connections=WRONG_TOKEN_CONNECTIONS, body_bytes=0,
                              seconds=WRONG_TOKEN_SECONDS, wrong_tokens_from="127.0.0.2")
-        metrics = http_get(f"{gateway.url}/metrics")[1].decode()
-    limited = {line.split('"')[1]: float(line.rsplit(" ", 1)[1])
-               for line in metrics.splitlines()
-               if line.startswith("commune_gateway_limited_requests_total{")}
-    latencies = sorted(result.agent_latencies)
+        limited = _limited(gateway.url)
     print(f"\n{WRONG_TOKEN_CONNECTIONS} wrong-token clients from one address for "
           f"{WRONG_TOKEN_SECONDS:.0f}s: answers {result.hostile_answers}")
     print(f"limited requests counted: {limited}")
     print(f"gateway peak RSS {result.peak_rss / 1e6:.0f} MB")
-    print(f"agent: {len(latencies)} pushes ok, {len(result.agent_failures)} failed, "
-          f"p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
-          f"p99 {result.p99() * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms")
+    _print_agent(result)
     assert result.agent_failures == [], result.agent_failures[:5]
     assert result.p99() < 1.0
     assert limited.get("per_source", 0) > WRONG_TOKEN_CONNECTIONS
