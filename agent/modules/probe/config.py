@@ -13,6 +13,7 @@ Kept light: loading a config imports no probing library.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,9 @@ from agent.modules.base import ModuleConfig
 from agent.modules.probe.kinds import KINDS
 from agent.modules.probe.targets import Target
 from common.schema import MISSING, Invalid, Loader
+
+# Where the throughput targets' daily budgets are kept across restarts.
+DEFAULT_STATE_DIR = "/var/lib/commune-agent/probe"
 
 
 @dataclass(frozen=True)
@@ -92,12 +96,15 @@ class ProbeConfig(ModuleConfig):
     """``modules.probe``: the targets this agent probes, all concurrently, every interval."""
 
     targets: Targets
+    state_dir: str = DEFAULT_STATE_DIR
 
     def __post_init__(self) -> None:
         if not self.targets.items:
             raise Invalid("list at least one target, e.g. "
                           "{name: portal, kind: http, url: 'https://portal.example/'}",
                           key="targets")
+        if not os.path.isabs(self.state_dir):
+            raise Invalid(f"expected an absolute path, got {self.state_dir!r}", key="state_dir")
 
     def longest_timeout(self) -> float:
         """The longest target timeout: the module's own timeout must leave room for it."""

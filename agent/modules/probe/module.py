@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from prometheus_client.core import Metric
 
@@ -29,7 +30,7 @@ from agent.modules.probe.result import (
     ProbeResult,
 )
 from agent.modules.probe.rtt_histogram import RTT_HISTOGRAM, RttHistograms
-from agent.modules.probe.targets import Target
+from agent.modules.probe.targets import Target, ThroughputTarget
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,16 @@ class ProbeModule:
     def __init__(self, config: ProbeConfig, icmp_mode: Callable[[], bool] | None = None) -> None:
         self.config = config
         mode = icmp_mode or _IcmpMode()
-        self.probers = [(target, KINDS[target.kind].prober(target, mode))
-                        for target in config.targets]
+        self.probers = [(target, self._prober(target, mode)) for target in config.targets]
         self._state: dict[str, str | None] = {}
         self.rtts = RttHistograms((target.name, target.kind) for target in config.targets)
+
+    def _prober(self, target: Target, mode: Callable[[], bool]) -> Prober:
+        if isinstance(target, ThroughputTarget):  # the one kind with state across restarts
+            from agent.modules.probe.throughput import ThroughputProbe
+
+            return ThroughputProbe(target, mode, state_dir=Path(self.config.state_dir))
+        return KINDS[target.kind].prober(target, mode)
 
     async def collect(self) -> list[Metric]:
         """Probe every target concurrently; return fresh families."""

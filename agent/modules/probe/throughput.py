@@ -5,7 +5,9 @@ for the idle RTT, then runs ``iperf3 -c HOST -p PORT -J -t N`` (``-R`` for the d
 it keeps pinging; each collection reports the last run. The latency the transfer adds over the
 idle RTT is graded by Waveform's bufferbloat thresholds. A daily byte budget (UTC days) caps
 the traffic: a transfer whose bytes, estimated from the last one, would exceed it is skipped and
-counted.
+counted. The day and its bytes are kept per target in ``STATE_DIR/throughput-NAME.json``,
+written after each transfer, so a restarted agent goes on counting; a state file it cannot
+trust (damaged, foreign) is counted and the day's budget taken as used up.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import shutil
 import socket
 import statistics
 import time
+import urllib.parse
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import icmplib
 
@@ -35,7 +40,12 @@ from agent.modules.probe.throughput_metrics import (
     RETRANSMITS,
     RUNS,
     SKIPPED,
+    STATE_ERRORS,
 )
+from common.statefile import StateFileError, read_state_json, write_atomically
+
+log = logging.getLogger(__name__)
+STATE_VERSION = 1
 
 # Waveform's bufferbloat grades: the added latency below which each is given; F above the last.
 GRADES = (("A+", 0.005), ("A", 0.030), ("B", 0.060), ("C", 0.200), ("D", 0.400))
@@ -103,9 +113,10 @@ class DailyBudget:
             self.day, self.used = int(now // 86400), 0
 
     def allows(self, estimate: int, now: float) -> bool:
-        """Whether a transfer of ``estimate`` bytes fits in what is left today."""
+        """Whether a transfer of ``estimate`` bytes fits in what is left today (none is left
+        once ``used`` reaches the limit, even with no estimate yet)."""
         self._roll(now)
-        return self.used + estimate <= self.limit
+        return self.used < self.limit and self.used + estimate <= self.limit
 
     def spend(self, count: int, now: float) -> None:
         """Count ``count`` bytes moved."""
@@ -116,6 +127,65 @@ class DailyBudget:
         """Bytes moved today."""
         self._roll(now)
         return self.used
+
+
+def state_path(state_dir: Path, name: str) -> Path:
+    """The budget state file of target ``name`` in ``state_dir``."""
+    return state_dir / f"throughput-{urllib.parse.quote(name, safe='')}.json"
+
+
+class BudgetState:
+    """A target's DailyBudget kept in a state file: loaded at start, saved after each transfer.
+
+    A file that is damaged, truncated or another target's is counted in ``errors``, logged once,
+    and the budget is taken as used up for the rest of that UTC day: better a skipped transfer
+    than traffic over the budget. A failed write is counted and logged; the probe goes on.
+    """
+
+    def __init__(self, path: Path, name: str, budget: DailyBudget, now: float) -> None:
+        self.path, self.name, self.budget = path, name, budget
+        self.errors = 0
+        self._write_failing = False
+        try:
+            data = read_state_json(path)
+            if data is None:
+                return
+            day, used = self._parse(data)
+        except (StateFileError, OSError) as exc:
+            self.errors += 1
+            log.warning("throughput %s: budget state %s unusable (%s); today's budget is taken "
+                        "as used up / tệp trạng thái hạn mức không dùng được, coi như đã hết "
+                        "hạn mức hôm nay", name, path, getattr(exc, "problem", exc))
+            budget.day, budget.used = int(now // 86400), budget.limit
+            return
+        budget.day, budget.used = day, used
+
+    def _parse(self, data: object) -> tuple[int, int]:
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            raise StateFileError(self.path, f"not a version {STATE_VERSION} budget state")
+        if data.get("target") != self.name:
+            raise StateFileError(self.path, f"the state of target {data.get('target')!r}, "
+                                            f"not {self.name!r}")
+        day, used = data.get("day"), data.get("used")
+        if (not isinstance(day, int) or not isinstance(used, int) or isinstance(day, bool)
+                or isinstance(used, bool) or day < 0 or used < 0):
+            raise StateFileError(self.path, "day and used must be whole numbers >= 0")
+        return day, used
+
+    def save(self) -> None:
+        """Write the budget's day and bytes; count and log a failure, never raise."""
+        text = json.dumps({"version": STATE_VERSION, "target": self.name,
+                           "day": self.budget.day, "used": self.budget.used})
+        try:
+            write_atomically(self.path, text + "\n", make_parents=True)
+        except OSError as exc:
+            self.errors += 1
+            if not self._write_failing:
+                log.warning("throughput %s: cannot write budget state %s: %s / không ghi được "
+                            "tệp trạng thái hạn mức", self.name, self.path, exc)
+            self._write_failing = True
+            return
+        self._write_failing = False
 
 
 @dataclass
@@ -141,12 +211,13 @@ class Run:
 class ThroughputProbe:
     """Probes one ``throughput`` target: a run at its slot of each hour, reported until the next.
 
-    ``clock`` gives Unix time, ``wrap`` prefixes the iperf3 command line (tests use neither).
+    ``clock`` gives Unix time, ``wrap`` prefixes the iperf3 command line (tests use neither);
+    with ``state_dir`` the daily budget is kept there across restarts.
     """
 
     def __init__(self, target: ThroughputTarget, privileged: Callable[[], bool],
                  clock: Callable[[], float] = time.time,
-                 wrap: tuple[str, ...] = ()) -> None:
+                 wrap: tuple[str, ...] = (), state_dir: Path | None = None) -> None:
         self.target = target
         self.privileged = privileged
         self.clock = clock
@@ -154,6 +225,8 @@ class ThroughputProbe:
         self.slot = (target.slot_second if target.slot_second is not None
                      else default_slot_second())
         self.budget = DailyBudget(target.daily_budget)
+        self.saved = (BudgetState(state_path(state_dir, target.name), target.name, self.budget,
+                                  clock()) if state_dir is not None else None)
         self.state = Run(directions={d: Direction() for d in target.directions})
         self.last_start = clock()  # a restarted agent waits for its slot, not runs at once
         self.task: asyncio.Task[None] | None = None
@@ -177,6 +250,8 @@ class ThroughputProbe:
         """The last run's samples into ``result``; raise its failure again."""
         state = self.state
         result.add(BYTES_TODAY, self.budget.today(self.clock()))
+        if self.saved is not None:
+            result.add(STATE_ERRORS, self.saved.errors)
         if state.idle_rtt is not None:
             result.add(IDLE_LATENCY, state.idle_rtt)
         if state.finished is not None:
@@ -216,6 +291,8 @@ class ThroughputProbe:
                     d.transfer, d.loaded_rtt = None, None  # no stale value beside a failure
                     raise
                 self.budget.spend(transfer.bytes, self.clock())
+                if self.saved is not None:
+                    self.saved.save()
                 d.transfer = transfer
                 d.loaded_rtt = statistics.median(rtts) if rtts else None
         except ProbeFailed as exc:

@@ -33,6 +33,9 @@ RUNS = MetricSpec("commune_throughput_runs_total", "counter",
                   "Transfers run (failed ones included).", TD)
 LAST_RUN = MetricSpec("commune_throughput_last_run_timestamp_seconds", "gauge",
                       "When the last run finished (Unix time).", ("target",))
+STATE_ERRORS = MetricSpec("commune_throughput_state_errors_total", "counter",
+                          "Budget state files that could not be read (damaged or foreign: the "
+                          "day's budget is then taken as used up) or written.", ("target",))
 
 THROUGHPUT_METRICS = (BITS_PER_SECOND, RETRANSMITS, LATENCY_UNDER_LOAD, IDLE_LATENCY,
-                      BUFFERBLOAT_GRADE, BYTES_TODAY, SKIPPED, RUNS, LAST_RUN)
+                      BUFFERBLOAT_GRADE, BYTES_TODAY, SKIPPED, RUNS, LAST_RUN, STATE_ERRORS)

@@ -145,3 +145,15 @@ def test_bad_throughput_config_is_a_config_error() -> None:
               - {name: p, kind: throughput, host: 192.0.2.9, slot_second: 4000}
     """) == ["agent.yml:5:67: modules.probe.targets[0].slot_second: expected a second of the "
              "hour in 0..3599, got 4000"]
+
+
+def test_a_relative_probe_state_dir_is_a_config_error() -> None:
+    assert errors("""
+        commune: "1"
+        modules:
+          probe:
+            state_dir: var/probe
+            targets:
+              - {name: p, kind: throughput, host: 192.0.2.9}
+    """) == ["agent.yml:4:16: modules.probe.state_dir: expected an absolute path, got "
+             "'var/probe'"]
