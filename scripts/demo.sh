@@ -71,6 +71,7 @@ modules:
   host: {}
   # The stand-in portal, probed like the real one (make demo-incident slows it, then stops it).
   probe:
+    state_dir: $demo/probe   # the throughput budget's state, in the demo's folder
     targets:
 $(probes)
       - {name: resolver, kind: dns, server: 127.0.0.1, port: $dns_port,
@@ -126,6 +127,7 @@ interval: 5s
 modules:
   host: {}
   probe:
+    state_dir: $demo/probe   # the throughput budget's state, in the demo's folder
     targets:
 $(probes)
 push:
