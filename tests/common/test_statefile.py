@@ -6,15 +6,13 @@ import errno
 import os
 import re
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from common import enrolment, statefile
 from common.statefile import Staging, write_atomically
-from tests.support.peers import require_binary
+from tests.support.tmpfs import python_on_tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -139,10 +137,7 @@ print("files", *sorted(p.name for p in folder.iterdir()))
 def test_a_full_disk_is_an_os_error_and_changes_nothing(tmp_path: Path) -> None:
     small = tmp_path / "small"
     small.mkdir()
-    script = (f"{require_binary('mount')} -t tmpfs -o size=64k tmpfs {small} && "
-              f"exec {sys.executable} -c '{_FULL_DISK_CHILD}' {small}")
-    done = subprocess.run([require_binary("unshare"), "-rm", "sh", "-c", script],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    done = python_on_tmpfs(small, "size=64k", _FULL_DISK_CHILD, small)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"errno {errno.ENOSPC}", "content old", "files state"]
 

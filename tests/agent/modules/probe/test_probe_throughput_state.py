@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +15,9 @@ from agent.modules.probe.targets import ThroughputTarget
 from agent.modules.probe.throughput import ThroughputProbe, state_path
 from agent.modules.probe.throughput_metrics import BYTES_TODAY, RUNS, SKIPPED, STATE_ERRORS
 from common.units import ByteSize, Duration
-from tests.support.peers import LOOPBACK, free_port, require_binary
+from tests.support.peers import LOOPBACK, free_port
 from tests.support.throughput_peer import iperf3_server
+from tests.support.tmpfs import python_on_tmpfs
 
 pytestmark = pytest.mark.peer
 DAY = 20_000 * 86400.0
@@ -123,10 +122,7 @@ def test_a_read_only_state_folder_is_counted_and_the_run_still_reports(
         port: int, tmp_path: Path) -> None:
     folder = tmp_path / "ro"
     folder.mkdir()
-    script = (f"{require_binary('mount')} -t tmpfs -o ro,size=64k tmpfs {folder} && "
-              f"exec {sys.executable} -c '{_READ_ONLY_CHILD}' {folder} {port} {free_port()}")
-    done = subprocess.run([require_binary("unshare"), "-rm", "sh", "-c", script],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    done = python_on_tmpfs(folder, "ro,size=64k", _READ_ONLY_CHILD, folder, port, free_port())
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "commune_throughput_state_errors_total 1" in lines
