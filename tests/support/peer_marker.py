@@ -6,7 +6,8 @@ PeerMarkPlugin (registered by tests/conftest.py, so that its hooks also see the 
 session scope) tells this module which test runs and which fixture is being set up.
 ``require_peer()``, called by ``require_binary()`` and by every other peer starter, fails an
 unmarked test, and remembers the fixtures that started a peer: a later test using one of them
-(set up once for the session) must be marked too.
+(set up once for the session) must be marked too. A fixture is known by its name and where it is
+defined, so a plain parameter or another file's fixture of the same name is not taken for it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import pytest
 
 MARK = "peer"
 _running: list[pytest.Item] = []  # the test running now (setup, call, teardown)
-_fixtures: list[str] = []         # the fixtures being set up now, innermost last
-_peer_fixtures: set[str] = set()  # names of the fixtures that started a peer
+FixtureKey = tuple[str, str]      # a fixture's name and the node id of where it is defined
+_fixtures: list[FixtureKey] = []  # the fixtures being set up now, innermost last
+_peer_fixtures: set[FixtureKey] = set()  # the fixtures that started a peer
 
 
 @contextlib.contextmanager
@@ -34,8 +36,8 @@ def running(item: pytest.Item) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def setting_up(fixture: str) -> Iterator[None]:
-    """While the fixture called ``fixture`` is set up."""
+def setting_up(fixture: FixtureKey) -> Iterator[None]:
+    """While ``fixture`` (its name and where it is defined) is set up."""
     _fixtures.append(fixture)
     try:
         yield
@@ -55,10 +57,18 @@ def require_peer(what: str) -> None:
         _fail(_running[-1], f"{what}, a Debian peer from scripts/install-peers.sh,")
 
 
+def _key_used(item: pytest.Item, name: str) -> FixtureKey | None:
+    """The fixture ``item`` gets for ``name`` (the closest definition), or None for none."""
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.get(name) if info is not None else None
+    return (name, definitions[-1].baseid) if definitions else None
+
+
 def check_fixtures(item: pytest.Item) -> None:
     """Fail ``item`` unless it is marked ``peer`` or uses no fixture that started a peer."""
     if item.get_closest_marker(MARK) is None:
-        used = sorted(_peer_fixtures.intersection(getattr(item, "fixturenames", ())))
+        used = sorted(name for name in getattr(item, "fixturenames", ())
+                      if _key_used(item, name) in _peer_fixtures)
         if used:
             fixtures = f"fixture{'s' if len(used) > 1 else ''} {', '.join(used)}"
             _fail(item, f"the {fixtures}, which started a Debian peer for an earlier test,")
@@ -77,7 +87,7 @@ class PeerMarkPlugin:
     def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any],
                              ) -> Generator[None, object, object]:
         """Let require_peer() know which fixture starts a peer."""
-        with setting_up(fixturedef.argname):
+        with setting_up((fixturedef.argname, fixturedef.baseid)):
             return (yield)
 
     @pytest.hookimpl(tryfirst=True)
