@@ -210,9 +210,12 @@ def test_a_communes_page_says_why_it_is_slow(stack: Stack, browser: Browser) -> 
     def section() -> str:
         browser.load(f"{stack.url}/commune/{code}")
         text = _why_slow_text(browser)
-        return text if "ketoan-pc" in text and "Mbit/s" in text and "ms" in text else ""
+        # the RTT quantiles come from a one-minute group over rates of two scrapes: up to
+        # two evaluations after Prometheus starts
+        return (text if "ketoan-pc" in text and "Mbit/s" in text and "gateway" in text
+                else "")
 
-    text = wait_for(section, 60, interval=1.0, what="the why-is-it-slow section with data")
+    text = wait_for(section, 150, interval=2.0, what="the why-is-it-slow section with data")
     assert text.startswith("Vì sao chậm? / Why is it slow?")
     for shown in ("gateway", "48 Mbit/s", "9 Mbit/s", "90 ms", "35 ms", "30 ms",
                   "ketoan-pc", "camera-1", "https", "windows-update", "rtp"):
