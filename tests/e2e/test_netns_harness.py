@@ -59,6 +59,10 @@ def test_links_cut_lossy_and_everything_removed_on_failure() -> None:
             a.collector_link.set_loss(0)
             assert _connects(a, box.collector, gateway, 10) == 10
         sleeper = subprocess.Popen(a.argv(["sleep", "600"]))
+        pid = str(sleeper.pid)  # `ip netns exec` enters the namespace, then execs sleep
+        wait_for(lambda: pid in subprocess.run(["ip", "netns", "pids", a.namespace],
+                                               capture_output=True, text=True).stdout.split(),
+                 10, interval=0.05, what="the sleeper inside the namespace")
         raise RuntimeError("the test failed here")
     assert box.leftovers() == []
     assert sleeper is not None and sleeper.wait(timeout=10) != 0  # killed with its namespace
