@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
 
 import yaml
 
@@ -69,36 +71,32 @@ def declared_metrics() -> frozenset[str]:
     return frozenset(names)
 
 
-def recording_names() -> frozenset[str]:
-    """Every ``record:`` name of configs/prometheus/rules."""
-    names = set()
+def _recording_rules() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each ``record:`` rule of configs/prometheus/rules, with its group."""
     for path in RULES_DIR.glob("*.yml"):
         for group in yaml.safe_load(path.read_text())["groups"]:
-            names |= {rule["record"] for rule in group["rules"] if "record" in rule}
-    return frozenset(names)
+            for rule in group["rules"]:
+                if "record" in rule:
+                    yield group, rule
+
+
+def recording_names() -> frozenset[str]:
+    """Every ``record:`` name of configs/prometheus/rules."""
+    return frozenset(rule["record"] for _, rule in _recording_rules())
 
 
 def own_interval_recording_names() -> frozenset[str]:
     """The ``record:`` names of groups with an ``interval:`` of their own (evaluated every few
     minutes, so a live test cannot wait for them; promtool's rule tests cover them)."""
-    names = set()
-    for path in RULES_DIR.glob("*.yml"):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            if "interval" in group:
-                names |= {rule["record"] for rule in group["rules"] if "record" in rule}
-    return frozenset(names)
+    return frozenset(rule["record"] for group, rule in _recording_rules() if "interval" in group)
 
 
 def rendered_input_recording_names() -> frozenset[str]:
     """The ``record:`` names whose expression reads a series that only render writes (the
     inventory's, the schedule's): a live test on the shipped rules alone cannot wait for them;
     promtool's rule tests and the demo cover them."""
-    names = set()
-    for path in RULES_DIR.glob("*.yml"):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            names |= {rule["record"] for rule in group["rules"]
-                      if "record" in rule and metric_names(rule["expr"]) & RENDERED_METRICS}
-    return frozenset(names)
+    return frozenset(rule["record"] for _, rule in _recording_rules()
+                     if metric_names(rule["expr"]) & RENDERED_METRICS)
 
 
 def known_metrics() -> frozenset[str]:
